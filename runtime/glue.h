@@ -14,6 +14,8 @@
 
 #include <cubeserve/plugin.h>
 
+#include "arena.h"
+
 struct cs_model;
 struct cs_request;
 struct cs_response;
@@ -30,5 +32,51 @@ int cs_glue_raise(lua_State *L, cs_status status, const char *fmt, ...);
 
 /* Like cs_glue_raise() with a va_list. */
 int cs_glue_vraise(lua_State *L, cs_status status, const char *fmt, va_list ap);
+
+/* The registry name of the metatable of glue error objects. */
+#define CS_GLUE_ERROR_MT "cubeserve.error"
+
+/* The outcome of one glue call, written into the response. */
+typedef struct cs_glue_result {
+	int http_status;       /* 200 unless the glue or an error says so */
+	char *body;            /* malloc'd; the caller frees it */
+	size_t body_len;
+	char content_type[128];
+} cs_glue_result;
+
+/*
+ * Creates a Lua state for a loaded model: the sandboxed standard library,
+ * `tensor`, `cs`, `model`, then loads the glue file (mf->glue_path, or
+ * lua_dir/default.lua when the manifest has none) and runs its optional
+ * init(model). lua_dir is where `require` may load modules from. On CS_OK
+ * *out is a new glue (free with cs_glue_free()); otherwise err names the
+ * file and the Lua message.
+ */
+int cs_glue_new(struct cs_model *model, const char *lua_dir, cs_glue **out,
+		char *err, size_t errlen);
+
+/* Closes the Lua state and frees the glue. NULL is allowed. */
+void cs_glue_free(cs_glue *g);
+
+/* Whether the glue has a public method of this name. */
+int cs_glue_has_method(const cs_glue *g, const char *method);
+
+/*
+ * The public method names, as a NULL-terminated array owned by the glue
+ * (valid until cs_glue_free()).
+ */
+const char *const *cs_glue_methods(const cs_glue *g);
+
+/*
+ * Calls a public method with the request, under the manifest's instruction
+ * and memory budgets. Always fills res: the method's response, or a JSON
+ * error {"error": "..."} with its HTTP status (400 bad input, 404 unknown
+ * method, 500 glue error or budget, the status given to cs.error()).
+ * Returns CS_OK when the method returned normally, else the error's status.
+ * arena is the request's arena (inference outputs live there).
+ */
+int cs_glue_call(cs_glue *g, const char *method,
+		 const struct cs_request *req, cs_arena *arena,
+		 cs_glue_result *res);
 
 #endif

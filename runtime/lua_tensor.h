@@ -45,4 +45,12 @@ cs_tensor *cs_lua_tensor_test(lua_State *L, int idx);
 /* The tensor at idx; raises an argument error when it is not one. [-0, +0, v] */
 cs_tensor *cs_lua_tensor_check(lua_State *L, int idx);
 
+/*
+ * Pushes the tensor's values as nested Lua tables with the array metatable
+ * (CS_LUA_ARRAY_MT), following its shape; a scalar (ndim 0) is pushed as a
+ * plain value. BOOL gives booleans, BYTES strings, integers Lua integers
+ * (UINT64 above the integer range a float), floats floats. [-0, +1, m]
+ */
+void cs_lua_tensor_push_table(lua_State *L, const cs_tensor *t);
+
 #endif

@@ -166,7 +166,8 @@ typedef struct cs_plugin {
 	/*
 	 * Runs the model. inputs[n_inputs] are borrowed for the call, one per
 	 * described input in describe() order, each already checked by the
-	 * runtime against its declared dtype and shape. outputs[n_outputs] has
+	 * runtime against its declared dtype and shape; their data is aligned
+	 * to at least 16 bytes. outputs[n_outputs] has
 	 * one entry per described output, in describe() order, with name set;
 	 * the plugin sets dtype, ndim, shape, nbytes and data, allocating data
 	 * through alloc. On failure the outputs may be partly set; the runtime

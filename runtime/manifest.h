@@ -1,0 +1,67 @@
+/*
+ * manifest.h - a model's manifest (model.json): parse and validate.
+ *
+ * docs/manifest.md documents every field. A manifest is read once at start
+ * and is immutable afterwards, so it may be shared by threads.
+ */
+#ifndef CS_MANIFEST_H
+#define CS_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cubeserve/plugin.h>
+
+/* Limits a model runs under; each has a default (docs/manifest.md). */
+typedef struct cs_limits {
+	size_t max_body_bytes;      /* request body; over it -> 413 */
+	uint64_t glue_instructions; /* Lua VM instructions per request */
+	size_t glue_memory_bytes;   /* memory of the Lua state */
+} cs_limits;
+
+#define CS_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
+#define CS_DEFAULT_GLUE_INSTRUCTIONS ((uint64_t)50000000)
+#define CS_DEFAULT_GLUE_MEMORY_BYTES ((size_t)64 << 20)
+
+typedef struct cs_manifest {
+	char *path;        /* the file, as given */
+	char *dir;         /* absolute directory of the file */
+	char *name;
+	char *version;
+	char *description; /* "" when absent */
+	char *owner;       /* "" when absent */
+	char **tags;
+	size_t n_tags;
+	char *plugin;      /* a plugin name or a path */
+	char *model_path;  /* absolute, or NULL */
+	char *glue_path;   /* absolute, or NULL (V2/raw only) */
+	cs_io_desc *inputs; /* declared; n_inputs 0 when absent */
+	size_t n_inputs;
+	cs_io_desc *outputs;
+	size_t n_outputs;
+	char **public_methods; /* NULL: every method of the glue is public */
+	size_t n_public;
+	cs_limits limits;
+	int threads;
+	char *options_json; /* "{}" when absent */
+	char *example_json; /* NULL when absent */
+} cs_manifest;
+
+/*
+ * Reads and validates a manifest. On CS_OK *out is a new manifest
+ * (free with cs_manifest_free()). Otherwise err says which file and which
+ * field ("m.json: field 'inputs[0].dtype': unknown dtype 'FP33'").
+ */
+int cs_manifest_load(const char *path, cs_manifest **out, char *err,
+		     size_t errlen);
+
+/* Frees a manifest and everything it holds. NULL is allowed. */
+void cs_manifest_free(cs_manifest *m);
+
+/* Whether a glue method may be called over HTTP. */
+int cs_manifest_is_public(const cs_manifest *m, const char *method);
+
+/* Whether a name is a valid model or method name: [A-Za-z0-9_-], 1..64. */
+int cs_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * request.h - one HTTP request as the worker sees it (FastCGI params and
+ * body), and the response being built for it.
+ *
+ * Both live for one request; the strings point into the FastCGI request's
+ * params or the request's arena. Not thread-safe: one request, one thread.
+ */
+#ifndef CS_REQUEST_H
+#define CS_REQUEST_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct cs_request {
+	const char *method;       /* REQUEST_METHOD, "GET" when absent */
+	const char *path;         /* DOCUMENT_URI, else REQUEST_URI without the query */
+	const char *query;        /* QUERY_STRING, "" when absent */
+	const char *content_type; /* CONTENT_TYPE, "" when absent */
+	const char *request_id;   /* HTTP_X_REQUEST_ID, "" when absent */
+	char *body;               /* NUL-terminated; arena */
+	size_t body_len;
+	char **envp;              /* all FastCGI params, "NAME=value" */
+} cs_request;
+
+/* The value of a FastCGI param ("HTTP_USER_AGENT"), or NULL. */
+const char *cs_request_param(const cs_request *req, const char *name);
+
+typedef struct cs_response {
+	int status;
+	char content_type[128];
+	char allow[64];           /* Allow header for 405, "" for none */
+	char *body;               /* malloc'd, owned by the response */
+	size_t len;
+} cs_response;
+
+/* Releases the body and clears the response for the next request. */
+void cs_response_reset(cs_response *r);
+
+/* Takes a malloc'd body (the response frees it). */
+void cs_response_take(cs_response *r, int status, const char *content_type,
+		      char *body, size_t len);
+
+/*
+ * Sets a JSON response from a JSON value (borrowed). On an encoding
+ * failure the response becomes a 500 JSON error.
+ */
+void cs_response_json(cs_response *r, int status, const json_t *v);
+
+/* Sets {"error": message} with the given HTTP status. */
+void cs_response_error(cs_response *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * server.h - the FastCGI serving loop of one worker process.
+ *
+ * One thread polls the listening socket and every kept-alive FastCGI
+ * connection, and serves one request at a time from whichever is ready, so
+ * an idle kept-alive connection never pins the responder (libfcgi's own
+ * accept loop blocks on it). Signals are handled between requests: the
+ * caller blocks them and the loop unblocks them only while it waits.
+ */
+#ifndef CS_SERVER_H
+#define CS_SERVER_H
+
+#include <signal.h>
+
+#include "glue.h"
+#include "model.h"
+
+/* Set by the worker's signal handlers; read between requests. */
+extern volatile sig_atomic_t cs_stop_requested;
+extern volatile sig_atomic_t cs_reload_requested;
+
+typedef struct cs_server {
+	int listen_fd;           /* non-blocking listening socket */
+	cs_model *model;         /* borrowed */
+	cs_glue *glue;           /* owned; replaced by a reload */
+	const char *lua_dir;     /* for reloads */
+	sigset_t wait_mask;      /* the signal mask while waiting */
+	unsigned long requests;  /* served so far */
+} cs_server;
+
+/*
+ * Serves until cs_stop_requested: the request in flight is finished, then
+ * idle connections are closed. Returns 0, or -1 on a fatal error (logged).
+ */
+int cs_server_run(cs_server *s);
+
+/*
+ * Reloads the glue from its file: the new state replaces the old one only
+ * when it loads cleanly; otherwise the old one stays and the reason is
+ * logged. Returns CS_OK or the load's status.
+ */
+int cs_server_reload(cs_server *s);
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * worker.c - cubeserve-worker: main, options, start-up and shut-down.
+ *
+ * Start-up order: manifest -> plugin -> model (once) -> Lua glue and its
+ * init(model) -> listening socket -> serve. Nothing is accepted before the
+ * model and the glue are ready.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "glue.h"
+#include "listen.h"
+#include "log.h"
+#include "manifest.h"
+#include "model.h"
+#include "request.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+	fputs(
+"Usage: cubeserve-worker --manifest FILE [OPTIONS]\n"
+"\n"
+"Loads one model once and serves it over FastCGI, for nginx to route to.\n"
+"Without --listen it serves the listening socket on fd 0, as spawn-fcgi\n"
+"leaves it:\n"
+"  spawn-fcgi -s /run/cubeserve/linear.sock -- cubeserve-worker --manifest examples/linear/model.json\n"
+"\n"
+"Options:\n"
+"  -m, --manifest FILE     the model's manifest (model.json); required\n"
+"  -l, --listen ADDR       bind unix:PATH or HOST:PORT instead of using fd 0\n"
+"      --backlog N         listen backlog with --listen (default 1024)\n"
+"  -p, --plugin-dir DIR    where plugins are found by name\n"
+"                          (default: $CUBESERVE_PLUGIN_DIR, else " CS_PLUGIN_DIR ")\n"
+"      --lua-dir DIR       the glue library `require` may load from\n"
+"                          (default: $CUBESERVE_LUA_DIR, else " CS_LUA_DIR ")\n"
+"      --log-level LEVEL   error, warn, info (default) or debug\n"
+"      --check             load everything, run the manifest's example through\n"
+"                          predict, print the response to stdout and exit\n"
+"  -h, --help              this text\n"
+"  -V, --version           the version\n"
+"\n"
+"Signals: TERM/INT finish the request in flight and exit; HUP reloads the\n"
+"glue (the model stays loaded; a glue that fails to load is not swapped in).\n"
+"Logs go to stderr, one line per event. Exit status: 0 after a clean stop,\n"
+"1 on a start-up failure, 2 on bad usage.\n", f);
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	cs_stop_requested = 1;
+}
+
+static void on_reload(int sig)
+{
+	(void)sig;
+	cs_reload_requested = 1;
+}
+
+/*
+ * Installs the handlers and blocks the signals; the serving loop unblocks
+ * them only while it waits (wait_mask), so a request is never interrupted.
+ */
+static void setup_signals(sigset_t *wait_mask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sa.sa_handler = on_reload;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL); /* libfcgi's shutdown signal: unused */
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	sigdelset(wait_mask, SIGQUIT);
+	sigdelset(wait_mask, SIGHUP);
+}
+
+/* --check: run the example request through predict and print the answer. */
+static int run_check(cs_model *model, cs_glue *glue)
+{
+	const cs_manifest *mf = model->mf;
+	char *envp[] = {NULL};
+	char path[128];
+	cs_glue_result res;
+	cs_request req;
+	cs_arena arena;
+	int rc;
+
+	if (!mf->example_json) {
+		fprintf(stderr, "%s: loaded; no \"example\" in the manifest to run\n",
+			mf->path);
+		return 0;
+	}
+	if (!cs_glue_has_method(glue, "predict")) {
+		fprintf(stderr, "%s: the glue has no public method 'predict' to run the example with\n",
+			mf->path);
+		return 1;
+	}
+	snprintf(path, sizeof path, "/models/%s", mf->name);
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.path = path;
+	req.query = "";
+	req.content_type = "application/json";
+	req.request_id = "check";
+	req.body = mf->example_json;
+	req.body_len = strlen(mf->example_json);
+	req.envp = envp;
+	cs_arena_init(&arena, 0);
+	rc = cs_glue_call(glue, "predict", &req, &arena, &res);
+	fwrite(res.body, 1, res.body_len, stdout);
+	fputc('\n', stdout);
+	if (rc)
+		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
+			mf->path, res.http_status);
+	free(res.body);
+	cs_arena_destroy(&arena);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"manifest", required_argument, NULL, 'm'},
+		{"listen", required_argument, NULL, 'l'},
+		{"backlog", required_argument, NULL, 'b'},
+		{"plugin-dir", required_argument, NULL, 'p'},
+		{"lua-dir", required_argument, NULL, 'L'},
+		{"log-level", required_argument, NULL, 'g'},
+		{"check", no_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *manifest_path = NULL, *listen_addr = NULL;
+	const char *plugin_dir = NULL, *lua_dir = NULL;
+	char err[CS_ERROR_SIZE * 4];
+	char *unix_path = NULL;
+	int backlog = 1024, level = CS_LOG_INFO, check = 0, c, rc = 1;
+	cs_manifest *mf = NULL;
+	cs_model *model = NULL;
+	cs_server srv;
+
+	memset(&srv, 0, sizeof srv);
+	srv.listen_fd = -1;
+	while ((c = getopt_long(argc, argv, "m:l:p:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': manifest_path = optarg; break;
+		case 'l': listen_addr = optarg; break;
+		case 'p': plugin_dir = optarg; break;
+		case 'L': lua_dir = optarg; break;
+		case 'b':
+			backlog = atoi(optarg);
+			if (backlog < 1) {
+				fprintf(stderr, "cubeserve-worker: --backlog must be a positive number, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			level = cs_log_level_parse(optarg);
+			if (level < 0) {
+				fprintf(stderr, "cubeserve-worker: --log-level must be error, warn, info or debug, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c': check = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("cubeserve-worker %s (plugin ABI %d.%d)\n", CS_VERSION,
+				 CS_PLUGIN_ABI_MAJOR, CS_PLUGIN_ABI_MINOR);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cubeserve-worker: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (!manifest_path) {
+		fprintf(stderr, "cubeserve-worker: --manifest FILE is required (see --help)\n");
+		return 2;
+	}
+	cs_log_setup(NULL, level);
+
+	if (cs_manifest_load(manifest_path, &mf, err, sizeof err) != CS_OK) {
+		cs_log_error("%s", err);
+		return 1;
+	}
+	cs_log_setup(mf->name, level);
+	if (!lua_dir)
+		lua_dir = getenv("CUBESERVE_LUA_DIR");
+	if (!lua_dir || !*lua_dir)
+		lua_dir = CS_LUA_DIR;
+	srv.lua_dir = lua_dir;
+
+	if (cs_model_load(mf, plugin_dir, &model, err, sizeof err) != CS_OK) {
+		cs_log_error("%s", err);
+		goto out_free_manifest;
+	}
+	cs_log_info("loaded %s with plugin %s (%s) in %.3f s", mf->model_path ?
+		    mf->model_path : "(no model file)", model->plugin->api->name,
+		    model->plugin->path, model->load_seconds);
+	srv.model = model;
+	if (cs_glue_new(model, lua_dir, &srv.glue, err, sizeof err) != CS_OK) {
+		cs_log_error("%s", err);
+		goto out_free_model;
+	}
+	if (check) {
+		rc = run_check(model, srv.glue);
+		goto out_free_glue;
+	}
+
+	if (listen_addr) {
+		srv.listen_fd = cs_listen_open(listen_addr, backlog, &unix_path,
+					       err, sizeof err);
+		if (srv.listen_fd < 0) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+	} else {
+		if (cs_listen_inherited(err, sizeof err) != 0) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+		srv.listen_fd = 0;
+	}
+	setup_signals(&srv.wait_mask);
+	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
+		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
+	rc = cs_server_run(&srv) == 0 ? 0 : 1;
+	cs_log_info("stopped after %lu requests", srv.requests);
+
+	if (srv.listen_fd > 0)
+		close(srv.listen_fd);
+	if (unix_path)
+		unlink(unix_path);
+	free(unix_path);
+out_free_glue:
+	cs_glue_free(srv.glue);
+out_free_model:
+	cs_model_free(model);
+out_free_manifest:
+	cs_manifest_free(mf);
+	return rc;
+}
