@@ -80,13 +80,19 @@ static void build_metadata(cs_server *s, cs_response *r)
 
 static void write_response(FCGX_Request *fr, const cs_response *r, int head)
 {
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+	char hdr[512];
+	int n;
+
+	/* libfcgi's own printf knows no %zu: format the head here */
+	n = snprintf(hdr, sizeof hdr,
+		     "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
 		     r->status, cs_http_reason(r->status),
 		     r->content_type[0] ? r->content_type : "application/json",
-		     r->len);
-	if (r->allow[0])
-		FCGX_FPrintF(fr->out, "Allow: %s\r\n", r->allow);
-	FCGX_PutStr("\r\n", 2, fr->out);
+		     r->len, r->allow[0] ? "Allow: " : "", r->allow,
+		     r->allow[0] ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof hdr)
+		n = snprintf(hdr, sizeof hdr, "Status: 500 Internal Server Error\r\n\r\n");
+	FCGX_PutStr(hdr, n, fr->out);
 	if (!head && r->len)
 		FCGX_PutStr(r->body, (int)r->len, fr->out);
 }
