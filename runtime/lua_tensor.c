@@ -793,8 +793,12 @@ static int l_new(lua_State *L)
 	check_shape(L, 2, fn, false, &ndim, shape, &infer);
 	numel = checked_numel(L, fn, ndim, shape);
 	switch (lua_type(L, 3)) {
-	case LUA_TNONE:
 	case LUA_TNIL:
+		/* an explicit nil is almost always a missing request field */
+		return cs_glue_raise(L, CS_EINVAL,
+				     "%s: values are nil (is a field missing from the request?); use tensor.zeros for a zero-filled tensor",
+				     fn);
+	case LUA_TNONE:
 		if (dt == CS_BYTES)
 			return cs_glue_raise(L, CS_EINVAL,
 					     "%s: BYTES values must be a table of strings, got nil",

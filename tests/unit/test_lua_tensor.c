@@ -261,6 +261,8 @@ TEST(bytes_dtype)
 		  "assert(z:get(1) == '' and z:get(2) == '' and #z:bytes() == 8)\n");
 	RUN_ERR(L, "tensor.new('BYTES', {2})",
 		"status=-1: tensor.new: BYTES values must be a table of strings, got nil");
+	RUN_ERR(L, "tensor.new('FP32', {2}, nil)",
+		"status=-1: tensor.new: values are nil (is a field missing from the request?)");
 	RUN_ERR(L, "tensor.new('BYTES', {2}, {'a', 5})",
 		"status=-1: tensor.new: values[2]: expected a string for BYTES, got number");
 	RUN_ERR(L, "tensor.new('BYTES', {1}, {'a'}):set(1, 'b')",
