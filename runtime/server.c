@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -272,7 +273,8 @@ static void conn_remove_at(conn_set *cs, int i)
  * Serves one request from a connection whose data is ready. Returns the fd
  * when the connection is kept alive, else -1 (it was closed).
  */
-static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena)
+static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
+		     int last)
 {
 	cs_response resp;
 	const char *method;
@@ -291,7 +293,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena)
 	}
 	memset(&resp, 0, sizeof resp);
 	dispatch(s, fr, arena, &resp);
-	if (drain_body(fr) != 0)
+	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
@@ -305,6 +307,48 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena)
 	fd = fr->ipcFd; /* -1 when libfcgi closed it (no keep-conn, or an error) */
 	fr->ipcFd = -1;
 	return fd;
+}
+
+/*
+ * Before exiting: accept nothing more, but answer the requests already sent
+ * on our connections (accepted ones not read yet, kept-alive ones nginx
+ * just reused), closing each after its response. Stops when no connection
+ * has had a request for DRAIN_IDLE_MS, or after DRAIN_MAX_MS.
+ */
+#define DRAIN_IDLE_MS 100
+#define DRAIN_MAX_MS 2000
+
+static void drain_conns(cs_server *s, conn_set *conns, FCGX_Request *fr,
+			cs_arena *arena)
+{
+	static struct pollfd pfd[MAX_CONNS];
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (conns->n > 0) {
+		int n = conns->n, r;
+		long ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms > DRAIN_MAX_MS)
+			break;
+		for (int i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){conns->fds[i], POLLIN, 0};
+		r = poll(pfd, (nfds_t)n, DRAIN_IDLE_MS);
+		if (r <= 0)
+			break;
+		for (int k = 0; k < n; k++) {
+			if (!pfd[k].revents)
+				continue;
+			for (int i = 0; i < conns->n; i++)
+				if (conns->fds[i] == pfd[k].fd) {
+					conn_remove_at(conns, i);
+					break;
+				}
+			serve_one(s, fr, pfd[k].fd, arena, 1);
+		}
+	}
 }
 
 static void set_io_timeouts(int fd)
@@ -352,6 +396,12 @@ int cs_server_run(cs_server *s)
 	while (!cs_stop_requested) {
 		int n = 0, r, accepting = conns.n < MAX_CONNS;
 
+		if (s->max_requests && s->requests >= s->max_requests) {
+			cs_log_info("served %lu requests (max_requests): exiting to be replaced",
+				    s->requests);
+			break;
+		}
+
 		if (cs_reload_requested) {
 			cs_reload_requested = 0;
 			cs_server_reload(s);
@@ -379,7 +429,7 @@ int cs_server_run(cs_server *s)
 					conn_remove_at(&conns, i);
 					break;
 				}
-			fd = serve_one(s, &fr, fd, &arena);
+			fd = serve_one(s, &fr, fd, &arena, 0);
 			if (fd >= 0)
 				conn_add(&conns, fd);
 		}
@@ -398,6 +448,8 @@ int cs_server_run(cs_server *s)
 			}
 		}
 	}
+	if (ret == 0)
+		drain_conns(s, &conns, &fr, &arena);
 	for (int i = 0; i < conns.n; i++)
 		close(conns.fds[i]);
 	conns.n = 0;

@@ -26,6 +26,8 @@ typedef struct cs_server {
 	const char *lua_dir;     /* for reloads */
 	sigset_t wait_mask;      /* the signal mask while waiting */
 	unsigned long requests;  /* served so far */
+	unsigned long max_requests; /* stop after this many (0: no limit); the
+				       prefork master starts a fresh child */
 } cs_server;
 
 /*

@@ -17,6 +17,7 @@
 #include "listen.h"
 #include "log.h"
 #include "manifest.h"
+#include "master.h"
 #include "model.h"
 #include "request.h"
 #include "server.h"
@@ -35,6 +36,12 @@ static void usage(FILE *f)
 "  -m, --manifest FILE     the model's manifest (model.json); required\n"
 "  -l, --listen ADDR       bind unix:PATH or HOST:PORT instead of using fd 0\n"
 "      --backlog N         listen backlog with --listen (default 1024)\n"
+"  -n, --processes N       load once, then fork N serving children that share\n"
+"                          the model; a master supervises them (respawn,\n"
+"                          recycle, reload, drain). Default: serve in this\n"
+"                          process, no master\n"
+"      --max-processes N   upper bound for TTIN (default: 4 x --processes)\n"
+"      --max-requests N    replace a child after N requests (default 0: never)\n"
 "  -p, --plugin-dir DIR    where plugins are found by name\n"
 "                          (default: $CUBESERVE_PLUGIN_DIR, else " CS_PLUGIN_DIR ")\n"
 "      --lua-dir DIR       the glue library `require` may load from\n"
@@ -45,8 +52,9 @@ static void usage(FILE *f)
 "  -h, --help              this text\n"
 "  -V, --version           the version\n"
 "\n"
-"Signals: TERM/INT finish the request in flight and exit; HUP reloads the\n"
-"glue (the model stays loaded; a glue that fails to load is not swapped in).\n"
+"Signals: TERM/INT/QUIT finish the requests in flight and exit; HUP reloads\n"
+"the glue (the model stays loaded; a glue that fails to load is not swapped\n"
+"in). With --processes, TTIN/TTOU to the master add/remove a child.\n"
 "Logs go to stderr, one line per event. Exit status: 0 after a clean stop,\n"
 "1 on a start-up failure, 2 on bad usage.\n", f);
 }
@@ -149,6 +157,9 @@ int main(int argc, char **argv)
 		{"lua-dir", required_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'g'},
 		{"check", no_argument, NULL, 'c'},
+		{"processes", required_argument, NULL, 'n'},
+		{"max-processes", required_argument, NULL, 'N'},
+		{"max-requests", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -157,14 +168,16 @@ int main(int argc, char **argv)
 	const char *plugin_dir = NULL, *lua_dir = NULL;
 	char err[CS_ERROR_SIZE * 4];
 	char *unix_path = NULL;
+	int unix_path_owner = 1;
 	int backlog = 1024, level = CS_LOG_INFO, check = 0, c, rc = 1;
+	cs_master_opts mopts = {0, 0, 0, 30};
 	cs_manifest *mf = NULL;
 	cs_model *model = NULL;
 	cs_server srv;
 
 	memset(&srv, 0, sizeof srv);
 	srv.listen_fd = -1;
-	while ((c = getopt_long(argc, argv, "m:l:p:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:l:p:n:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': manifest_path = optarg; break;
 		case 'l': listen_addr = optarg; break;
@@ -185,6 +198,26 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'c': check = 1; break;
+		case 'n':
+		case 'N':
+		case 'R': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < (c == 'R' ? 0 : 1) || v > (c == 'R' ? 1000000000L : 256)) {
+				fprintf(stderr, "cubeserve-worker: --%s: '%s' is not a number in range\n",
+					c == 'n' ? "processes" : c == 'N' ? "max-processes" : "max-requests",
+					optarg);
+				return 2;
+			}
+			if (c == 'n')
+				mopts.processes = (int)v;
+			else if (c == 'N')
+				mopts.max_processes = (int)v;
+			else
+				mopts.max_requests = (unsigned long)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("cubeserve-worker %s (plugin ABI %d.%d)\n", CS_VERSION,
 				 CS_PLUGIN_ABI_MAJOR, CS_PLUGIN_ABI_MINOR);
@@ -249,12 +282,34 @@ int main(int argc, char **argv)
 	setup_signals(&srv.wait_mask);
 	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
 		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
-	rc = cs_server_run(&srv) == 0 ? 0 : 1;
-	cs_log_info("stopped after %lu requests", srv.requests);
+	if (mopts.processes > 0) {
+		if (!mopts.max_processes)
+			mopts.max_processes = mopts.processes * 4;
+		switch (cs_master_run(&srv, &mopts)) {
+		case CS_MASTER_CHILD_DONE:
+			rc = 0;
+			unix_path_owner = 0; /* the master removes the socket */
+			break;
+		case CS_MASTER_CHILD_FAILED:
+			rc = 1;
+			unix_path_owner = 0;
+			break;
+		case CS_MASTER_DONE:
+			rc = 0;
+			break;
+		default:
+			rc = 1;
+		}
+	} else {
+		if (mopts.max_requests)
+			srv.max_requests = mopts.max_requests;
+		rc = cs_server_run(&srv) == 0 ? 0 : 1;
+		cs_log_info("stopped after %lu requests", srv.requests);
+	}
 
 	if (srv.listen_fd > 0)
 		close(srv.listen_fd);
-	if (unix_path)
+	if (unix_path && unix_path_owner)
 		unlink(unix_path);
 	free(unix_path);
 out_free_glue:
