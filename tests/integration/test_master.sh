@@ -1,0 +1,145 @@
+#!/bin/bash
+# test_master.sh - the prefork master under spawn-fcgi behind a private
+# nginx: children share one loaded model, a killed child is replaced within
+# a second, glue reloads and max_requests recycling lose no request under
+# load, TTIN/TTOU resize the pool, TERM stops everything. Prints TAP.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
+CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
+export CS_TOP_SRCDIR CS_TOP_BUILDDIR
+PATH=$PATH:/usr/sbin:/sbin
+
+for tool in nginx spawn-fcgi curl wrk pgrep; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $tool is not installed"
+		exit 0
+	fi
+done
+
+# shellcheck disable=SC1091
+. "$CS_TOP_SRCDIR/scripts/stack.sh"
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-master.XXXXXX")
+failed=0
+cleanup() {
+	cs_stack_stop
+	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
+}
+trap cleanup EXIT
+cs_stack_init "$run"
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
+}
+check() { # check DESC CMD...
+	local desc=$1; shift
+	if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+children() { pgrep -P "$master" -f cubeserve-worker | sort; }
+nchildren() { children | wc -l; }
+has_children() { [ "$(nchildren)" -eq "$1" ]; }
+# wait_for SECONDS CMD...: until CMD succeeds (polls every 50 ms)
+wait_for() {
+	local limit=$(( $1 * 20 )) i=0; shift
+	while ! "$@"; do
+		i=$((i + 1)); [ "$i" -ge "$limit" ] && return 1; sleep 0.05
+	done
+}
+
+cp "$CS_TOP_SRCDIR/examples/linear/"{model.json,glue.lua,weights.json} "$run/"
+manifest=$run/model.json
+cs_worker_start linear "$manifest" --processes 2 --max-requests 300
+port=$(cs_free_port)
+cs_nginx_start "$port"
+url=http://127.0.0.1:$port/models/linear
+body='{"x":[6.3,3.3,6.0,2.5]}'
+master=$(cs_pid linear)
+if ! cs_wait_http "$url" 30 "$master"; then
+	echo "1..1"; echo "not ok 1 - the pool came up"; tail "$CS_RUN/logs/linear.log" | sed 's/^/#   /'
+	exit 1
+fi
+
+predict_ok() {
+	local out
+	out=$(curl -s -m 5 "$url" -d "$body") && [[ $out == *'"label":2'* ]]
+}
+
+check "two children serve under one master" wait_for 5 has_children 2
+check "the pool answers" predict_ok
+
+# The children share the model the master loaded (copy-on-write): their
+# memory mappings of the plugin come from the master's dlopen, not their own.
+grep -q "loaded .* with plugin native" "$CS_RUN/logs/linear.log" &&
+	test "$(grep -c "loaded .* with plugin native" "$CS_RUN/logs/linear.log")" -eq 1 &&
+	pass "the model was loaded once, by the master" ||
+	fail "the model was loaded once, by the master" "$(grep -c 'loaded .* with plugin' "$CS_RUN/logs/linear.log") loads logged"
+
+# ---------------------------------------------------------------- respawn
+victim=$(children | head -1)
+kill -KILL "$victim"
+start=$(date +%s%N)
+respawned() { [ "$(nchildren)" -eq 2 ] && ! children | grep -qx "$victim"; }
+if wait_for 2 respawned; then
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	if [ "$ms" -le 1000 ]; then pass "a killed child is replaced within 1 s (${ms} ms)"
+	else fail "a killed child is replaced within 1 s" "took ${ms} ms"; fi
+else
+	fail "a killed child is replaced" "children: $(children | tr '\n' ' ')"
+fi
+check "the master logged the signal" grep -q "killed by signal 9" "$CS_RUN/logs/linear.log"
+check "the pool answers after the respawn" predict_ok
+
+# ---------------------------------------------------------------- load + reload + recycle
+cat >"$run/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+wrk -t2 -c16 -d4s -s "$run/post.lua" "$url" >"$run/wrk.txt" 2>&1 &
+wrkpid=$!
+before=$(children | tr '\n' ' ')
+for _ in 1 2 3; do sleep 0.8; kill -HUP "$master"; done
+wait "$wrkpid" || true
+reqs=$(awk '/requests in/ {print $1}' "$run/wrk.txt")
+if grep -qE "Non-2xx|Socket errors" "$run/wrk.txt"; then
+	fail "no request fails during glue reloads and max_requests recycling" "$(cat "$run/wrk.txt")"
+elif [ -z "$reqs" ] || [ "$reqs" -lt 1000 ]; then
+	fail "the load ran" "$(cat "$run/wrk.txt")"
+else
+	pass "no request fails during 3 glue reloads and max_requests recycling ($reqs requests)"
+fi
+check "the glue was reloaded in the children" grep -q "glue reloaded" "$CS_RUN/logs/linear.log"
+check "children were recycled after max_requests" grep -q "max_requests reached" "$CS_RUN/logs/linear.log"
+after=$(children | tr '\n' ' ')
+[ "$before" != "$after" ] && pass "recycled children have new pids" || fail "recycled children have new pids" "$before / $after"
+
+# ---------------------------------------------------------------- broken glue reload
+echo 'return {' >>"$run/glue.lua"
+kill -HUP "$master"
+check "a broken glue on reload is refused and logged" wait_for 5 grep -q "glue reload failed, keeping the running glue" "$CS_RUN/logs/linear.log"
+check "the old glue keeps serving" predict_ok
+cp "$CS_TOP_SRCDIR/examples/linear/glue.lua" "$run/glue.lua"
+
+# ---------------------------------------------------------------- resize
+kill -TTIN "$master"
+check "TTIN adds a child" wait_for 5 has_children 3
+kill -TTOU "$master"; kill -TTOU "$master"
+check "TTOU removes children (down to 1)" wait_for 5 has_children 1
+check "the pool answers after resizing" predict_ok
+
+# ---------------------------------------------------------------- stop
+kill -TERM "$master"
+if wait_for 5 bash -c "! kill -0 $master 2>/dev/null"; then
+	pass "TERM stops the master"
+else
+	fail "TERM stops the master"
+fi
+check "no child is left" test -z "$(pgrep -f "cubeserve-worker --manifest $manifest" || true)"
+
+echo "1..$n"
