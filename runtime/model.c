@@ -244,18 +244,15 @@ static int check_tensor_data(const char *model, const char *what,
 	return CS_OK;
 }
 
-int cs_model_infer(cs_model *m, const cs_tensor *inputs, size_t n_inputs,
-		   cs_tensor *outputs, cs_arena *arena, char *err,
-		   size_t errlen)
+int cs_model_prepare(const cs_model *m, const cs_tensor *inputs,
+		     size_t n_inputs, cs_tensor *ordered, char *err,
+		     size_t errlen)
 {
 	const char *model = m->mf->name;
-	cs_tensor ordered[64];
 	char a[160], b[160], names[512];
-	cs_allocator alloc = {arena, cs_arena_alloc_cb};
-	char perr[CS_ERROR_SIZE] = "";
 	int rc;
 
-	if (m->n_p_inputs > 64) {
+	if (m->n_p_inputs > CS_MODEL_MAX_INPUTS) {
 		snprintf(err, errlen, "model '%s': too many inputs", model);
 		return CS_EUNSUPPORTED;
 	}
@@ -310,6 +307,16 @@ int cs_model_infer(cs_model *m, const cs_tensor *inputs, size_t n_inputs,
 		ordered[i] = *t;
 		ordered[i].name = pd->name;
 	}
+	return CS_OK;
+}
+
+int cs_model_run(cs_model *m, const cs_tensor *ordered, cs_tensor *outputs,
+		 cs_arena *arena, char *err, size_t errlen)
+{
+	cs_allocator alloc = {arena, cs_arena_alloc_cb};
+	char perr[CS_ERROR_SIZE] = "";
+	int rc;
+
 	memset(outputs, 0, m->n_outputs * sizeof(*outputs));
 	for (size_t i = 0; i < m->n_outputs; i++)
 		outputs[i].name = m->outputs[i].name;
@@ -317,17 +324,30 @@ int cs_model_infer(cs_model *m, const cs_tensor *inputs, size_t n_inputs,
 				   m->n_outputs, &alloc, perr, sizeof perr);
 	if (rc) {
 		snprintf(err, errlen, "model '%s': %s",
-			 model, perr[0] ? perr : cs_strerror(rc));
+			 m->mf->name, perr[0] ? perr : cs_strerror(rc));
 		return rc > 0 ? CS_EBACKEND : rc;
 	}
 	for (size_t i = 0; i < m->n_outputs; i++) {
 		outputs[i].name = m->outputs[i].name;
-		rc = check_tensor_data(model, "plugin output", &outputs[i],
+		rc = check_tensor_data(m->mf->name, "plugin output", &outputs[i],
 				       m->outputs[i].name, err, errlen);
 		if (rc)
 			return CS_EBACKEND;
 	}
 	return CS_OK;
+}
+
+int cs_model_infer(cs_model *m, const cs_tensor *inputs, size_t n_inputs,
+		   cs_tensor *outputs, cs_arena *arena, char *err,
+		   size_t errlen)
+{
+	cs_tensor ordered[CS_MODEL_MAX_INPUTS];
+	int rc;
+
+	rc = cs_model_prepare(m, inputs, n_inputs, ordered, err, errlen);
+	if (rc)
+		return rc;
+	return cs_model_run(m, ordered, outputs, arena, err, errlen);
 }
 
 int cs_model_output_index(const cs_model *m, const char *name)

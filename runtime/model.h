@@ -53,6 +53,27 @@ int cs_model_infer(cs_model *m, const cs_tensor *inputs, size_t n_inputs,
 		   cs_tensor *outputs, cs_arena *arena, char *err,
 		   size_t errlen);
 
+/* Most inputs a model may have. */
+#define CS_MODEL_MAX_INPUTS 64
+
+/*
+ * The checking half of cs_model_infer(): checks named inputs (any order)
+ * against the declared ones and writes them into ordered[] (room for
+ * m->n_p_inputs) in the plugin's order, names set. The tensors' data stays
+ * borrowed. Thread-safe.
+ */
+int cs_model_prepare(const cs_model *m, const cs_tensor *inputs,
+		     size_t n_inputs, cs_tensor *ordered, char *err,
+		     size_t errlen);
+
+/*
+ * The running half: calls the plugin with inputs already prepared, and
+ * checks the outputs it returns. Same outputs and errors as
+ * cs_model_infer().
+ */
+int cs_model_run(cs_model *m, const cs_tensor *ordered, cs_tensor *outputs,
+		 cs_arena *arena, char *err, size_t errlen);
+
 /* Unloads the model and closes the plugin. NULL is allowed. */
 void cs_model_free(cs_model *m);
 

@@ -1,0 +1,260 @@
+#!/bin/bash
+# http.sh - HTTP throughput and latency of cubeserve against its baselines,
+# in one run, through one private nginx on loopback:
+#   (a) nginx alone: `return 200` (location /nginx-health)
+#   (b) fcgi_hello: a minimal libfcgi responder, same route template and
+#       keepalive settings as (c)
+#   (c) the linear example model through cubeserve-worker
+# at c=1 and c=32, then the keepalive stall check: (b) with ONE libfcgi
+# responder and (c) with one worker, at c=32 with keepalive on.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: bench/http.sh [--duration S] [--threads T] [--hello-procs N]
+                     [--keepalive N] [--builddir DIR] [--write]
+
+  --duration S     seconds per wrk run (default 10)
+  --threads T      wrk threads (default 2; at most the connection count)
+  --hello-procs N  fcgi_hello responder processes for (b) (default 32, one
+                   per connection at c=32, so that no responder sits pinned
+                   on an idle kept-alive connection; the stall check uses 1)
+  --keepalive N    upstream keepalive of the routes (default 16; 0 = off)
+  --builddir DIR   where cubeserve-worker and the plugins are (default ./build;
+                   build it without sanitizers for meaningful numbers)
+  --write          put the results into docs/performance.md
+
+Needs nginx, spawn-fcgi, wrk, curl, jq, gcc and libfcgi-dev. Loopback only.
+EOF
+}
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+cmdline="bench/http.sh $*"
+duration=10
+threads=2
+hello_procs=32
+keepalive=16
+builddir=$srcdir/build
+write=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	-h | --help) usage; exit 0 ;;
+	--duration) duration=${2:?--duration needs a value}; shift ;;
+	--threads) threads=${2:?--threads needs a value}; shift ;;
+	--hello-procs) hello_procs=${2:?--hello-procs needs a value}; shift ;;
+	--keepalive) keepalive=${2:?--keepalive needs a value}; shift ;;
+	--builddir) builddir=${2:?--builddir needs a value}; shift ;;
+	--write) write=1 ;;
+	*) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+for v in "$duration" "$threads" "$hello_procs" "$keepalive"; do
+	[[ $v =~ ^[0-9]+$ ]] || { echo "bench: '$v' is not a number" >&2; exit 2; }
+done
+if [ "$duration" -lt 1 ] || [ "$duration" -gt 300 ]; then
+	echo "bench: --duration must be 1..300 s" >&2
+	exit 2
+fi
+for tool in nginx spawn-fcgi wrk curl jq gcc; do
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
+		{ echo "bench: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+PATH=$PATH:/usr/sbin
+
+builddir=$(cd "$builddir" && pwd)
+export CS_TOP_SRCDIR=$srcdir CS_TOP_BUILDDIR=$builddir
+# shellcheck disable=SC1091
+. "$srcdir/scripts/stack.sh"
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-bench.XXXXXX")
+trap 'cs_stack_stop; rm -rf "$run"' EXIT
+cs_stack_init "$run"
+
+have_c=1
+if [ ! -x "$CS_WORKER" ]; then
+	[ "$write" = 0 ] || { echo "bench: --write needs the worker at $CS_WORKER" >&2; exit 1; }
+	echo "bench: WARNING: no worker at $CS_WORKER (scripts/build.sh): measuring (a) and (b) only" >&2
+	have_c=0
+fi
+if [ "$have_c" = 1 ] && ldd "$CS_WORKER" 2>/dev/null | grep -q 'libasan\|libubsan'; then
+	echo "bench: WARNING: $CS_WORKER is built with sanitizers; numbers will be low" >&2
+fi
+
+echo "bench: building fcgi_hello"
+gcc -O2 -std=c11 -o "$run/fcgi_hello" "$srcdir/bench/fcgi_hello.c" -lfcgi
+
+body=$(jq -c '.example' "$srcdir/examples/linear/model.json")
+export CS_BENCH_BODY=$body
+
+cs_spawn hello "$CS_RUN/hello.sock" "$run/fcgi_hello" "$hello_procs"
+cs_route hello "unix:$CS_RUN/hello.sock"
+cs_spawn hello1 "$CS_RUN/hello1.sock" "$run/fcgi_hello" 1
+cs_route hello1 "unix:$CS_RUN/hello1.sock"
+[ "$have_c" = 0 ] || cs_worker_start linear "$srcdir/examples/linear/model.json" --log-level warn
+port=$(cs_free_port)
+export CS_NGINX_KEEPALIVE=$keepalive CS_NGINX_ACCESS_LOG=off CS_NGINX_WORKERS=1
+cs_nginx_start "$port"
+base=http://127.0.0.1:$port
+[ "$have_c" = 0 ] || cs_wait_http "$base/models/linear" 30 "$(cs_pid linear)"
+cs_wait_http "$base/models/hello" 10 "$(cs_pid hello)"
+
+# Sanity: every target answers 200 with the expected body.
+check() {
+	local out
+	out=$(curl -s -m 5 -w ' %{http_code}' -H 'Content-Type: application/json' -d "$body" "$base$1")
+	[[ $out == *" 200" && $out == *"$2"* ]] ||
+		{ echo "bench: $1 answered: $out" >&2; exit 1; }
+}
+check /nginx-health '"ok"'
+check /models/hello '"hello"'
+check /models/hello1 '"hello"'
+[ "$have_c" = 0 ] || check /models/linear '"label"'
+
+# CPU ticks: "BUSY OURS" - all busy ticks of the machine, and those of the
+# processes of this bench (its descendants: nginx, responders, wrk).
+cpu_sample() {
+	awk -v top=$$ '
+		FILENAME == "/proc/stat" { if ($1 == "cpu") busy = $2 + $3 + $4 + $7 + $8 + $9; next }
+		FNR == 1 {
+			s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
+			pid = FILENAME; gsub(/[^0-9]/, "", pid)
+			ppid[pid] = f[2]; ticks[pid] = f[12] + f[13]
+		}
+		END {
+			for (p in ppid) {
+				q = p
+				for (hop = 0; hop < 20 && q != "" && q != top && q > 1; hop++) q = ppid[q]
+				if (q == top) ours += ticks[p]
+			}
+			print busy, ours + 0
+		}' /proc/stat /proc/[0-9]*/stat 2>/dev/null
+}
+
+# wrk_run PATH CONNS SECONDS: prints "rps p50_us p99_us non2xx timeouts
+# sockerr max_us other%", other% being the share of the machine's busy CPU
+# time spent by processes outside this bench during the run (noise).
+wrk_run() {
+	local t=$threads line wpid s0 s1 other=0
+	[ "$t" -le "$2" ] || t=$2
+	timeout $(($3 + 30)) wrk -t "$t" -c "$2" -d "${3}s" --timeout 2s \
+		-s "$srcdir/bench/post.lua" "$base$1" >"$run/wrk.out" &
+	wpid=$!
+	if [ "$3" -ge 3 ]; then
+		sleep 1
+		s0=$(cpu_sample)
+		sleep $(($3 - 2))
+		s1=$(cpu_sample)
+		other=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			busy = y[1] - x[1]; ours = y[2] - x[2]
+			printf "%.0f", ((busy > 0 && busy > ours) ? 100 * (busy - ours) / busy : 0) }')
+	fi
+	wait "$wpid" || { echo "bench: wrk failed on $1" >&2; exit 1; }
+	line=$(grep '^CSBENCH' "$run/wrk.out") || { echo "bench: wrk failed on $1" >&2; exit 1; }
+	awk -v other="$other" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		print v["rps"], v["p50_us"], v["p99_us"], v["non2xx"], v["timeouts"], v["sockerr"], v["max_us"], other }' <<<"$line"
+}
+
+declare -A R
+targets=(a b c)
+[ "$have_c" = 1 ] || targets=(a b)
+declare -A path=([a]=/nginx-health [b]=/models/hello [c]=/models/linear)
+declare -A label=([a]="(a) nginx return 200" [b]="(b) fcgi_hello x$hello_procs" [c]="(c) cubeserve linear")
+for k in "${targets[@]}"; do
+	wrk_run "${path[$k]}" 32 1 >/dev/null # warm-up
+	for c in 1 32; do
+		echo "bench: ${label[$k]}, c=$c, ${duration}s"
+		R[$k,$c]=$(wrk_run "${path[$k]}" "$c" "$duration")
+	done
+done
+echo "bench: keepalive stall check, c=32, ${duration}s each"
+R[s_b]=$(wrk_run /models/hello1 32 "$duration")
+stalls=(b c)
+[ "$have_c" = 1 ] || stalls=(b)
+[ "$have_c" = 0 ] || R[s_c]=$(wrk_run /models/linear 32 "$duration")
+
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+field() { awk -v i="$2" '{ print $i }' <<<"$1"; }
+errs() {
+	local e=$(($(field "$1" 4) + $(field "$1" 5) + $(field "$1" 6)))
+	[ "$e" -eq 0 ] && echo 0 || echo "$e ($(field "$1" 4) non-2xx, $(field "$1" 5) timeouts, $(field "$1" 6) socket)"
+}
+
+table=$(
+	echo "| target | c | req/s | p50 ms | p99 ms | errors | other load |"
+	echo "| --- | ---: | ---: | ---: | ---: | --- | ---: |"
+	for k in "${targets[@]}"; do
+		for c in 1 32; do
+			r=${R[$k,$c]}
+			printf '| %s | %d | %.0f | %s | %s | %s | %s%% |\n' "${label[$k]}" "$c" "$(field "$r" 1)" \
+				"$(ms "$(field "$r" 2)")" "$(ms "$(field "$r" 3)")" "$(errs "$r")" "$(field "$r" 8)"
+		done
+	done
+)
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.0f", 100 * x / y; else print "n/a" }'; }
+[ "$have_c" = 1 ] || R[c,1]="0 0 0 0 0 0 0 0" R[c,32]="0 0 0 0 0 0 0 0"
+r1=$(ratio "$(field "${R[c,1]}" 1)" "$(field "${R[b,1]}" 1)")
+r32=$(ratio "$(field "${R[c,32]}" 1)" "$(field "${R[b,32]}" 1)")
+p99c=$(field "${R[c,32]}" 3)
+p99b=$(field "${R[b,32]}" 3)
+p99r=$(awk -v x="$p99c" -v y="$p99b" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }')
+met1=$(awk -v r="$r32" 'BEGIN { print (r + 0 >= 85) ? "met" : "NOT met" }')
+met2=$(awk -v r="$p99r" 'BEGIN { print (r + 0 <= 2) ? "met" : "NOT met" }')
+ratios=$(
+	echo "- (c)/(b) throughput: c=1 **${r1}%**, c=32 **${r32}%** (target >= 85% at c=32: $met1)"
+	echo "- (c)/(b) p99 at c=32: **${p99r}x** (target <= 2x: $met2)"
+)
+[ "$have_c" = 1 ] || ratios="- (c) not measured: no cubeserve-worker was built"
+stall=$(
+	echo "| keepalive on, c=32, one responder | req/s | p50 ms | p99 ms | max ms | errors | other load |"
+	echo "| --- | ---: | ---: | ---: | ---: | --- | ---: |"
+	for k in "${stalls[@]}"; do
+		r=${R[s_$k]}
+		[ "$k" = b ] && name="(b) fcgi_hello, 1 responder" || name="(c) cubeserve-worker, 1 process"
+		printf '| %s | %.0f | %s | %s | %s | %s | %s%% |\n' "$name" "$(field "$r" 1)" \
+			"$(ms "$(field "$r" 2)")" "$(ms "$(field "$r" 3)")" "$(ms "$(field "$r" 7)")" "$(errs "$r")" "$(field "$r" 8)"
+	done
+)
+
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+machine="$(nproc) cores, ${cpu:-unknown CPU}, Linux $(uname -r), $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk $( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')"
+report=$(
+	echo "### $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Machine: $machine."
+	echo "nginx: 1 worker process, access log off, upstream keepalive $keepalive,"
+	echo "fastcgi_keep_conn on; wrk $threads threads, ${duration}s per run, POST $body."
+	echo
+	echo '```'
+	echo "$cmdline"
+	echo '```'
+	echo
+	echo "$table"
+	echo
+	echo "\"other load\": the share of the machine's busy CPU time taken by processes"
+	echo "outside the bench during the run; above a few % the run was disturbed."
+	echo
+	echo "$ratios"
+	echo
+	echo "Keepalive stall check (an idle kept-alive connection pinning a responder shows as p99 and timeouts):"
+	echo
+	echo "$stall"
+)
+echo
+echo "$report"
+
+if [ "$write" = 1 ]; then
+	doc=$srcdir/docs/performance.md
+	begin='<!-- bench/http.sh:begin -->'
+	end='<!-- bench/http.sh:end -->'
+	[ -f "$doc" ] || printf '# Performance\n\n' >"$doc"
+	if ! grep -qF "$begin" "$doc"; then
+		printf '\n## Latest run of bench/http.sh\n\n%s\n%s\n' "$begin" "$end" >>"$doc"
+	fi
+	printf '%s\n' "$report" >"$run/report.md"
+	awk -v b="$begin" -v e="$end" -v f="$run/report.md" '
+		$0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip { print }' "$doc" >"$run/doc.md"
+	cp "$run/doc.md" "$doc"
+	echo "bench: wrote $doc"
+fi

@@ -1,0 +1,65 @@
+#!/bin/bash
+# install-deps.sh - install the Debian 12 packages cubeserve builds, tests and
+# benches with. Does nothing (quickly) when all of them are installed.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
+	# libraries
+	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev
+	# optional backends
+	libopencv-dnn-dev libtorch-dev
+	# the stack: web server, spawner, registry, metrics
+	nginx-light spawn-fcgi redis-server prometheus
+	# tests and benches
+	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
+)
+
+usage() {
+	cat <<EOF
+Usage: scripts/install-deps.sh [--check] [--help]
+
+Installs with apt-get, as root (or through sudo), the packages cubeserve
+needs: ${PKGS[*]}
+
+  --check   only list the missing packages; exit 1 when any is missing
+EOF
+}
+
+check_only=0
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+--check) check_only=1 ;;
+'') ;;
+*) echo "install-deps: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${PKGS[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#PKGS[@]} packages are installed"
+	exit 0
+fi
+echo "install-deps: missing ${#missing[@]} of ${#PKGS[@]} packages: ${missing[*]}"
+[ "$check_only" = 0 ] || exit 1
+
+sudo=()
+if [ "$(id -u)" != 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=(sudo)
+	else
+		echo "install-deps: not root and no sudo: install them as root" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: apt-get update"
+"${sudo[@]}" apt-get update -q
+echo "install-deps: apt-get install ${missing[*]}"
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
