@@ -481,7 +481,9 @@ static int req_index(lua_State *L)
 
 	if (!req || !key)
 		return 0;
-	if (strcmp(key, "json") == 0) {
+	if (strcmp(key, "json") == 0 && req->json) {
+		cs_lua_push_json(L, req->json); /* the envelope's kwargs */
+	} else if (strcmp(key, "json") == 0) {
 		json_error_t jerr;
 		json_t *v;
 
@@ -545,6 +547,18 @@ static void push_request(lua_State *L, const cs_request *req)
 	lua_setfield(L, -2, "id");
 	lua_pushlstring(L, req->body ? req->body : "", req->body_len);
 	lua_setfield(L, -2, "body");
+	if (req->file_name) { /* an upload through the envelope */
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, req->file_name);
+		lua_setfield(L, -2, "name");
+		lua_pushstring(L, req->file_filename ? req->file_filename : "");
+		lua_setfield(L, -2, "filename");
+		lua_pushstring(L, req->file_type ? req->file_type : "");
+		lua_setfield(L, -2, "content_type");
+		lua_pushlstring(L, req->file_data ? req->file_data : "", req->file_len);
+		lua_setfield(L, -2, "data");
+		lua_setfield(L, -2, "file");
+	}
 	luaL_setmetatable(L, "cubeserve.request");
 }
 
@@ -612,7 +626,7 @@ static void collect_methods(cs_glue *g)
 			const char *name = lua_tostring(L, -2);
 
 			if (cs_name_valid(name) && strcmp(name, "init") != 0 &&
-			    name[0] != '_' &&
+			    strcmp(name, "v2") != 0 && name[0] != '_' &&
 			    cs_manifest_is_public(g->model->mf, name))
 				g->methods[g->n_methods++] = name; /* kept alive by the table */
 		}
@@ -824,6 +838,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 		res->body_len = len;
 		snprintf(res->content_type, sizeof res->content_type, "%s",
 			 ctype ? ctype : "text/plain; charset=utf-8");
+		res->raw = 1;
 	} else {
 		json_t *v = cs_lua_to_json(L, lua_gettop(L) - 1, err, sizeof err);
 		char *s;
@@ -901,6 +916,134 @@ int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 	g->arena = NULL;
 	lua_settop(L, 0);
 	/* a request's garbage should not pile up into the next one's budget */
+	if (g->mem_used > g->mem_limit / 2)
+		lua_gc(L, LUA_GCCOLLECT, 0);
+	return rc;
+}
+
+/* ------------------------------------------------------------ V2 hook */
+
+int cs_glue_has_v2(const cs_glue *g)
+{
+	int yes;
+
+	lua_rawgeti(g->L, LUA_REGISTRYINDEX, g->methods_ref);
+	yes = lua_getfield(g->L, -1, "v2") == LUA_TFUNCTION;
+	lua_pop(g->L, 2);
+	return yes;
+}
+
+/* Copies the hook's outputs table (at idx) into the arena. */
+static int v2_take_outputs(cs_glue *g, lua_State *L, int idx, cs_arena *arena,
+			   cs_tensor *out, size_t max_out, size_t *n_out,
+			   cs_glue_result *res)
+{
+	size_t n = 0;
+
+	if (!lua_istable(L, idx)) {
+		result_error(res, 500, "glue hook 'v2' must return a table of output tensors, it returned %s",
+			     luaL_typename(L, idx));
+		return CS_EINVAL;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		cs_tensor *t = cs_lua_tensor_test(L, -1);
+		size_t len;
+		const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+		char *nm;
+		void *data;
+
+		if (!name || !t || n == max_out) {
+			result_error(res, 500, "glue hook 'v2' must return {name = tensor, ...} (at most %zu)",
+				     max_out);
+			lua_pop(L, 2);
+			return CS_EINVAL;
+		}
+		nm = cs_arena_alloc(arena, len + 1);
+		data = cs_arena_alloc(arena, t->nbytes ? t->nbytes : 1);
+		if (!nm || !data) {
+			result_error(res, 500, "out of memory");
+			lua_pop(L, 2);
+			return CS_ENOMEM;
+		}
+		memcpy(nm, name, len + 1);
+		memcpy(data, t->data, t->nbytes);
+		out[n] = *t;
+		out[n].name = nm;
+		out[n].data = data;
+		n++;
+		lua_pop(L, 1);
+	}
+	*n_out = n;
+	(void)g;
+	return CS_OK;
+}
+
+int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
+		    const cs_tensor *in, size_t n_in, const json_t *params,
+		    cs_tensor *out, size_t max_out, size_t *n_out,
+		    json_t **resp_params, cs_glue_result *res)
+{
+	lua_State *L = g->L;
+	char err[CS_ERROR_SIZE * 2] = "";
+	const char *msg;
+	int rc, status;
+
+	memset(res, 0, sizeof(*res));
+	*n_out = 0;
+	*resp_params = NULL;
+	lua_settop(L, 0);
+	lua_pushcfunction(L, msgh);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, g->methods_ref);
+	lua_getfield(L, -1, "v2");
+	lua_remove(L, -2);
+	g->req = req;
+	g->arena = arena;
+	lua_createtable(L, 0, (int)n_in);
+	for (size_t i = 0; i < n_in; i++) {
+		cs_lua_tensor_push_copy(L, &in[i]);
+		lua_setfield(L, -2, in[i].name);
+	}
+	if (params)
+		cs_lua_push_json(L, params);
+	else
+		lua_newtable(L);
+	budgets_start(g, g->model->mf->limits.glue_instructions);
+	rc = lua_pcall(L, 2, 2, 1);
+	budgets_stop(g);
+	if (rc == LUA_OK) {
+		rc = v2_take_outputs(g, L, 2, arena, out, max_out, n_out, res);
+		if (rc == CS_OK && !lua_isnil(L, 3)) {
+			*resp_params = cs_lua_to_json(L, 3, err, sizeof err);
+			if (!*resp_params || !json_is_object(*resp_params)) {
+				json_decref(*resp_params);
+				*resp_params = NULL;
+				result_error(res, 500, "glue hook 'v2': the second return value must be a table of parameters%s%s",
+					     err[0] ? ": " : "", err);
+				rc = CS_EINVAL;
+			}
+		}
+	} else {
+		status = error_status(g, L, -1, &msg);
+		if (g->instr_exceeded) {
+			result_error(res, 500, "glue hook 'v2' exceeded its instruction budget (%llu instructions; limits.glue_instructions)",
+				     (unsigned long long)g->instr_budget);
+			rc = CS_ELIMIT;
+		} else if (g->mem_exceeded || rc == LUA_ERRMEM) {
+			result_error(res, 500, "glue hook 'v2' exceeded its memory limit (%zu bytes; limits.glue_memory_bytes)",
+				     g->mem_limit);
+			rc = CS_ELIMIT;
+		} else if (status == 500) {
+			result_error(res, 500, "glue hook 'v2' failed: %s", msg);
+			rc = CS_EBACKEND;
+		} else {
+			result_error(res, status, "%s", msg);
+			rc = status == 400 ? CS_EINVAL : CS_EBACKEND;
+		}
+	}
+	g->req = NULL;
+	g->arena = NULL;
+	lua_settop(L, 0);
 	if (g->mem_used > g->mem_limit / 2)
 		lua_gc(L, LUA_GCCOLLECT, 0);
 	return rc;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <lua.h>
 
 #include <cubeserve/plugin.h>
@@ -42,6 +43,7 @@ typedef struct cs_glue_result {
 	char *body;            /* malloc'd; the caller frees it */
 	size_t body_len;
 	char content_type[128];
+	int raw;               /* the method returned a string (bytes as they are) */
 } cs_glue_result;
 
 /*
@@ -78,5 +80,24 @@ const char *const *cs_glue_methods(const cs_glue *g);
 int cs_glue_call(cs_glue *g, const char *method,
 		 const struct cs_request *req, cs_arena *arena,
 		 cs_glue_result *res);
+
+/*
+ * The optional V2 hook (docs/glue.md): `M.v2(inputs, parameters)` gets the
+ * decoded V2 input tensors (a table name -> tensor) and the request's
+ * parameters (a table), and returns the outputs (a table name -> tensor)
+ * and optionally a table of response parameters. It is not an HTTP method.
+ */
+int cs_glue_has_v2(const cs_glue *g);
+
+/*
+ * Calls the V2 hook under the same budgets as cs_glue_call(). On CS_OK
+ * out[0..*n_out) hold copies of the returned tensors (names and data in
+ * the arena) and *resp_params a new reference or NULL. Otherwise res holds
+ * the error response, as cs_glue_call() fills it.
+ */
+int cs_glue_call_v2(cs_glue *g, const struct cs_request *req,
+		    cs_arena *arena, const cs_tensor *in, size_t n_in,
+		    const json_t *params, cs_tensor *out, size_t max_out,
+		    size_t *n_out, json_t **resp_params, cs_glue_result *res);
 
 #endif

@@ -20,8 +20,40 @@ static const char *const known_fields[] = {
 };
 
 static const char *const known_limits[] = {
-	"max_body_bytes", "glue_instructions", "glue_memory_bytes", NULL,
+	"max_body_bytes", "glue_instructions", "glue_memory_bytes",
+	"max_json_depth", "max_tensor_elements", "max_tensor_bytes",
+	"max_string_bytes", "max_headers", "request_timeout_ms", NULL,
 };
+
+/* The range of each integer limit: [min, max]. */
+static const struct limit_range {
+	const char *name;
+	long long min, max;
+} limit_ranges[] = {
+	{"max_body_bytes", 1, (long long)1 << 32},
+	{"glue_instructions", 1000, LLONG_MAX},
+	{"glue_memory_bytes", 1 << 20, LLONG_MAX},
+	{"max_json_depth", 2, 1024},
+	{"max_tensor_elements", 1, (long long)1 << 40},
+	{"max_tensor_bytes", 1, (long long)1 << 40},
+	{"max_string_bytes", 1, (long long)1 << 32},
+	{"max_headers", 1, 10000},
+	{"request_timeout_ms", 10, 86400000},
+	{NULL, 0, 0},
+};
+
+void cs_limits_default(cs_limits *lim)
+{
+	lim->max_body_bytes = CS_DEFAULT_MAX_BODY_BYTES;
+	lim->glue_instructions = CS_DEFAULT_GLUE_INSTRUCTIONS;
+	lim->glue_memory_bytes = CS_DEFAULT_GLUE_MEMORY_BYTES;
+	lim->max_json_depth = CS_DEFAULT_MAX_JSON_DEPTH;
+	lim->max_tensor_elements = CS_DEFAULT_MAX_TENSOR_ELEMENTS;
+	lim->max_tensor_bytes = CS_DEFAULT_MAX_TENSOR_BYTES;
+	lim->max_string_bytes = CS_DEFAULT_MAX_STRING_BYTES;
+	lim->max_headers = CS_DEFAULT_MAX_HEADERS;
+	lim->request_timeout_ms = CS_DEFAULT_REQUEST_TIMEOUT_MS;
+}
 
 /* Formats "<file>: field '<field>': <message>" into err. Returns CS_EINVAL. */
 static int field_err(char *err, size_t errlen, const char *path,
@@ -242,27 +274,39 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 		snprintf(f, sizeof f, "limits.%s", key);
 		if (!is_known(known_limits, key))
 			return field_err(err, errlen, path, f,
-					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes)");
+					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes, max_json_depth, max_tensor_elements, max_tensor_bytes, max_string_bytes, max_headers, request_timeout_ms)");
 		if (!json_is_integer(val) || json_integer_value(val) <= 0)
 			return field_err(err, errlen, path, f,
 					 "must be a positive integer");
 		n = json_integer_value(val);
-		if (strcmp(key, "max_body_bytes") == 0) {
-			if (n > (json_int_t)1 << 32)
+		for (const struct limit_range *r = limit_ranges; r->name; r++) {
+			if (strcmp(r->name, key) != 0)
+				continue;
+			if (n < r->min)
 				return field_err(err, errlen, path, f,
-						 "must be at most 4294967296");
-			lim->max_body_bytes = (size_t)n;
-		} else if (strcmp(key, "glue_instructions") == 0) {
-			if (n < 1000)
+						 "must be at least %lld", r->min);
+			if (n > r->max)
 				return field_err(err, errlen, path, f,
-						 "must be at least 1000");
-			lim->glue_instructions = (uint64_t)n;
-		} else {
-			if (n < (1 << 20))
-				return field_err(err, errlen, path, f,
-						 "must be at least 1048576 (1 MiB)");
-			lim->glue_memory_bytes = (size_t)n;
+						 "must be at most %lld", r->max);
 		}
+		if (strcmp(key, "max_body_bytes") == 0)
+			lim->max_body_bytes = (size_t)n;
+		else if (strcmp(key, "glue_instructions") == 0)
+			lim->glue_instructions = (uint64_t)n;
+		else if (strcmp(key, "glue_memory_bytes") == 0)
+			lim->glue_memory_bytes = (size_t)n;
+		else if (strcmp(key, "max_json_depth") == 0)
+			lim->max_json_depth = (size_t)n;
+		else if (strcmp(key, "max_tensor_elements") == 0)
+			lim->max_tensor_elements = (uint64_t)n;
+		else if (strcmp(key, "max_tensor_bytes") == 0)
+			lim->max_tensor_bytes = (size_t)n;
+		else if (strcmp(key, "max_string_bytes") == 0)
+			lim->max_string_bytes = (size_t)n;
+		else if (strcmp(key, "max_headers") == 0)
+			lim->max_headers = (size_t)n;
+		else
+			lim->request_timeout_ms = (uint64_t)n;
 	}
 	return CS_OK;
 }
@@ -396,9 +440,7 @@ int cs_manifest_load(const char *path, cs_manifest **out, char *err,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return CS_ENOMEM;
-	m->limits.max_body_bytes = CS_DEFAULT_MAX_BODY_BYTES;
-	m->limits.glue_instructions = CS_DEFAULT_GLUE_INSTRUCTIONS;
-	m->limits.glue_memory_bytes = CS_DEFAULT_GLUE_MEMORY_BYTES;
+	cs_limits_default(&m->limits);
 	m->threads = 1;
 	m->path = strdup(path);
 	if (!m->path) {

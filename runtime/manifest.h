@@ -17,11 +17,27 @@ typedef struct cs_limits {
 	size_t max_body_bytes;      /* request body; over it -> 413 */
 	uint64_t glue_instructions; /* Lua VM instructions per request */
 	size_t glue_memory_bytes;   /* memory of the Lua state */
+	/* request hardening (docs/limits.md) */
+	size_t max_json_depth;      /* nesting of a JSON body; over it -> 400 */
+	uint64_t max_tensor_elements; /* elements of one request tensor -> 413 */
+	size_t max_tensor_bytes;    /* bytes of all request tensors -> 413 */
+	size_t max_string_bytes;    /* one JSON string / BYTES element -> 413 */
+	size_t max_headers;         /* HTTP request headers -> 431 */
+	uint64_t request_timeout_ms; /* queue + work time of a request -> 504 */
 } cs_limits;
 
 #define CS_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
 #define CS_DEFAULT_GLUE_INSTRUCTIONS ((uint64_t)50000000)
 #define CS_DEFAULT_GLUE_MEMORY_BYTES ((size_t)64 << 20)
+#define CS_DEFAULT_MAX_JSON_DEPTH ((size_t)64)
+#define CS_DEFAULT_MAX_TENSOR_ELEMENTS ((uint64_t)1 << 24)
+#define CS_DEFAULT_MAX_TENSOR_BYTES ((size_t)256 << 20)
+#define CS_DEFAULT_MAX_STRING_BYTES ((size_t)1 << 20)
+#define CS_DEFAULT_MAX_HEADERS ((size_t)64)
+#define CS_DEFAULT_REQUEST_TIMEOUT_MS ((uint64_t)30000)
+
+/* Fills a cs_limits with the defaults. */
+void cs_limits_default(cs_limits *lim);
 
 typedef struct cs_manifest {
 	char *path;        /* the file, as given */

@@ -47,6 +47,25 @@ void cs_response_json(cs_response *r, int status, const json_t *v)
 	cs_response_take(r, status, "application/json", s, strlen(s));
 }
 
+void cs_response_header(cs_response *r, const char *fmt, ...)
+{
+	size_t off = strlen(r->headers);
+	va_list ap;
+	int n;
+
+	if (sizeof r->headers - off < 4)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->headers + off, sizeof r->headers - off - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof r->headers - off - 2 ||
+	    strpbrk(r->headers + off, "\r\n")) {
+		r->headers[off] = '\0'; /* too long or a header injection */
+		return;
+	}
+	memcpy(r->headers + off + n, "\r\n", 3);
+}
+
 void cs_response_error(cs_response *r, int status, const char *fmt, ...)
 {
 	char msg[1024];
@@ -56,6 +75,7 @@ void cs_response_error(cs_response *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	r->headers[0] = '\0'; /* an error carries no success headers */
 	/* jansson refuses invalid UTF-8; a message quoting client bytes may hold some */
 	o = json_pack("{s:s%}", "error", msg, strlen(msg));
 	if (!o)

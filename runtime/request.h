@@ -21,6 +21,14 @@ typedef struct cs_request {
 	char *body;               /* NUL-terminated; arena */
 	size_t body_len;
 	char **envp;              /* all FastCGI params, "NAME=value" */
+
+	/* Set by the CubeAI envelope endpoints (NULL/0 otherwise): */
+	const json_t *json;       /* req.json is this value, not the body parsed */
+	const char *file_name;    /* an uploaded file: its form field, */
+	const char *file_filename; /* its file name ("" when none), */
+	const char *file_type;    /* its content type, */
+	const char *file_data;    /* and its bytes */
+	size_t file_len;
 } cs_request;
 
 /* The value of a FastCGI param ("HTTP_USER_AGENT"), or NULL. */
@@ -30,6 +38,7 @@ typedef struct cs_response {
 	int status;
 	char content_type[128];
 	char allow[64];           /* Allow header for 405, "" for none */
+	char headers[256];        /* extra header lines, each ending "\r\n" */
 	char *body;               /* malloc'd, owned by the response */
 	size_t len;
 } cs_response;
@@ -46,6 +55,10 @@ void cs_response_take(cs_response *r, int status, const char *content_type,
  * failure the response becomes a 500 JSON error.
  */
 void cs_response_json(cs_response *r, int status, const json_t *v);
+
+/* Appends a header line ("Name: value") to the response. */
+void cs_response_header(cs_response *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Sets {"error": message} with the given HTTP status. */
 void cs_response_error(cs_response *r, int status, const char *fmt, ...)

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,14 +19,18 @@
 #include <jansson.h>
 
 #include "arena.h"
+#include "envelope.h"
+#include "json_tensor.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "route.h"
 #include "server.h"
 #include "status.h"
+#include "v2.h"
 
 #define MAX_CONNS 1024
-#define IO_TIMEOUT_S 30               /* a stalled peer cannot hang us longer */
+#define IO_TIMEOUT_MIN_MS 1000        /* a stalled peer cannot hang us longer */
 #define DRAIN_LIMIT ((size_t)1 << 30) /* past this, close instead of reading on */
 
 volatile sig_atomic_t cs_stop_requested;
@@ -79,18 +86,20 @@ static void build_metadata(cs_server *s, cs_response *r)
 	json_decref(o);
 }
 
+static const char *reason(int status);
+
 static void write_response(FCGX_Request *fr, const cs_response *r, int head)
 {
-	char hdr[512];
+	char hdr[1024];
 	int n;
 
 	/* libfcgi's own printf knows no %zu: format the head here */
 	n = snprintf(hdr, sizeof hdr,
-		     "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
-		     r->status, cs_http_reason(r->status),
+		     "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
+		     r->status, reason(r->status),
 		     r->content_type[0] ? r->content_type : "application/json",
 		     r->len, r->allow[0] ? "Allow: " : "", r->allow,
-		     r->allow[0] ? "\r\n" : "");
+		     r->allow[0] ? "\r\n" : "", r->headers);
 	if (n < 0 || (size_t)n >= sizeof hdr)
 		n = snprintf(hdr, sizeof hdr, "Status: 500 Internal Server Error\r\n\r\n");
 	FCGX_PutStr(hdr, n, fr->out);
@@ -177,13 +186,318 @@ static int read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
 	return 0;
 }
 
-static void dispatch(cs_server *s, FCGX_Request *fr, cs_arena *arena,
+/* ------------------------------------------------------------ helpers */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Seconds the request waited between nginx and this worker: nginx passes
+ * its clock as CS_REQUEST_START ($msec); -1 when unknown.
+ */
+static double queue_seconds(FCGX_Request *fr)
+{
+	const char *v = FCGX_GetParam("CS_REQUEST_START", fr->envp);
+	struct timespec ts;
+	double start, now;
+	char *end;
+
+	if (!v || !*v)
+		return -1;
+	start = strtod(v, &end);
+	if (*end || !(start > 0))
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return now >= start ? now - start : 0;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 431: return "Request Header Fields Too Large";
+	default: return cs_http_reason(status);
+	}
+}
+
+static int is_json_type(const char *ct)
+{
+	size_t n = strcspn(ct, ";");
+
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return 1;
+	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+static int is_type(const char *ct, const char *type)
+{
+	size_t n = strcspn(ct, ";"), t = strlen(type);
+
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == t && strncasecmp(ct, type, t) == 0;
+}
+
+static void json_limits(const cs_limits *l, cs_json_limits *jl)
+{
+	jl->max_depth = l->max_json_depth;
+	jl->max_string_bytes = l->max_string_bytes;
+	jl->max_elements = l->max_tensor_elements;
+	jl->max_bytes = l->max_tensor_bytes;
+}
+
+/*
+ * Checks a JSON body without building it: syntax, UTF-8, nesting depth,
+ * string lengths. Returns 0, or the status with the response set.
+ */
+static int precheck_json(cs_server *s, const cs_request *req, cs_response *resp)
+{
+	cs_json_limits jl;
+	cs_jcur c;
+
+	json_limits(&s->model->mf->limits, &jl);
+	cs_jcur_init(&c, req->body, req->body + req->body_len, &jl);
+	if (cs_jcur_skip(&c, NULL, NULL) == 0 && cs_jcur_peek(&c) != 0)
+		cs_jcur_fail(&c, 400, "invalid JSON: trailing characters after the value");
+	if (!c.status)
+		return 0;
+	cs_response_error(resp, c.status, "the request body is not acceptable JSON: %s", c.err);
+	return c.status;
+}
+
+/* Whether the time limit is over; sets a 504 when it is. */
+static int timed_out(cs_server *s, double t0, double queued, const char *when,
 		     cs_response *resp)
 {
+	double limit = (double)s->model->mf->limits.request_timeout_ms / 1000.0;
+	double spent = mono_now() - t0 + (queued > 0 ? queued : 0);
+
+	if (spent <= limit)
+		return 0;
+	cs_response_error(resp, 504,
+			  "the request took %.0f ms %s, over the limit of %llu ms (limits.request_timeout_ms)",
+			  spent * 1000, when,
+			  (unsigned long long)s->model->mf->limits.request_timeout_ms);
+	return 1;
+}
+
+/* ------------------------------------------------------------ V2 */
+
+static void v2_tensor_meta(json_t *arr, const cs_io_desc *io, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *shape = json_array();
+
+		for (int32_t d = 0; d < io[i].ndim; d++)
+			json_array_append_new(shape, json_integer(io[i].shape[d]));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:o}", "name", io[i].name,
+						     "datatype", cs_dtype_name(io[i].dtype),
+						     "shape", shape));
+	}
+}
+
+static void v2_model_metadata(cs_server *s, cs_response *r)
+{
+	const cs_model *m = s->model;
+	json_t *in = json_array(), *out = json_array(), *o;
+
+	v2_tensor_meta(in, m->inputs, m->n_inputs);
+	v2_tensor_meta(out, m->outputs, m->n_outputs);
+	o = json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", m->mf->name,
+		      "versions", m->mf->version, "platform",
+		      cs_v2_platform(m->plugin->api->name), "inputs", in,
+		      "outputs", out);
+	cs_response_json(r, 200, o);
+	json_decref(o);
+}
+
+static void v2_infer(cs_server *s, cs_request *req, cs_arena *arena,
+		     double t0, double queued, cs_response *resp)
+{
+	const char *hl = cs_request_param(req, "HTTP_INFERENCE_HEADER_CONTENT_LENGTH");
+	size_t header_len = (size_t)-1;
+	cs_json_limits jl;
+	cs_v2_request rq;
+	cs_tensor *outs;
+	size_t n_out = 0;
+	json_t *resp_params = NULL;
+	char err[1024];
+	int rc;
+
+	if (hl) {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(hl, &end, 10);
+		if (errno || *end || !*hl || hl[0] == '-' || hl[0] == '+' || hl[0] == ' ') {
+			cs_response_error(resp, 400, "bad Inference-Header-Content-Length '%.32s'", hl);
+			return;
+		}
+		header_len = (size_t)v;
+	}
+	if (req->content_type[0] && !is_json_type(req->content_type) &&
+	    !is_type(req->content_type, "application/octet-stream")) {
+		cs_response_error(resp, 415,
+				  "an inference request is application/json (or application/octet-stream with binary data and Inference-Header-Content-Length), not '%.64s'",
+				  req->content_type);
+		return;
+	}
+	json_limits(&s->model->mf->limits, &jl);
+	rc = cs_v2_parse_request(req->body, req->body_len, header_len, &jl, arena,
+				 &rq, err, sizeof err);
+	if (rc) {
+		cs_response_error(resp, rc, "%s", err);
+		return;
+	}
+	outs = cs_arena_alloc(arena, CS_V2_MAX_TENSORS * sizeof(*outs));
+	if (!outs) {
+		cs_response_error(resp, 500, "out of memory");
+		goto out_free_request;
+	}
+	if (timed_out(s, t0, queued, "before inference", resp))
+		goto out_free_request;
+	if (cs_glue_has_v2(s->glue)) {
+		cs_glue_result res;
+
+		rc = cs_glue_call_v2(s->glue, req, arena, rq.inputs, rq.n_inputs,
+				     rq.parameters, outs, CS_V2_MAX_TENSORS,
+				     &n_out, &resp_params, &res);
+		if (rc) {
+			cs_response_take(resp, res.http_status, res.content_type,
+					 res.body, res.body_len);
+			goto out_free_request;
+		}
+	} else {
+		double ti = mono_now();
+
+		n_out = s->model->n_outputs;
+		if (n_out > CS_V2_MAX_TENSORS) {
+			cs_response_error(resp, 500, "the model has more than %d outputs", CS_V2_MAX_TENSORS);
+			goto out_free_request;
+		}
+		rc = cs_model_infer(s->model, rq.inputs, rq.n_inputs, outs, arena,
+				    err, sizeof err);
+		cs_metrics_infer(s->metrics, mono_now() - ti);
+		if (rc) {
+			cs_response_error(resp, cs_status_http(rc), "%s", err);
+			goto out_free_request;
+		}
+	}
+	if (timed_out(s, t0, queued, "in all", resp))
+		goto out_free_request;
+	cs_v2_encode_response(s->model->mf->name, s->model->mf->version, &rq,
+			      outs, n_out, resp_params, resp);
+out_free_request:
+	json_decref(resp_params);
+	cs_v2_request_free(&rq);
+}
+
+/* ------------------------------------------------------------ envelope */
+
+static void api_call(cs_server *s, const cs_route *route, cs_request *req,
+		     cs_arena *arena, cs_response *resp)
+{
+	const char *method = route->method;
+	json_t *kwargs = NULL;
+	cs_glue_result res;
+	cs_form_part part;
+	char err[512];
+	char *m;
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	if (route->kind == CS_ROUTE_API_MODEL) {
+		if (req->content_type[0] && !is_json_type(req->content_type)) {
+			cs_response_error(resp, 415, "api/model takes application/json {\"method\": ..., \"kwargs\": {...}}, not '%.64s'",
+					  req->content_type);
+			goto out_wrap;
+		}
+		if (precheck_json(s, req, resp))
+			goto out_wrap;
+		rc = cs_envelope_parse(req->body, req->body_len, arena, &m, &kwargs,
+				       err, sizeof err);
+		if (rc) {
+			cs_response_error(resp, rc, "%s", err);
+			goto out_wrap;
+		}
+		method = m;
+		req->json = kwargs;
+	} else if (route->kind == CS_ROUTE_API_FILE) {
+		rc = cs_form_find(req->content_type, req->body, req->body_len, method,
+				  arena, &part, err, sizeof err);
+		if (rc) {
+			cs_response_error(resp, rc, "%s", err);
+			goto out_wrap;
+		}
+		req->file_name = part.name;
+		req->file_filename = part.filename;
+		req->file_type = part.content_type;
+		req->file_data = part.data;
+		req->file_len = part.len;
+		req->body = (char *)part.data;
+		req->body_len = part.len;
+		req->content_type = part.content_type;
+	}
+	if (!cs_name_valid(method) || !cs_glue_has_method(s->glue, method)) {
+		cs_response_error(resp, 404, "model '%s' has no public method '%.64s'",
+				  s->model->mf->name, method);
+		goto out_wrap;
+	}
+	cs_glue_call(s->glue, method, req, arena, &res);
+	cs_response_take(resp, res.http_status, res.content_type, res.body,
+			 res.body_len);
+out_wrap:
+	cs_envelope_wrap(resp, res.raw);
+	json_decref(kwargs);
+	req->json = NULL;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void health(cs_server *s, cs_response *resp)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s}", "status", "ready", "model",
+			      s->model->mf->name, "version", s->model->mf->version);
+
+	cs_response_json(resp, 200, o);
+	json_decref(o);
+}
+
+static cs_metrics_endpoint endpoint_of(cs_route_kind k)
+{
+	switch (k) {
+	case CS_ROUTE_CALL: return CS_EP_CALL;
+	case CS_ROUTE_API_MODEL: case CS_ROUTE_API_STREAM: case CS_ROUTE_API_FILE:
+		return CS_EP_API;
+	case CS_ROUTE_V2_INFER: return CS_EP_V2_INFER;
+	case CS_ROUTE_METADATA: case CS_ROUTE_V2_SERVER: case CS_ROUTE_V2_MODEL:
+	case CS_ROUTE_V2_MODEL_READY:
+		return CS_EP_METADATA;
+	case CS_ROUTE_HEALTH: case CS_ROUTE_V2_LIVE: case CS_ROUTE_V2_READY:
+		return CS_EP_HEALTH;
+	case CS_ROUTE_METRICS: return CS_EP_METRICS;
+	default: return CS_EP_OTHER;
+	}
+}
+
+static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
+				    cs_arena *arena, double t0, double queued,
+				    cs_response *resp)
+{
+	const cs_manifest *mf = s->model->mf;
 	cs_request req;
 	cs_route route;
 	const char *p;
 	char *path;
+	size_t headers = 0;
 
 	memset(&req, 0, sizeof req);
 	req.envp = fr->envp;
@@ -203,49 +517,128 @@ static void dispatch(cs_server *s, FCGX_Request *fr, cs_arena *arena,
 	}
 	req.path = p;
 
-	cs_route_match(req.method, req.path, s->model->mf->name, &route);
+	for (char **e = fr->envp; e && *e; e++)
+		headers += strncmp(*e, "HTTP_", 5) == 0;
+	if (headers > mf->limits.max_headers) {
+		cs_response_error(resp, 431, "the request has %zu headers, over the limit of %zu (limits.max_headers)",
+				  headers, mf->limits.max_headers);
+		return CS_EP_OTHER;
+	}
+
+	cs_route_match(req.method, req.path, mf->name, &route);
+	if (route.version[0] && strcmp(route.version, mf->version) != 0) {
+		cs_response_error(resp, 404, "model '%s' has no version '%s' (this worker serves version %s)",
+				  mf->name, route.version, mf->version);
+		return CS_EP_OTHER;
+	}
 	switch (route.kind) {
-	case CS_ROUTE_HEALTH: {
-		json_t *o = json_pack("{s:s,s:s,s:s}", "status", "ready",
-				      "model", s->model->mf->name, "version",
-				      s->model->mf->version);
+	case CS_ROUTE_HEALTH:
+		health(s, resp);
+		return CS_EP_HEALTH;
+	case CS_ROUTE_METADATA:
+		build_metadata(s, resp);
+		return CS_EP_METADATA;
+	case CS_ROUTE_V2_SERVER: {
+		json_t *o = json_pack("{s:s,s:s,s:[s]}", "name", "cubeserve",
+				      "version", CS_VERSION, "extensions",
+				      "binary_tensor_data");
 
 		cs_response_json(resp, 200, o);
 		json_decref(o);
-		return;
+		return CS_EP_METADATA;
 	}
-	case CS_ROUTE_METADATA:
-		build_metadata(s, resp);
-		return;
+	case CS_ROUTE_V2_LIVE: {
+		json_t *o = json_pack("{s:b}", "live", 1);
+
+		cs_response_json(resp, 200, o);
+		json_decref(o);
+		return CS_EP_HEALTH;
+	}
+	case CS_ROUTE_V2_READY: {
+		/* the worker only serves once its model and glue are loaded */
+		json_t *o = json_pack("{s:b,s:b}", "ready", 1, "live", 1);
+
+		cs_response_json(resp, 200, o);
+		json_decref(o);
+		return CS_EP_HEALTH;
+	}
+	case CS_ROUTE_V2_MODEL:
+		v2_model_metadata(s, resp);
+		return CS_EP_METADATA;
+	case CS_ROUTE_V2_MODEL_READY: {
+		json_t *o = json_pack("{s:s,s:b}", "name", mf->name, "ready", 1);
+
+		cs_response_json(resp, 200, o);
+		json_decref(o);
+		return CS_EP_METADATA;
+	}
+	case CS_ROUTE_METRICS: {
+		size_t len = 0;
+		char *text = cs_metrics_render(s->metrics, mf->version,
+					       s->model->plugin->api->name, &len);
+
+		if (!text)
+			cs_response_error(resp, 500, "metrics unavailable");
+		else
+			cs_response_take(resp, 200, "text/plain; version=0.0.4; charset=utf-8",
+					 text, len);
+		return CS_EP_METRICS;
+	}
 	case CS_ROUTE_BAD_METHOD:
 		cs_response_error(resp, 405, "%s is not allowed on %s (allowed: %s)",
 				  req.method, req.path, route.allow);
 		snprintf(resp->allow, sizeof resp->allow, "%s", route.allow);
-		return;
+		return CS_EP_OTHER;
 	case CS_ROUTE_NOT_FOUND:
 		if (route.model[0] && strcmp(route.why, "unknown model") == 0)
 			cs_response_error(resp, 404, "unknown model '%s' (this worker serves '%s')",
-					  route.model, s->model->mf->name);
+					  route.model, mf->name);
 		else
 			cs_response_error(resp, 404, "%s: %s", route.why, req.path);
-		return;
+		return CS_EP_OTHER;
 	case CS_ROUTE_CALL:
+		if (!cs_glue_has_method(s->glue, route.method)) {
+			cs_response_error(resp, 404, "model '%s' has no public method '%s'",
+					  mf->name, route.method);
+			return CS_EP_CALL;
+		}
+		break;
+	case CS_ROUTE_V2_INFER:
+	case CS_ROUTE_API_MODEL:
+	case CS_ROUTE_API_STREAM:
+	case CS_ROUTE_API_FILE:
 		break;
 	}
-	if (!cs_glue_has_method(s->glue, route.method)) {
-		cs_response_error(resp, 404, "model '%s' has no public method '%s'",
-				  s->model->mf->name, route.method);
-		return;
+	if (read_body(s, fr, &req, arena, resp)) {
+		if (route.kind == CS_ROUTE_API_MODEL || route.kind == CS_ROUTE_API_STREAM ||
+		    route.kind == CS_ROUTE_API_FILE)
+			cs_envelope_wrap(resp, 0);
+		return endpoint_of(route.kind);
 	}
-	if (read_body(s, fr, &req, arena, resp))
-		return;
-	{
+	if (timed_out(s, t0, queued, "before it could start", resp))
+		return endpoint_of(route.kind);
+	switch (route.kind) {
+	case CS_ROUTE_V2_INFER:
+		v2_infer(s, &req, arena, t0, queued, resp);
+		break;
+	case CS_ROUTE_API_MODEL:
+	case CS_ROUTE_API_STREAM:
+	case CS_ROUTE_API_FILE:
+		api_call(s, &route, &req, arena, resp);
+		break;
+	default: {
 		cs_glue_result res;
 
+		if (req.body_len && is_json_type(req.content_type) &&
+		    precheck_json(s, &req, resp))
+			break;
 		cs_glue_call(s->glue, route.method, &req, arena, &res);
 		cs_response_take(resp, res.http_status, res.content_type,
 				 res.body, res.body_len);
+		break;
 	}
+	}
+	return endpoint_of(route.kind);
 }
 
 /* ------------------------------------------------------------ connections */
@@ -278,6 +671,8 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 {
 	cs_response resp;
 	const char *method;
+	cs_metrics_endpoint ep;
+	double t0, queued;
 	int rc;
 
 	fr->ipcFd = fd;
@@ -291,12 +686,18 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		}
 		return -1;
 	}
+	t0 = mono_now();
+	queued = queue_seconds(fr);
+	cs_metrics_begin(s->metrics);
 	memset(&resp, 0, sizeof resp);
-	dispatch(s, fr, arena, &resp);
+	ep = dispatch(s, fr, arena, t0, queued, &resp);
+	if (!resp.status) /* never answer nothing */
+		cs_response_error(&resp, 500, "no response");
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
+	cs_metrics_end(s->metrics, ep, resp.status, mono_now() - t0, queued);
 	cs_log_debug("%s %s -> %d", method ? method : "-",
 		     FCGX_GetParam("DOCUMENT_URI", fr->envp) ?
 		     FCGX_GetParam("DOCUMENT_URI", fr->envp) : "-", resp.status);
@@ -351,9 +752,19 @@ static void drain_conns(cs_server *s, conn_set *conns, FCGX_Request *fr,
 	}
 }
 
-static void set_io_timeouts(int fd)
+/*
+ * A peer that stops reading or sending holds the worker at most the
+ * request time limit (at least IO_TIMEOUT_MIN_MS).
+ */
+static void set_io_timeouts(cs_server *s, int fd)
 {
-	struct timeval tv = {IO_TIMEOUT_S, 0};
+	uint64_t ms = s->model->mf->limits.request_timeout_ms;
+	struct timeval tv;
+
+	if (ms < IO_TIMEOUT_MIN_MS)
+		ms = IO_TIMEOUT_MIN_MS;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -376,10 +787,44 @@ int cs_server_reload(cs_server *s)
 	return CS_OK;
 }
 
+/*
+ * Names the listening socket ("unix:/run/x.sock", "tcp:127.0.0.1:9000"):
+ * the processes of one pool share it, so it keys the default scoreboard.
+ */
+static const char *socket_name(int fd, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return "fd";
+	if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+
+		snprintf(buf, n, "unix:%.*s", (int)sizeof un->sun_path, un->sun_path);
+	} else if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		snprintf(buf, n, "tcp:%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+		snprintf(buf, n, "tcp:[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		return "fd";
+	}
+	return buf;
+}
+
 int cs_server_run(cs_server *s)
 {
 	static conn_set conns;
 	struct pollfd pfd[MAX_CONNS + 1];
+	cs_metrics *own_metrics = NULL;
 	FCGX_Request fr;
 	cs_arena arena;
 	int ret = 0;
@@ -388,6 +833,23 @@ int cs_server_run(cs_server *s)
 		cs_log_error("FCGX_Init failed");
 		return -1;
 	}
+	if (!s->metrics) {
+		char err[512], name[160];
+
+		if (cs_metrics_open(NULL, s->listen_addr ? s->listen_addr :
+				    socket_name(s->listen_fd, name, sizeof name),
+				    s->model->mf->name,
+				    s->model->load_seconds, &own_metrics, err,
+				    sizeof err) == 0) {
+			s->metrics = own_metrics;
+			cs_log_info("metrics scoreboard: %s",
+				    cs_metrics_path(own_metrics)[0] ?
+				    cs_metrics_path(own_metrics) : "anonymous shared memory");
+		} else {
+			cs_log_warn("no metrics scoreboard: %s", err);
+		}
+	}
+	cs_metrics_attach(s->metrics);
 	/* listen_sock -1: libfcgi never accepts by itself; this loop does */
 	FCGX_InitRequest(&fr, -1, 0);
 	cs_arena_init(&arena, 0);
@@ -443,7 +905,7 @@ int cs_server_run(cs_server *s)
 						cs_log_warn("accept: %s", strerror(errno));
 					break;
 				}
-				set_io_timeouts(fd);
+				set_io_timeouts(s, fd);
 				conn_add(&conns, fd);
 			}
 		}
@@ -454,5 +916,9 @@ int cs_server_run(cs_server *s)
 		close(conns.fds[i]);
 	conns.n = 0;
 	cs_arena_destroy(&arena);
+	if (own_metrics) {
+		cs_metrics_close(own_metrics);
+		s->metrics = NULL;
+	}
 	return ret;
 }

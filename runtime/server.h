@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include "glue.h"
+#include "metrics.h"
 #include "model.h"
 
 /* Set by the worker's signal handlers; read between requests. */
@@ -28,6 +29,9 @@ typedef struct cs_server {
 	unsigned long requests;  /* served so far */
 	unsigned long max_requests; /* stop after this many (0: no limit); the
 				       prefork master starts a fresh child */
+	cs_metrics *metrics;     /* the pool's scoreboard (borrowed), or NULL:
+				  * cs_server_run() then opens one itself */
+	const char *listen_addr; /* names the default scoreboard; may be NULL */
 } cs_server;
 
 /*

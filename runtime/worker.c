@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "glue.h"
+#include "heartbeat.h"
 #include "listen.h"
 #include "log.h"
 #include "manifest.h"
@@ -33,7 +34,13 @@ static void usage(FILE *f)
 "  spawn-fcgi -s /run/cubeserve/linear.sock -- cubeserve-worker --manifest examples/linear/model.json\n"
 "\n"
 "Options:\n"
-"  -m, --manifest FILE     the model's manifest (model.json); required\n"
+"  -m, --manifest FILE     the model's manifest (model.json)\n"
+"      --model NAME[@VERSION]  instead of --manifest: a published model (default\n"
+"                          version without @), read from --registry, its files\n"
+"                          verified against their sha256 in the model store\n"
+"      --registry URL      redis://HOST:PORT or unix:PATH (default with --model:\n"
+"                          $CUBESERVE_REGISTRY); the worker reports a heartbeat\n"
+"                          there about once a second, off the request path\n"
 "  -l, --listen ADDR       bind unix:PATH or HOST:PORT instead of using fd 0\n"
 "      --backlog N         listen backlog with --listen (default 1024)\n"
 "  -n, --processes N       load once, then fork N serving children that share\n"
@@ -57,6 +64,22 @@ static void usage(FILE *f)
 "in). With --processes, TTIN/TTOU to the master add/remove a child.\n"
 "Logs go to stderr, one line per event. Exit status: 0 after a clean stop,\n"
 "1 on a start-up failure, 2 on bad usage.\n", f);
+}
+
+/* What the heartbeat thread reads: the figures of this worker. */
+typedef struct heartbeat_arg {
+	cs_server *srv;
+	const cs_master_opts *mopts;
+} heartbeat_arg;
+
+/* Called from the heartbeat thread about once a second. */
+static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
+{
+	const heartbeat_arg *a = arg;
+
+	/* TODO(issue 4): fill rps, p50/p99 and busy from the scoreboard */
+	f->requests = __atomic_load_n(&a->srv->requests, __ATOMIC_RELAXED);
+	f->processes = a->mopts->processes > 0 ? a->mopts->processes : 1;
 }
 
 static void on_stop(int sig)
@@ -157,6 +180,8 @@ int main(int argc, char **argv)
 		{"lua-dir", required_argument, NULL, 'L'},
 		{"log-level", required_argument, NULL, 'g'},
 		{"check", no_argument, NULL, 'c'},
+		{"model", required_argument, NULL, 'M'},
+		{"registry", required_argument, NULL, 'r'},
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
 		{"max-requests", required_argument, NULL, 'R'},
@@ -166,6 +191,11 @@ int main(int argc, char **argv)
 	};
 	const char *manifest_path = NULL, *listen_addr = NULL;
 	const char *plugin_dir = NULL, *lua_dir = NULL;
+	const char *model_ref = NULL, *registry_url = NULL;
+	char *stored_manifest = NULL;
+	cs_heartbeat *hb = NULL;
+	heartbeat_arg hb_arg;
+	int is_child = 0;
 	char err[CS_ERROR_SIZE * 4];
 	char *unix_path = NULL;
 	int unix_path_owner = 1;
@@ -198,6 +228,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'c': check = 1; break;
+		case 'M': model_ref = optarg; break;
+		case 'r': registry_url = optarg; break;
 		case 'n':
 		case 'N':
 		case 'R': {
@@ -231,14 +263,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cubeserve-worker: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
-	if (!manifest_path) {
-		fprintf(stderr, "cubeserve-worker: --manifest FILE is required (see --help)\n");
+	if (model_ref && !registry_url)
+		registry_url = getenv("CUBESERVE_REGISTRY");
+	if (!manifest_path == !model_ref) {
+		fprintf(stderr, "cubeserve-worker: give --manifest FILE or --model NAME[@VERSION] (see --help)\n");
+		return 2;
+	}
+	if (model_ref && (!registry_url || !*registry_url)) {
+		fprintf(stderr, "cubeserve-worker: --model needs --registry URL (or $CUBESERVE_REGISTRY)\n");
 		return 2;
 	}
 	cs_log_setup(NULL, level);
+	if (model_ref) {
+		if (cs_registry_resolve_manifest(registry_url, model_ref, NULL,
+						 &stored_manifest, NULL, err,
+						 sizeof err) != CS_OK) {
+			cs_log_error("%s", err);
+			return 1;
+		}
+		manifest_path = stored_manifest;
+		cs_log_info("model %s from the registry at %s: %s (files verified)",
+			    model_ref, registry_url, manifest_path);
+	}
 
 	if (cs_manifest_load(manifest_path, &mf, err, sizeof err) != CS_OK) {
 		cs_log_error("%s", err);
+		free(stored_manifest);
 		return 1;
 	}
 	cs_log_setup(mf->name, level);
@@ -282,6 +332,21 @@ int main(int argc, char **argv)
 	setup_signals(&srv.wait_mask);
 	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
 		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
+	if (registry_url) {
+		cs_heartbeat_config hc;
+
+		memset(&hc, 0, sizeof hc);
+		hb_arg.srv = &srv;
+		hb_arg.mopts = &mopts;
+		hc.url = registry_url;
+		hc.model = mf->name;
+		hc.version = mf->version;
+		hc.listen = listen_addr;
+		hc.figures = heartbeat_figures;
+		hc.arg = &hb_arg;
+		if (cs_heartbeat_start(&hc, &hb, err, sizeof err) != CS_OK)
+			cs_log_warn("%s; serving without heartbeats", err);
+	}
 	if (mopts.processes > 0) {
 		if (!mopts.max_processes)
 			mopts.max_processes = mopts.processes * 4;
@@ -289,10 +354,12 @@ int main(int argc, char **argv)
 		case CS_MASTER_CHILD_DONE:
 			rc = 0;
 			unix_path_owner = 0; /* the master removes the socket */
+			is_child = 1;
 			break;
 		case CS_MASTER_CHILD_FAILED:
 			rc = 1;
 			unix_path_owner = 0;
+			is_child = 1;
 			break;
 		case CS_MASTER_DONE:
 			rc = 0;
@@ -307,6 +374,9 @@ int main(int argc, char **argv)
 		cs_log_info("stopped after %lu requests", srv.requests);
 	}
 
+	/* a forked child has no heartbeat thread: only the master stops it */
+	if (!is_child)
+		cs_heartbeat_stop(hb);
 	if (srv.listen_fd > 0)
 		close(srv.listen_fd);
 	if (unix_path && unix_path_owner)
@@ -318,5 +388,6 @@ out_free_model:
 	cs_model_free(model);
 out_free_manifest:
 	cs_manifest_free(mf);
+	free(stored_manifest);
 	return rc;
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # demo.sh - serve the example models behind a private nginx, in the
-# foreground: install packages if needed, build, start nginx on
-# 127.0.0.1:8080 and a cubeserve-worker per example model under spawn-fcgi,
-# all under ./run/. Ctrl-C stops everything it started.
+# foreground: install packages if needed, build, then `cubeserve up` (a
+# private Redis and nginx on 127.0.0.1:8080, the examples published and
+# deployed under spawn-fcgi), all under ./run/. Ctrl-C stops everything it
+# started.
 set -euo pipefail
 
 usage() {
@@ -46,6 +47,14 @@ fi
 
 [ "$deps" = 0 ] || "$srcdir/scripts/install-deps.sh"
 "$srcdir/scripts/build.sh" "$builddir"
+
+# The whole stack (private Redis + nginx, the examples published and
+# deployed) is `cubeserve up`; the plain nginx + workers below remain for a
+# worker built without registry support.
+if "$builddir/cubeserve-worker" --help 2>/dev/null | grep -q -- '--registry' &&
+	[ -x "$builddir/cubeserve" ]; then
+	exec "$builddir/cubeserve" up --port "$port" --run-dir "$rundir"
+fi
 
 # shellcheck disable=SC1091
 . "$srcdir/scripts/stack.sh"

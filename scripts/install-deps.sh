@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
-	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev
+	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev
 	# the stack: web server, spawner, registry, metrics

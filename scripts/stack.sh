@@ -71,7 +71,10 @@ cs_stack_init() {
 cs_free_port() {
 	local i p
 	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		# below the kernel's ephemeral range (32768+ by default): a port in
+		# it may be the local end of some client connection, and then
+		# nginx's bind() fails although nothing listens there
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0

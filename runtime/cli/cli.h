@@ -1,0 +1,237 @@
+/*
+ * cli.h - the `cubeserve` command: what its subcommands share.
+ *
+ * docs/cli.md is the manual. Every subcommand is one function
+ * int cli_cmd_NAME(cs_cli *, int argc, char **argv) returning an exit code.
+ */
+#ifndef CS_CLI_H
+#define CS_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "registry.h"
+
+/* Exit codes (docs/cli.md); never renumbered. */
+enum {
+	CLI_OK = 0,          /* done */
+	CLI_FAIL = 1,        /* the operation failed; the message says which step */
+	CLI_USAGE = 2,       /* bad usage */
+	CLI_UNREACHABLE = 3, /* Redis cannot be reached */
+	CLI_NOTFOUND = 4,    /* no such model, version or deployment */
+	CLI_REFUSED = 5,     /* refused: already published, deployed, up, ... */
+	CLI_SCHEMA = 6       /* the registry has an unknown schema version */
+};
+
+typedef struct cs_cli {
+	const char *cmd;          /* the subcommand, for messages */
+	int json;                 /* --json */
+	char *run_dir;            /* absolute; created on demand */
+	char *registry_url;       /* resolved */
+	const char *registry_how; /* where registry_url came from */
+	const char *prefix;       /* key prefix */
+	char *store;              /* resolved by cli_store() */
+	char *worker, *plugin_dir, *lua_dir, *nginx_dir, *examples_dir;
+	char *spawn_fcgi, *nginx, *redis_server;
+	cs_registry *reg;         /* open after cli_registry() */
+	int schema_ok;            /* the schema was checked (and set) */
+} cs_cli;
+
+/* ------------------------------------------------------------ main.c */
+
+/* Prints "cubeserve CMD: message" to stderr. */
+void cli_err(const cs_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Prints a step line ("  ... message") unless --json. */
+void cli_step(const cs_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The exit code for a status (cs_status or CS_REG_*). */
+int cli_exit_for(int status);
+
+/*
+ * Option parsing shared by the subcommands: the command's options plus
+ * --registry, --run-dir, --prefix, --json and --help. Returns the next
+ * option of the command, -1 at the end, or CLI_OPT_HELP (help printed) /
+ * CLI_OPT_BAD (message printed).
+ */
+#define CLI_OPT_HELP 0x1001
+#define CLI_OPT_BAD 0x1002
+int cli_getopt(cs_cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *opts);
+
+/* Prints the subcommand's --help text to f. */
+void cli_usage(const cs_cli *cli, FILE *f);
+
+/*
+ * Connects to the registry and checks its schema (create: set it when
+ * absent, for writers). Returns CLI_OK, or prints why and how it tried
+ * and returns CLI_UNREACHABLE / CLI_SCHEMA / CLI_NOTFOUND (empty registry
+ * and !create; callers that read may treat that as "nothing yet").
+ */
+int cli_registry(cs_cli *cli, int create);
+
+/* Fills in the registry address when none was given (run dir's socket). */
+void cli_registry_default(cs_cli *cli);
+
+/* The store directory (registry config, else RUN/store); NULL on failure. */
+const char *cli_store(cs_cli *cli);
+
+/* Creates the run directory (0700) and its folders. CLI_OK or CLI_FAIL. */
+int cli_run_dir_init(cs_cli *cli);
+
+/* The user name for ratings and favourites (--user, $USER, the uid). */
+const char *cli_user(const char *given);
+
+/* Prints a JSON value to stdout, indented, with a newline. */
+void cli_print_json(json_t *v);
+
+/* Reports a registry failure (r->errstr) and returns its exit code. */
+int cli_reg_fail(cs_cli *cli);
+
+/* A string field of a JSON object, or def. */
+const char *jstr(const json_t *o, const char *key, const char *def);
+
+/* An integer field of a JSON object of strings, or def. */
+long long jnum(const json_t *o, const char *key, long long def);
+
+/* ------------------------------------------------------------ proc.c */
+
+/*
+ * Starts argv[0] (a path) in a new session with stdin from /dev/null and
+ * stdout/stderr appended to log (NULL: /dev/null). Returns the pid, or -1 with err.
+ */
+pid_t cli_spawn(char *const argv[], const char *log, char *err, size_t errlen);
+
+/*
+ * Runs argv to completion (at most timeout_ms, then SIGKILL), capturing
+ * stdout and stderr into out (NUL-terminated, truncated). Returns the exit
+ * status, 128+signal, or -1 when it could not start or timed out.
+ */
+int cli_run(char *const argv[], char *out, size_t outlen, int timeout_ms);
+
+/* Whether pid is a live process (not a zombie); reaps it if it is ours. */
+int cli_pid_alive(pid_t pid);
+
+/* Whether pid's command line contains needle (guards against pid reuse). */
+int cli_pid_matches(pid_t pid, const char *needle);
+
+/*
+ * Stops pid: SIGTERM, up to grace_ms, then SIGKILL. Only when it still
+ * matches needle (NULL: no check). Returns 0 when it is gone.
+ */
+int cli_stop_pid(pid_t pid, const char *needle, int grace_ms);
+
+/* Sleeps ms milliseconds. */
+void cli_sleep_ms(int ms);
+
+/* Monotonic milliseconds. */
+long long cli_now_ms(void);
+
+/* Finds an executable: $ENV, then each candidate, then PATH (+ /usr/sbin). */
+char *cli_find_tool(const char *env, const char *name,
+		    const char *const *candidates);
+
+/* ------------------------------------------------------------ probe.c */
+
+/*
+ * A FastCGI GET of path over the unix socket sock (as nginx would send
+ * it). Returns the HTTP status (200 when the response has no Status
+ * header), or -1 when the socket does not answer within timeout_ms.
+ * body (may be NULL) gets the start of the response body.
+ */
+int cli_fcgi_get(const char *sock, const char *path, int timeout_ms,
+		 char *body, size_t bodylen);
+
+/* An HTTP/1.0 GET of path at 127.0.0.1:port: the status, or -1. */
+int cli_http_get(int port, const char *path, int timeout_ms, char *body,
+		 size_t bodylen);
+
+/* Whether something accepts TCP connections on 127.0.0.1:port. */
+int cli_port_busy(int port);
+
+/* ------------------------------------------------------------ nginx.c */
+
+/* RUN/nginx, the private nginx prefix. */
+void cli_nginx_prefix(const cs_cli *cli, char *out, size_t len);
+
+/*
+ * Writes the private nginx.conf (server.conf.in) for 127.0.0.1:port and
+ * empty route files when missing. CLI_OK or CLI_FAIL (printed).
+ */
+int cli_nginx_conf(cs_cli *cli, int port);
+
+/*
+ * Renders the routes of every deployment in the registry (nginx
+ * route.conf.in; a 503 JSON answer for a paused one) into up (the
+ * upstream blocks) and loc (the locations).
+ */
+int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc);
+
+/*
+ * Rewrites RUN/nginx/{upstreams,locations}.conf from the registry, runs
+ * `nginx -t` and, when the private nginx runs, reloads it. On a failed
+ * test the previous files are put back. Serialized by a lock file.
+ * *reloaded says whether nginx was reloaded. CLI_OK or CLI_FAIL (printed).
+ */
+int cli_routes_apply(cs_cli *cli, int *reloaded);
+
+/* The pid of the private nginx master when it runs, else 0. */
+pid_t cli_nginx_pid(const cs_cli *cli);
+
+/* The port the private nginx listens on (registry config), or 0. */
+int cli_nginx_port(cs_cli *cli);
+
+/* ------------------------------------------------------------ deploy.c */
+
+/*
+ * Deploys name@version (version NULL: default) with n processes, waiting
+ * at most timeout_s for readiness. Used by `deploy` and `up`.
+ */
+int cli_deploy(cs_cli *cli, const char *name, const char *version, int n,
+	       int timeout_s);
+
+/* Undeploys a model: route first, then its processes, then the record. */
+int cli_undeploy(cs_cli *cli, const char *name);
+
+/* Stops every process of every deployment (state "stopped"); for `up`. */
+void cli_stop_all(cs_cli *cli);
+
+/* ------------------------------------------------------------ publish.c */
+
+/*
+ * Publishes the model in dir (or a manifest path). *skipped is set when
+ * allow_existing and that version is already published. Used by
+ * `publish` and `up`.
+ */
+int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
+		int *skipped, char *name_out, size_t namelen);
+
+/* ------------------------------------------------------------ commands */
+
+int cli_cmd_publish(cs_cli *cli, int argc, char **argv);
+int cli_cmd_list(cs_cli *cli, int argc, char **argv);
+int cli_cmd_search(cs_cli *cli, int argc, char **argv);
+int cli_cmd_show(cs_cli *cli, int argc, char **argv);
+int cli_cmd_versions(cs_cli *cli, int argc, char **argv);
+int cli_cmd_set_default(cs_cli *cli, int argc, char **argv);
+int cli_cmd_remove(cs_cli *cli, int argc, char **argv);
+int cli_cmd_rate(cs_cli *cli, int argc, char **argv);
+int cli_cmd_favorite(cs_cli *cli, int argc, char **argv);
+int cli_cmd_deploy(cs_cli *cli, int argc, char **argv);
+int cli_cmd_undeploy(cs_cli *cli, int argc, char **argv);
+int cli_cmd_pause(cs_cli *cli, int argc, char **argv);
+int cli_cmd_resume(cs_cli *cli, int argc, char **argv);
+int cli_cmd_restart(cs_cli *cli, int argc, char **argv);
+int cli_cmd_scale(cs_cli *cli, int argc, char **argv);
+int cli_cmd_logs(cs_cli *cli, int argc, char **argv);
+int cli_cmd_status(cs_cli *cli, int argc, char **argv);
+int cli_cmd_routes(cs_cli *cli, int argc, char **argv);
+int cli_cmd_up(cs_cli *cli, int argc, char **argv);
+int cli_cmd_down(cs_cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,597 @@
+/*
+ * main.c - `cubeserve`: the subcommand table, the options every subcommand
+ * shares, and how the run directory, registry and tools are found.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "store.h"
+
+#ifndef CS_BUILD_SRCDIR
+#define CS_BUILD_SRCDIR ""
+#endif
+#ifndef CS_DATA_DIR
+#define CS_DATA_DIR "/usr/local/share/cubeserve"
+#endif
+#ifndef CS_BIN_DIR
+#define CS_BIN_DIR "/usr/local/bin"
+#endif
+
+#define COMMON_HELP \
+"Common options:\n" \
+"      --registry URL   redis://HOST:PORT or unix:PATH (default: $CUBESERVE_REGISTRY,\n" \
+"                       else unix:RUN/redis.sock, the stack `cubeserve up` runs)\n" \
+"      --run-dir DIR    the stack's run directory (default: $CUBESERVE_RUN_DIR,\n" \
+"                       else ~/.cubeserve)\n" \
+"      --prefix P       registry key prefix (default cs:)\n" \
+"      --json           machine-readable output on stdout\n" \
+"  -h, --help           this text\n"
+
+typedef struct command {
+	const char *name;
+	int (*fn)(cs_cli *, int, char **);
+	const char *summary;
+	const char *help;
+} command;
+
+static const command commands[] = {
+	{"publish", cli_cmd_publish, "validate, test-load and register a model directory",
+"Usage: cubeserve publish DIR [--json]\n\n"
+"Publishes the model in DIR (its model.json; DIR may also be the manifest\n"
+"itself): 1. validates the manifest, 2. checks the registry (reachable,\n"
+"schema, version not yet published), 3. test-loads the model in a child\n"
+"process (cubeserve-worker --check) and runs the manifest's example through\n"
+"the glue, 4. copies the manifest, model file, glue and plugin file into the\n"
+"content-addressed store (sha256; a file already stored is not copied\n"
+"again), 5. registers the version in one atomic step. A failure at any step\n"
+"names the step and the reason and leaves nothing behind.\n"
+"Options:\n"
+"      --worker PATH    the cubeserve-worker used for the test load\n"
+"      --plugin-dir DIR, --lua-dir DIR  passed to the worker\n"},
+	{"list", cli_cmd_list, "list the published models",
+"Usage: cubeserve list [--json]\n\nEvery model: default version, versions, rating, favourites, deployment.\n"},
+	{"search", cli_cmd_search, "find models by text and tags",
+"Usage: cubeserve search [TEXT] [--tag T]... [--json]\n\n"
+"Models whose name, description, owner or tags contain TEXT (case does not\n"
+"matter) and that carry every --tag T.\n"},
+	{"show", cli_cmd_show, "a model and one of its versions",
+"Usage: cubeserve show NAME[@VERSION] [--json]\n\n"
+"The model (description, tags, rating, favourites, views, calls, versions,\n"
+"deployment) and the version's record (plugin, files with their sha256,\n"
+"inputs, outputs, example). Without @VERSION: the default version.\n"},
+	{"versions", cli_cmd_versions, "the versions of a model",
+"Usage: cubeserve versions NAME [--json]\n"},
+	{"set-default", cli_cmd_set_default, "choose the version deployed by default",
+"Usage: cubeserve set-default NAME VERSION\n"},
+	{"remove", cli_cmd_remove, "unregister a model or one version",
+"Usage: cubeserve remove NAME[@VERSION] [--force]\n\n"
+"Refused (exit 5) while the model (or that version) is deployed, unless\n"
+"--force, which undeploys it first. Blobs no other version uses are deleted\n"
+"from the store.\n"},
+	{"rate", cli_cmd_rate, "rate a model 1..5",
+"Usage: cubeserve rate NAME STARS [--user U]\n\nOne rating per user; rating again replaces it.\n"},
+	{"favorite", cli_cmd_favorite, "mark a model as a favourite",
+"Usage: cubeserve favorite NAME [--remove] [--user U]\n"},
+	{"deploy", cli_cmd_deploy, "run a model behind nginx",
+"Usage: cubeserve deploy NAME[@VERSION] [--processes N] [--timeout S]\n\n"
+"Starts N worker processes (default 1), each under spawn-fcgi on its own unix\n"
+"socket in RUN/sockets, waits until each answers GET /models/NAME over its\n"
+"socket, records the deployment, writes the model's route into the routes\n"
+"files (RUN/nginx/upstreams.conf, locations.conf), checks them with\n"
+"`nginx -t` and reloads the private nginx, then waits until nginx answers\n"
+"the model. On any failure everything it started is stopped again.\n"
+"Options:\n"
+"  -p, --processes N    worker processes (1..64)\n"
+"      --timeout S      seconds to wait for readiness (default 60)\n"
+"      --worker PATH, --plugin-dir DIR, --lua-dir DIR\n"},
+	{"undeploy", cli_cmd_undeploy, "take a model down",
+"Usage: cubeserve undeploy NAME\n\nRemoves the route (nginx reload), then stops the processes.\n"},
+	{"pause", cli_cmd_pause, "stop the processes, keep a 503 route",
+"Usage: cubeserve pause NAME\n\nThe route answers 503 {\"error\": \"model NAME is paused\"} until resume.\n"},
+	{"resume", cli_cmd_resume, "start a paused model again",
+"Usage: cubeserve resume NAME [--timeout S]\n"},
+	{"restart", cli_cmd_restart, "replace every process, without downtime",
+"Usage: cubeserve restart NAME [--timeout S]\n\n"
+"Starts new processes on new sockets, switches the route, stops the old ones.\n"},
+	{"scale", cli_cmd_scale, "set the number of processes",
+"Usage: cubeserve scale NAME N [--timeout S]\n\n"
+"Starts or stops processes (1..64) and reloads the route; records the\n"
+"scaling hint (reason: manual).\n"},
+	{"logs", cli_cmd_logs, "a deployment's log",
+"Usage: cubeserve logs NAME [-n LINES] [-f]\n\n"
+"Prints the last LINES (default 50) of RUN/logs/NAME.log; -f follows it.\n"},
+	{"status", cli_cmd_status, "deployments and their live instances",
+"Usage: cubeserve status [NAME] [--json]\n\n"
+"Every deployment with its state and processes, and every live instance\n"
+"(from its heartbeat): pid, state, requests, req/s, p50/p99, last error.\n"},
+	{"routes", cli_cmd_routes, "print the nginx routes of all deployments",
+"Usage: cubeserve routes [--upstreams | --locations]\n\n"
+"For an nginx.conf of your own: include the upstreams inside http {} and\n"
+"the locations inside server {}.\n"},
+	{"up", cli_cmd_up, "run the whole stack on this machine",
+"Usage: cubeserve up [--port N] [--run-dir DIR] [--detach] [--no-examples]\n\n"
+"Starts a private redis-server (unix socket RUN/redis.sock, AOF in\n"
+"RUN/redis), a private nginx (prefix RUN/nginx) on 127.0.0.1:PORT (default\n"
+"8080), publishes the bundled examples whose plugin is built, deploys them\n"
+"and every deployment recorded earlier, prints where everything is and a\n"
+"curl line to try, and stays in the foreground. Ctrl-C (or SIGTERM) stops\n"
+"what it started and nothing else. --detach returns once the stack is up;\n"
+"`cubeserve down` stops it.\n"
+"Options:\n"
+"      --port N         nginx port on 127.0.0.1 (default 8080, or $CS_PORT)\n"
+"      --examples DIR   the example models (default: the bundled ones)\n"
+"      --no-examples    publish and deploy none\n"
+"  -d, --detach         run in the background (log: RUN/logs/up.log)\n"},
+	{"down", cli_cmd_down, "stop a stack started with up --detach",
+"Usage: cubeserve down [--run-dir DIR]\n"},
+};
+
+static const command *current;
+
+static void usage_main(FILE *f)
+{
+	fputs("Usage: cubeserve [COMMON-OPTIONS] COMMAND [ARGS]\n\n"
+	      "Publish, find, deploy and scale cubeserve models.\n\nCommands:\n", f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n`cubeserve COMMAND --help` tells more. Start with `cubeserve up`.\n\n"
+	      COMMON_HELP
+	      "\nExit status: 0 done; 1 the operation failed; 2 bad usage; 3 Redis cannot\n"
+	      "be reached; 4 no such model, version or deployment; 5 refused (already\n"
+	      "published, deployed, already up); 6 unknown registry schema.\n", f);
+}
+
+void cli_usage(const cs_cli *cli, FILE *f)
+{
+	(void)cli;
+	if (current) {
+		fputs(current->help, f);
+		fputs("\n" COMMON_HELP, f);
+	} else {
+		usage_main(f);
+	}
+}
+
+void cli_err(const cs_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cubeserve %s: ", cli->cmd ? cli->cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_step(const cs_cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->json)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+int cli_exit_for(int status)
+{
+	switch (status) {
+	case CS_OK: return CLI_OK;
+	case CS_EUNAVAILABLE: return CLI_UNREACHABLE;
+	case CS_ENOTFOUND: return CLI_NOTFOUND;
+	case CS_REG_EXISTS:
+	case CS_REG_DEPLOYED: return CLI_REFUSED;
+	case CS_REG_SCHEMA: return CLI_SCHEMA;
+	case CS_EINVAL: return CLI_USAGE;
+	default: return CLI_FAIL;
+	}
+}
+
+int cli_reg_fail(cs_cli *cli)
+{
+	cli_err(cli, "%s", cli->reg->errstr);
+	return cli_exit_for(cli->reg->err);
+}
+
+const char *jstr(const json_t *o, const char *key, const char *def)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : def;
+}
+
+long long jnum(const json_t *o, const char *key, long long def)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_string(v) && *json_string_value(v)) {
+		char *end;
+		long long n = strtoll(json_string_value(v), &end, 10);
+
+		return *end ? def : n;
+	}
+	return def;
+}
+
+void cli_print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+const char *cli_user(const char *given)
+{
+	static char buf[64];
+	const char *u = given;
+	struct passwd *pw;
+
+	if (!u || !*u)
+		u = getenv("USER");
+	if (!u || !*u) {
+		pw = getpwuid(getuid());
+		if (pw)
+			u = pw->pw_name;
+	}
+	if (!u || !*u) {
+		snprintf(buf, sizeof buf, "uid%ld", (long)getuid());
+		u = buf;
+	}
+	return u;
+}
+
+/* ------------------------------------------------------------ options */
+
+enum {
+	OPT_REGISTRY = 0x2001,
+	OPT_RUN_DIR,
+	OPT_PREFIX,
+	OPT_JSON
+};
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		fputs("cubeserve: out of memory\n", stderr);
+		exit(CLI_FAIL);
+	}
+	return p;
+}
+
+static char *absolute(const char *p)
+{
+	char cwd[PATH_MAX], buf[PATH_MAX * 2];
+
+	if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return xstrdup(p);
+	snprintf(buf, sizeof buf, "%s/%s", cwd, p);
+	return xstrdup(buf);
+}
+
+/* Handles a common option; returns 1 when it was one. */
+static int common_opt(cs_cli *cli, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_REGISTRY:
+		free(cli->registry_url);
+		cli->registry_url = xstrdup(arg);
+		cli->registry_how = "--registry";
+		return 1;
+	case OPT_RUN_DIR:
+		free(cli->run_dir);
+		cli->run_dir = absolute(arg);
+		return 1;
+	case OPT_PREFIX:
+		cli->prefix = arg;
+		return 1;
+	case OPT_JSON:
+		cli->json = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_getopt(cs_cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *opts)
+{
+	static const struct option common[] = {
+		{"registry", required_argument, NULL, OPT_REGISTRY},
+		{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+		{"prefix", required_argument, NULL, OPT_PREFIX},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+	};
+	struct option all[64];
+	char shorts[64];
+	size_t n = 0;
+	int c;
+
+	for (; opts && opts[n].name && n < 50; n++)
+		all[n] = opts[n];
+	for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+		all[n++] = common[i];
+	memset(&all[n], 0, sizeof all[n]);
+	snprintf(shorts, sizeof shorts, "h%s", shortopts ? shortopts : "");
+	for (;;) {
+		opterr = 0;
+		c = getopt_long(argc, argv, shorts, all, NULL);
+		if (c == 'h') {
+			cli_usage(cli, stdout);
+			return CLI_OPT_HELP;
+		}
+		if (c == '?' || c == ':') {
+			if (optopt && optopt < 128)
+				cli_err(cli, "option -%c is unknown or needs a value (see --help)", optopt);
+			else
+				cli_err(cli, "option '%s' is unknown or needs a value (see --help)",
+					argv[optind - 1]);
+			return CLI_OPT_BAD;
+		}
+		if (c != -1 && common_opt(cli, c, optarg))
+			continue;
+		return c;
+	}
+}
+
+/* ------------------------------------------------------------ context */
+
+int cli_run_dir_init(cs_cli *cli)
+{
+	static const char *const sub[] = {"", "/logs", "/sockets", "/nginx",
+		"/nginx/logs", "/nginx/tmp", "/redis", "/store"};
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+		snprintf(p, sizeof p, "%s%s", cli->run_dir, sub[i]);
+		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+			cli_err(cli, "cannot create '%s': %s", p, strerror(errno));
+			return CLI_FAIL;
+		}
+	}
+	return CLI_OK;
+}
+
+int cli_registry(cs_cli *cli, int create)
+{
+	char err[CS_ERROR_SIZE * 2];
+	int rc;
+
+	if (cli->reg && (cli->schema_ok || !create))
+		return CLI_OK;
+	cli_registry_default(cli);
+	rc = cli->reg ? CS_OK : cs_registry_open(cli->registry_url, cli->prefix, 2000,
+						  &cli->reg, err, sizeof err);
+	if (rc != CS_OK) {
+		cli_err(cli, "%s", err);
+		if (rc == CS_EUNAVAILABLE)
+			fprintf(stderr, "  (the address came from %s; start a stack with `cubeserve up`, or point\n"
+				"   --registry / CUBESERVE_REGISTRY at your Redis)\n", cli->registry_how);
+		return cli_exit_for(rc);
+	}
+	rc = cs_registry_check_schema(cli->reg, create);
+	if (rc == CS_ENOTFOUND && !create)
+		return CLI_NOTFOUND;
+	if (rc != CS_OK) {
+		cli_err(cli, "%s", cli->reg->errstr);
+		return cli_exit_for(rc);
+	}
+	cli->schema_ok = 1;
+	return CLI_OK;
+}
+
+const char *cli_store(cs_cli *cli)
+{
+	char p[PATH_MAX], err[CS_ERROR_SIZE];
+	const char *env = getenv("CUBESERVE_STORE");
+
+	if (cli->store)
+		return cli->store;
+	if (env && *env)
+		cli->store = absolute(env);
+	if (!cli->store && cli->reg)
+		cli->store = cs_registry_config_get(cli->reg, "store");
+	if (!cli->store) {
+		snprintf(p, sizeof p, "%s/store", cli->run_dir);
+		cli->store = xstrdup(p);
+		if (cli->reg)
+			cs_registry_config_setnx(cli->reg, "store", cli->store);
+	}
+	if (cs_store_init(cli->store, err, sizeof err) != CS_OK) {
+		cli_err(cli, "model store: %s", err);
+		return NULL;
+	}
+	return cli->store;
+}
+
+/* The directory this executable lives in. */
+static void exe_dir(char *out, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
+	char *slash;
+
+	if (n <= 0) {
+		snprintf(out, len, ".");
+		return;
+	}
+	out[n] = '\0';
+	slash = strrchr(out, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Paths of the worker, plugins, Lua library, nginx templates and examples:
+ * the environment first; beside a build tree's binary, the build and
+ * source trees; else the installed locations.
+ */
+static void find_paths(cs_cli *cli)
+{
+	char exe[PATH_MAX], p[PATH_MAX + 64];
+	const char *e;
+	int in_build;
+
+	exe_dir(exe, sizeof exe);
+	snprintf(p, sizeof p, "%s/plugins", exe);
+	in_build = is_dir(p) && CS_BUILD_SRCDIR[0];
+
+	if ((e = getenv("CUBESERVE_WORKER")) && *e)
+		cli->worker = xstrdup(e);
+	else {
+		snprintf(p, sizeof p, "%s/cubeserve-worker", exe);
+		cli->worker = xstrdup(access(p, X_OK) == 0 ? p : CS_BIN_DIR "/cubeserve-worker");
+	}
+	if ((e = getenv("CUBESERVE_PLUGIN_DIR")) && *e)
+		cli->plugin_dir = xstrdup(e);
+	else if (in_build) {
+		snprintf(p, sizeof p, "%s/plugins", exe);
+		cli->plugin_dir = xstrdup(p);
+	} else
+		cli->plugin_dir = xstrdup(CS_PLUGIN_DIR);
+	if ((e = getenv("CUBESERVE_LUA_DIR")) && *e)
+		cli->lua_dir = xstrdup(e);
+	else if (in_build) {
+		snprintf(p, sizeof p, "%s/lua", CS_BUILD_SRCDIR);
+		cli->lua_dir = xstrdup(p);
+	} else
+		cli->lua_dir = xstrdup(CS_LUA_DIR);
+	if ((e = getenv("CUBESERVE_NGINX_DIR")) && *e)
+		cli->nginx_dir = xstrdup(e);
+	else if (in_build) {
+		snprintf(p, sizeof p, "%s/nginx", CS_BUILD_SRCDIR);
+		cli->nginx_dir = xstrdup(p);
+	} else
+		cli->nginx_dir = xstrdup(CS_DATA_DIR "/nginx");
+	if ((e = getenv("CUBESERVE_EXAMPLES_DIR")) && *e)
+		cli->examples_dir = xstrdup(e);
+	else if (in_build) {
+		snprintf(p, sizeof p, "%s/examples", CS_BUILD_SRCDIR);
+		cli->examples_dir = xstrdup(p);
+	} else
+		cli->examples_dir = xstrdup(CS_DATA_DIR "/examples");
+}
+
+static void cli_free(cs_cli *cli)
+{
+	cs_registry_close(cli->reg);
+	free(cli->run_dir);
+	free(cli->registry_url);
+	free(cli->store);
+	free(cli->worker);
+	free(cli->plugin_dir);
+	free(cli->lua_dir);
+	free(cli->nginx_dir);
+	free(cli->examples_dir);
+	free(cli->spawn_fcgi);
+	free(cli->nginx);
+	free(cli->redis_server);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lead[] = {
+		{"registry", required_argument, NULL, OPT_REGISTRY},
+		{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+		{"prefix", required_argument, NULL, OPT_PREFIX},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	cs_cli cli;
+	const char *e;
+	char p[PATH_MAX];
+	int c, rc, i;
+
+	memset(&cli, 0, sizeof cli);
+	cli.prefix = getenv("CUBESERVE_PREFIX");
+	if (!cli.prefix || !*cli.prefix)
+		cli.prefix = CS_REGISTRY_PREFIX;
+	while ((c = getopt_long(argc, argv, "+hV", lead, NULL)) != -1) {
+		if (c == 'h') {
+			usage_main(stdout);
+			return CLI_OK;
+		}
+		if (c == 'V') {
+			printf("cubeserve %s (registry schema %d)\n", CS_VERSION, CS_REGISTRY_SCHEMA);
+			return CLI_OK;
+		}
+		if (!common_opt(&cli, c, optarg)) {
+			usage_main(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage_main(stderr);
+		return CLI_USAGE;
+	}
+	for (i = 0; i < (int)(sizeof commands / sizeof commands[0]); i++)
+		if (strcmp(commands[i].name, argv[optind]) == 0)
+			current = &commands[i];
+	if (!current) {
+		fprintf(stderr, "cubeserve: unknown command '%s' (see cubeserve --help)\n", argv[optind]);
+		return CLI_USAGE;
+	}
+	cli.cmd = current->name;
+
+	if (!cli.run_dir) {
+		if ((e = getenv("CUBESERVE_RUN_DIR")) && *e)
+			cli.run_dir = absolute(e);
+		else {
+			snprintf(p, sizeof p, "%s/.cubeserve",
+				 getenv("HOME") && *getenv("HOME") ? getenv("HOME") : "/tmp");
+			cli.run_dir = xstrdup(p);
+		}
+	}
+	find_paths(&cli);
+
+	/* the subcommand parses from its name on, common options included */
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	rc = current->fn(&cli, argc, argv);
+	cli_free(&cli);
+	return rc;
+}
+
+/*
+ * Called by the subcommands after option parsing (the run directory may
+ * have changed): fills in the registry address when none was given.
+ */
+void cli_registry_default(cs_cli *cli)
+{
+	char p[PATH_MAX + 32];
+	const char *e;
+
+	if (cli->registry_url)
+		return;
+	if ((e = getenv("CUBESERVE_REGISTRY")) && *e) {
+		cli->registry_url = xstrdup(e);
+		cli->registry_how = "$CUBESERVE_REGISTRY";
+		return;
+	}
+	snprintf(p, sizeof p, "unix:%s/redis.sock", cli->run_dir);
+	cli->registry_url = xstrdup(p);
+	cli->registry_how = "the default (the run directory's redis.sock)";
+}

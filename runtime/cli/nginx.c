@@ -1,0 +1,434 @@
+/*
+ * nginx.c - the private nginx of a stack and the routes of deployments.
+ *
+ * Routes are rendered from the registry (every deployment) with the same
+ * templates as scripts/cubeserve-routes: nginx/route.conf.in, split at its
+ * "#@upstream" and "#@location" lines. A paused deployment gets locations
+ * that answer 503 JSON instead.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_nginx_prefix(const cs_cli *cli, char *out, size_t len)
+{
+	snprintf(out, len, "%s/nginx", cli->run_dir);
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Writes s to f with every @KEY@ of keys[] replaced by vals[]. */
+static void render(FILE *f, const char *s, const char *const *keys,
+		   const char *const *vals, size_t n)
+{
+	while (*s) {
+		size_t i;
+
+		if (*s == '@') {
+			for (i = 0; i < n; i++) {
+				size_t kl = strlen(keys[i]);
+
+				if (strncmp(s + 1, keys[i], kl) == 0 && s[1 + kl] == '@') {
+					fputs(vals[i], f);
+					s += kl + 2;
+					break;
+				}
+			}
+			if (i < n)
+				continue;
+		}
+		fputc(*s++, f);
+	}
+}
+
+static const char *fastcgi_params(void)
+{
+	const char *e = getenv("CS_FASTCGI_PARAMS");
+
+	return e && *e ? e : "/etc/nginx/fastcgi_params";
+}
+
+static char *nginx_bin(cs_cli *cli)
+{
+	static const char *const cand[] = {"/usr/sbin/nginx", NULL};
+
+	if (!cli->nginx)
+		cli->nginx = cli_find_tool("CS_NGINX", "nginx", cand);
+	return cli->nginx;
+}
+
+int cli_nginx_conf(cs_cli *cli, int port)
+{
+	char prefix[PATH_MAX], tpl[PATH_MAX + 32], conf[PATH_MAX + 32];
+	char up[PATH_MAX + 32], loc[PATH_MAX + 32], errs[PATH_MAX + 32];
+	char portbuf[16], accesslog[PATH_MAX + 32], sub[PATH_MAX + 32];
+	static const char *const keys[] = {"USER_LINE", "PREFIX", "PORT",
+		"WORKERS", "ACCESS_LOG", "ERRORS_CONF", "UPSTREAMS", "LOCATIONS"};
+	const char *vals[8];
+	char *text;
+	FILE *f;
+
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	for (const char *const *d = (const char *const[]){"body", "fastcgi", "proxy", "uwsgi", "scgi", NULL}; *d; d++) {
+		snprintf(sub, sizeof sub, "%s/tmp/%s", prefix, *d);
+		mkdir(sub, 0700);
+	}
+	snprintf(tpl, sizeof tpl, "%s/server.conf.in", cli->nginx_dir);
+	snprintf(errs, sizeof errs, "%s/errors.conf", cli->nginx_dir);
+	text = read_file(tpl);
+	if (!text) {
+		cli_err(cli, "cannot read the nginx template '%s': %s (set CUBESERVE_NGINX_DIR)",
+			tpl, strerror(errno));
+		return CLI_FAIL;
+	}
+	if (access(fastcgi_params(), R_OK) != 0) {
+		cli_err(cli, "no fastcgi_params at %s (install nginx, or set CS_FASTCGI_PARAMS)",
+			fastcgi_params());
+		free(text);
+		return CLI_FAIL;
+	}
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
+	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
+	snprintf(accesslog, sizeof accesslog, "%s/logs/access.log", prefix);
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	vals[0] = getuid() == 0 ? "user root;" :
+		"# user: not root, nginx workers keep the caller's user";
+	vals[1] = prefix;
+	vals[2] = portbuf;
+	vals[3] = "1";
+	vals[4] = accesslog;
+	vals[5] = errs;
+	vals[6] = up;
+	vals[7] = loc;
+	f = fopen(conf, "w");
+	if (!f) {
+		cli_err(cli, "cannot write '%s': %s", conf, strerror(errno));
+		free(text);
+		return CLI_FAIL;
+	}
+	render(f, text, keys, vals, 8);
+	fclose(f);
+	free(text);
+	for (int i = 0; i < 2; i++) {
+		const char *p = i ? loc : up;
+
+		if (access(p, F_OK) != 0 && (f = fopen(p, "w"))) {
+			fputs("# no routes yet\n", f);
+			fclose(f);
+		}
+	}
+	return CLI_OK;
+}
+
+/* The route template split into its upstream and location parts. */
+static int load_route_template(cs_cli *cli, char **upart, char **lpart)
+{
+	char tpl[PATH_MAX + 32], *text, *u, *l;
+
+	snprintf(tpl, sizeof tpl, "%s/route.conf.in", cli->nginx_dir);
+	text = read_file(tpl);
+	if (!text) {
+		cli_err(cli, "cannot read the route template '%s': %s", tpl, strerror(errno));
+		return CLI_FAIL;
+	}
+	u = strstr(text, "\n#@upstream\n");
+	l = strstr(text, "\n#@location\n");
+	if (!u || !l || l < u) {
+		cli_err(cli, "route template '%s' lacks the #@upstream / #@location markers", tpl);
+		free(text);
+		return CLI_FAIL;
+	}
+	*l = '\0';
+	*upart = strdup(u + strlen("\n#@upstream\n"));
+	*lpart = strdup(l + strlen("\n#@location\n"));
+	free(text);
+	return *upart && *lpart ? CLI_OK : CLI_FAIL;
+}
+
+int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
+{
+	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
+		"KEEP_CONN", "FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT"};
+	char *upart = NULL, *lpart = NULL, servers[8192], maxbody[32];
+	json_t *d;
+	size_t i;
+
+	if (load_route_template(cli, &upart, &lpart) != CLI_OK)
+		return CLI_FAIL;
+	fprintf(up, "# generated by cubeserve from %s/route.conf.in\n", cli->nginx_dir);
+	fprintf(loc, "# generated by cubeserve from %s/route.conf.in\n", cli->nginx_dir);
+	json_array_foreach(deployments, i, d) {
+		const char *name = jstr(d, "name", "");
+		const char *state = jstr(d, "state", "");
+		json_t *socks = json_loads(jstr(d, "sockets", "[]"), 0, NULL);
+		long long mb = jnum(d, "max_body_bytes", 1 << 20);
+		const char *vals[7];
+		size_t off = 0, j;
+		json_t *s;
+
+		if (strcmp(state, "paused") == 0 || strcmp(state, "stopped") == 0 ||
+		    json_array_size(socks) == 0) {
+			const char *why = strcmp(state, "paused") == 0 ? "paused" : "not running";
+
+			fprintf(loc, "# %s: %s\n", name, why);
+			fprintf(loc,
+				"location = /models/%s {\n    default_type application/json;\n"
+				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n"
+				"location ^~ /models/%s/ {\n    default_type application/json;\n"
+				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n"
+				"location = /health/%s {\n    default_type application/json;\n"
+				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n",
+				name, name, why, name, name, why, name, name, why);
+			json_decref(socks);
+			continue;
+		}
+		servers[0] = '\0';
+		json_array_foreach(socks, j, s) {
+			int n = snprintf(servers + off, sizeof servers - off, "%s    server unix:%s;",
+					 off ? "\n" : "", json_string_value(s));
+
+			if (n < 0 || (size_t)n >= sizeof servers - off)
+				break;
+			off += (size_t)n;
+		}
+		json_decref(socks);
+		if (mb < (1 << 20))
+			mb = 1 << 20;
+		snprintf(maxbody, sizeof maxbody, "%lldk", (mb + 1023) / 1024);
+		vals[0] = name;
+		vals[1] = servers;
+		vals[2] = "keepalive 16;";
+		vals[3] = "on";
+		vals[4] = fastcgi_params();
+		vals[5] = maxbody;
+		vals[6] = "60s";
+		render(up, upart, keys, vals, 7);
+		render(loc, lpart, keys, vals, 7);
+	}
+	free(upart);
+	free(lpart);
+	return CLI_OK;
+}
+
+pid_t cli_nginx_pid(const cs_cli *cli)
+{
+	char p[PATH_MAX + 32], buf[32];
+	FILE *f;
+	long pid = 0;
+
+	snprintf(p, sizeof p, "%s/nginx/nginx.pid", cli->run_dir);
+	f = fopen(p, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof buf, f))
+		pid = strtol(buf, NULL, 10);
+	fclose(f);
+	if (pid <= 0 || !cli_pid_alive((pid_t)pid) || !cli_pid_matches((pid_t)pid, "nginx"))
+		return 0;
+	return (pid_t)pid;
+}
+
+int cli_nginx_port(cs_cli *cli)
+{
+	char *v = cli->reg ? cs_registry_config_get(cli->reg, "nginx_port") : NULL;
+	int port = v ? atoi(v) : 0;
+
+	free(v);
+	return port;
+}
+
+/* The child pids of pid, space-separated, from /proc. */
+static void children_of(pid_t pid, char *out, size_t len)
+{
+	char p[64];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(p, sizeof p, "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	f = fopen(p, "r");
+	if (!f)
+		return;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	fclose(f);
+}
+
+/* Whether any pid of the space-padded list old is still a child of pid. */
+static int old_children_left(pid_t pid, const char *old)
+{
+	char now[4096], *tok, *save = NULL;
+
+	children_of(pid, now, sizeof now);
+	for (tok = strtok_r(now, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		char pat[32];
+
+		snprintf(pat, sizeof pat, " %s ", tok);
+		if (strstr(old, pat))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Sends HUP and waits (bounded) until nginx runs a worker it did not run
+ * before and its old workers are gone: then every new connection gets the
+ * new configuration.
+ */
+static void reload(pid_t pid)
+{
+	char before[4096], now[4096], *tok, *save = NULL;
+	long long deadline = cli_now_ms() + 5000;
+	int fresh = 0;
+
+	before[0] = ' ';
+	children_of(pid, before + 1, sizeof before - 2);
+	for (char *c = before; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	strcat(before, " ");
+	kill(pid, SIGHUP);
+	if (strspn(before, " ") == strlen(before)) {
+		cli_sleep_ms(300); /* no /proc children: a fixed pause */
+		return;
+	}
+	while (!fresh && cli_now_ms() < deadline) {
+		cli_sleep_ms(20);
+		children_of(pid, now, sizeof now);
+		for (tok = strtok_r(now, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+			char pat[32];
+
+			snprintf(pat, sizeof pat, " %s ", tok);
+			if (!strstr(before, pat))
+				fresh = 1;
+		}
+	}
+	while (fresh && cli_now_ms() < deadline && old_children_left(pid, before))
+		cli_sleep_ms(20);
+}
+
+int cli_routes_apply(cs_cli *cli, int *reloaded)
+{
+	char prefix[PATH_MAX], up[PATH_MAX + 32], loc[PATH_MAX + 32], tmp[2][PATH_MAX + 40];
+	char bak[2][PATH_MAX + 40], conf[PATH_MAX + 32], lock[PATH_MAX + 32];
+	char out[4096], errlog[PATH_MAX + 32];
+	json_t *deps = NULL;
+	FILE *fu = NULL, *fl = NULL;
+	int lfd, rc = CLI_FAIL, st;
+	pid_t pid;
+
+	*reloaded = 0;
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(lock, sizeof lock, "%s/routes.lock", prefix);
+	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+		cli_err(cli, "cannot lock '%s': %s", lock, strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		return CLI_FAIL;
+	}
+	if (cs_registry_deployments(cli->reg, &deps) != CS_OK) {
+		rc = cli_reg_fail(cli);
+		goto out_unlock;
+	}
+	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
+	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
+	snprintf(tmp[0], sizeof tmp[0], "%s.new", up);
+	snprintf(tmp[1], sizeof tmp[1], "%s.new", loc);
+	snprintf(bak[0], sizeof bak[0], "%s.bak", up);
+	snprintf(bak[1], sizeof bak[1], "%s.bak", loc);
+	fu = fopen(tmp[0], "w");
+	fl = fopen(tmp[1], "w");
+	if (!fu || !fl) {
+		cli_err(cli, "cannot write the routes in '%s': %s", prefix, strerror(errno));
+		goto out_close;
+	}
+	if (cli_routes_render(cli, deps, fu, fl) != CLI_OK)
+		goto out_close;
+	if (fclose(fu) != 0 || fclose(fl) != 0) {
+		fu = fl = NULL;
+		cli_err(cli, "cannot write the routes in '%s': %s", prefix, strerror(errno));
+		goto out_unlock;
+	}
+	fu = fl = NULL;
+	/* keep the current files to put back when nginx -t refuses the new */
+	(void)!link(up, bak[0]);
+	rename(up, bak[0]);
+	(void)!link(loc, bak[1]);
+	rename(loc, bak[1]);
+	rename(tmp[0], up);
+	rename(tmp[1], loc);
+	if (access(conf, R_OK) == 0) {
+		char pfx[PATH_MAX + 2];
+		char *argv[] = {nginx_bin(cli), "-t", "-q", "-p", pfx, "-e", errlog,
+				"-c", conf, NULL};
+
+		snprintf(pfx, sizeof pfx, "%s/", prefix);
+		if (!argv[0]) {
+			cli_err(cli, "nginx is not installed (install nginx-light, or set CS_NGINX)");
+			goto out_restore;
+		}
+		st = cli_run(argv, out, sizeof out, 20000);
+		if (st != 0) {
+			cli_err(cli, "nginx -t refused the new routes (the previous ones stay):\n%s", out);
+			goto out_restore;
+		}
+	}
+	unlink(bak[0]);
+	unlink(bak[1]);
+	pid = cli_nginx_pid(cli);
+	if (pid > 0) {
+		reload(pid);
+		*reloaded = 1;
+	}
+	rc = CLI_OK;
+	goto out_unlock;
+out_restore:
+	rename(bak[0], up);
+	rename(bak[1], loc);
+	goto out_unlock;
+out_close:
+	if (fu)
+		fclose(fu);
+	if (fl)
+		fclose(fl);
+	unlink(tmp[0]);
+	unlink(tmp[1]);
+out_unlock:
+	json_decref(deps);
+	flock(lfd, LOCK_UN);
+	close(lfd);
+	return rc;
+}

@@ -1,0 +1,571 @@
+/*
+ * up.c - `cubeserve up`: the whole stack on one machine (private Redis and
+ * nginx under a run directory, the bundled examples published and
+ * deployed), in the foreground or detached; `cubeserve down` stops a
+ * detached one. A stack holds an flock on RUN/up.pid for its lifetime, so
+ * a crashed one never blocks the next.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cli.h"
+
+#define READY_MARK "\001cubeserve-up-ready\n"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* Takes the stack's lock; returns its fd, or -1 (another stack is up). */
+static int take_lock(cs_cli *cli, long *holder)
+{
+	char p[PATH_MAX + 32], buf[32];
+	int fd;
+	ssize_t n;
+
+	*holder = 0;
+	snprintf(p, sizeof p, "%s/up.pid", cli->run_dir);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = pread(fd, buf, sizeof buf - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			*holder = strtol(buf, NULL, 10);
+		}
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int plugin_built(const cs_cli *cli, const char *plugin)
+{
+	char p[PATH_MAX + 64];
+
+	if (strchr(plugin, '/'))
+		return 1;
+	snprintf(p, sizeof p, "%s/%s.so", cli->plugin_dir, plugin);
+	if (access(p, R_OK) == 0)
+		return 1;
+	snprintf(p, sizeof p, "%s/%s/.libs/%s.so", cli->plugin_dir, plugin, plugin);
+	return access(p, R_OK) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Publishes and deploys the examples (each a DIR/model.json). */
+static void examples(cs_cli *cli, const char *dir, json_t *deployed, int timeout_s)
+{
+	char *names[64], p[PATH_MAX + 300], name[80];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		printf("up: no examples at %s (%s)\n", dir, strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) && n < 64)
+		if (e->d_name[0] != '.')
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n && !stop_flag; i++) {
+		json_t *m, *dep = NULL;
+		int skipped;
+
+		snprintf(p, sizeof p, "%s/%s/model.json", dir, names[i]);
+		m = json_load_file(p, 0, NULL);
+		if (!m)
+			continue;
+		if (!plugin_built(cli, jstr(m, "plugin", ""))) {
+			printf("up: skipping example %s: plugin '%s' was not built\n", names[i],
+			       jstr(m, "plugin", ""));
+			json_decref(m);
+			continue;
+		}
+		json_decref(m);
+		snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+		printf("up: publish example %s\n", p);
+		if (cli_publish(cli, p, 1, &skipped, name, sizeof name) != CLI_OK) {
+			printf("up: example %s was not published (see above); going on\n", names[i]);
+			continue;
+		}
+		if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
+			json_decref(dep);
+			continue; /* deployed (or paused) already */
+		}
+		if (cli_deploy(cli, name, NULL, 1, timeout_s) == CLI_OK)
+			json_array_append_new(deployed, json_string(name));
+		else
+			printf("up: example %s was not deployed (see above); going on\n", name);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+}
+
+static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, int detached)
+{
+	json_t *deps = NULL, *d, *rec;
+	size_t i;
+
+	fprintf(f, "\ncubeserve is up%s\n", detached ? " in the background (`cubeserve down` stops it)" :
+		" (Ctrl-C stops it)");
+	fprintf(f, "  run dir   %s\n", cli->run_dir);
+	fprintf(f, "  redis     %s  pid %ld, AOF in %s/redis, log %s/logs/redis.log\n",
+		cli->registry_url, (long)redis, cli->run_dir, cli->run_dir);
+	fprintf(f, "  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx/nginx.conf, logs %s/nginx/logs/\n",
+		port, (long)nginx, cli->run_dir, cli->run_dir);
+	fprintf(f, "  store     %s\n", cli->store ? cli->store : "-");
+	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
+		return;
+	json_array_foreach(deps, i, d)
+		fprintf(f, "  model     %s@%s  %s, %lld process(es), log %s\n", jstr(d, "name", ""),
+			jstr(d, "version", ""), jstr(d, "state", ""), jnum(d, "processes", 0),
+			jstr(d, "log", ""));
+	fprintf(f, "\nTry:\n");
+	json_array_foreach(deps, i, d) {
+		const char *name = jstr(d, "name", "");
+		json_t *m = NULL;
+
+		if (strcmp(jstr(d, "state", ""), "running") != 0)
+			continue;
+		fprintf(f, "  curl -s http://127.0.0.1:%d/models/%s\n", port, name);
+		if (cs_registry_model(cli->reg, name, jstr(d, "version", NULL), 0, &m) == CS_OK &&
+		    (rec = json_object_get(m, "record")) && jstr(rec, "example", "")[0]) {
+			json_t *ex = json_loads(jstr(rec, "example", ""), JSON_DECODE_ANY, NULL);
+			char *s = ex ? json_dumps(ex, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
+
+			if (s && !strchr(s, '\''))
+				fprintf(f, "  curl -s http://127.0.0.1:%d/models/%s -d '%s'\n", port, name, s);
+			free(s);
+			json_decref(ex);
+		}
+		json_decref(m);
+	}
+	if (!getenv("CUBESERVE_RUN_DIR") || strcmp(getenv("CUBESERVE_RUN_DIR"), cli->run_dir) != 0)
+		fprintf(f, "  export CUBESERVE_RUN_DIR=%s   # for the commands below\n", cli->run_dir);
+	fprintf(f, "  cubeserve status\n  cubeserve list\n");
+	fflush(f);
+	json_decref(deps);
+}
+
+/* Starts the private redis-server: unix socket only, AOF on. */
+static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
+			 char *err, size_t errlen)
+{
+	char *argv[] = {cli->redis_server, "--port", "0", "--unixsocket", sock,
+			"--unixsocketperm", "700", "--dir", redis_dir,
+			"--appendonly", "yes", "--save", "", "--daemonize", "no",
+			"--logfile", "", NULL};
+
+	return cli_spawn(argv, logf, err, errlen);
+}
+
+/* The foreground part of up, also run by the detached child. */
+static int run_stack(cs_cli *cli, int port, const char *examples_dir,
+		     int timeout_s, int detached)
+{
+	static const char *const redis_cand[] = {"/usr/bin/redis-server", NULL};
+	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
+	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
+	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
+	pid_t redis = 0, nginx = 0;
+	json_t *deps = NULL, *d, *deployed = NULL;
+	cs_registry *probe;
+	struct sigaction sa;
+	long holder;
+	int lock, rc = CLI_FAIL, reloaded, st;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cli_run_dir_init(cli) != CLI_OK)
+		return CLI_FAIL;
+	lock = take_lock(cli, &holder);
+	if (lock < 0) {
+		cli_err(cli, "refused: a stack is already up in %s (pid %ld); `cubeserve down --run-dir %s` stops it",
+			cli->run_dir, holder, cli->run_dir);
+		return CLI_REFUSED;
+	}
+	snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
+	if (ftruncate(lock, 0) != 0 || pwrite(lock, pidbuf, strlen(pidbuf), 0) < 0)
+		cli_err(cli, "warning: cannot write %s/up.pid", cli->run_dir);
+	if (cli_port_busy(port)) {
+		cli_err(cli, "refused: something already listens on 127.0.0.1:%d; use --port N", port);
+		rc = CLI_REFUSED;
+		goto out_unlock;
+	}
+
+	/* redis */
+	snprintf(sock, sizeof sock, "%s/redis.sock", cli->run_dir);
+	if (strlen(sock) > 100) {
+		cli_err(cli, "run directory path too long for unix sockets: %s", cli->run_dir);
+		goto out_unlock;
+	}
+	if (cs_registry_open(cli->registry_url, cli->prefix, 300, &probe, err, sizeof err) == CS_OK) {
+		cs_registry_close(probe);
+		cli_err(cli, "refused: a Redis we did not start answers on %s; stop it or use another --run-dir", sock);
+		rc = CLI_REFUSED;
+		goto out_unlock;
+	}
+	cli->redis_server = cli_find_tool("CS_REDIS_SERVER", "redis-server", redis_cand);
+	if (!cli->redis_server) {
+		cli_err(cli, "redis-server is not installed (apt-get install redis-server, or set CS_REDIS_SERVER)");
+		goto out_unlock;
+	}
+	snprintf(redis_dir, sizeof redis_dir, "%s/redis", cli->run_dir);
+	snprintf(logf, sizeof logf, "%s/logs/redis.log", cli->run_dir);
+	unlink(sock);
+	printf("up: start redis-server on %s (AOF in %s)\n", sock, redis_dir);
+	redis = start_redis(cli, sock, redis_dir, logf, err, sizeof err);
+	if (redis < 0) {
+		cli_err(cli, "%s", err);
+		redis = 0;
+		goto out_stop;
+	}
+	for (i = 0; i < 200; i++) {
+		if (cs_registry_open(cli->registry_url, cli->prefix, 300, &probe, err, sizeof err) == CS_OK) {
+			cli->reg = probe;
+			break;
+		}
+		if (!cli_pid_alive(redis) || stop_flag)
+			break;
+		cli_sleep_ms(50);
+	}
+	if (!cli->reg) {
+		cli_err(cli, "redis-server did not come up on %s: %s (log: %s)", sock, err, logf);
+		goto out_stop;
+	}
+	if (cli_registry(cli, 1) != CLI_OK)
+		goto out_stop;
+	if (!cli_store(cli))
+		goto out_stop;
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	{
+		char key[128];
+		const char *argv[] = {"HSET", key, "run_dir", cli->run_dir, "nginx_port", portbuf,
+				      "nginx_prefix", prefix, NULL};
+
+		cli_nginx_prefix(cli, prefix, sizeof prefix);
+		cs_registry_key(cli->reg, key, sizeof key, "config");
+		cs_registry_free_reply(cs_registry_argv(cli->reg, 8, argv));
+	}
+
+	/* nginx */
+	printf("up: start nginx on 127.0.0.1:%d (prefix %s)\n", port, prefix);
+	if (cli_nginx_conf(cli, port) != CLI_OK || cli_routes_apply(cli, &reloaded) != CLI_OK)
+		goto out_stop;
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(pfx, sizeof pfx, "%s/", prefix);
+	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
+	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
+	{
+		char *argv[] = {cli->nginx, "-p", pfx, "-e", errlog, "-c", conf, NULL};
+
+		nginx = cli_spawn(argv, logf, err, sizeof err);
+	}
+	if (nginx < 0) {
+		cli_err(cli, "%s", err);
+		nginx = 0;
+		goto out_stop;
+	}
+	for (st = -1, i = 0; i < 200 && st != 200 && !stop_flag; i++) {
+		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
+		if (st != 200) {
+			if (!cli_pid_alive(nginx))
+				break;
+			cli_sleep_ms(50);
+		}
+	}
+	if (st != 200) {
+		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
+		goto out_stop;
+	}
+
+	/* what was deployed before, then the examples */
+	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
+		json_array_foreach(deps, i, d) {
+			if (stop_flag || strcmp(jstr(d, "state", ""), "paused") == 0)
+				continue;
+			printf("up: deploy %s@%s again (recorded earlier)\n", jstr(d, "name", ""),
+			       jstr(d, "version", ""));
+			if (cli_deploy(cli, jstr(d, "name", ""), jstr(d, "version", NULL),
+				       (int)jnum(d, "processes", 1), timeout_s) != CLI_OK)
+				printf("up: %s was not deployed (see above); going on\n", jstr(d, "name", ""));
+		}
+	}
+	deployed = json_array();
+	if (examples_dir && !stop_flag)
+		examples(cli, examples_dir, deployed, timeout_s);
+	if (stop_flag)
+		goto out_stop;
+
+	summary(cli, stdout, port, redis, nginx, detached);
+	if (detached) {
+		/* tell the parent, then carry on with the log as output */
+		int fd = open(cli->run_dir, O_RDONLY);
+		char up_log[PATH_MAX + 32];
+		int lf;
+
+		if (fd >= 0)
+			close(fd);
+		fputs(READY_MARK, stdout);
+		fflush(stdout);
+		snprintf(up_log, sizeof up_log, "%s/logs/up.log", cli->run_dir);
+		lf = open(up_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (lf >= 0) {
+			dup2(lf, 1);
+			dup2(lf, 2);
+			close(lf);
+		}
+	}
+	snprintf(path, sizeof path, "/nginx-health");
+	while (!stop_flag) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (!cli_pid_alive(redis)) {
+			/*
+			 * Serving does not need Redis: the workers go on and
+			 * report again once it is back. Restart it (its AOF
+			 * brings the registry back) after a pause.
+			 */
+			cli_err(cli, "redis-server (pid %ld) exited; the models go on serving; restarting it in 1 s (log: %s/logs/redis.log)",
+				(long)redis, cli->run_dir);
+			cs_registry_close(cli->reg);
+			cli->reg = NULL;
+			cli->schema_ok = 0;
+			cli_sleep_ms(1000);
+			snprintf(logf, sizeof logf, "%s/logs/redis.log", cli->run_dir);
+			redis = start_redis(cli, sock, redis_dir, logf, err, sizeof err);
+			if (redis < 0) {
+				cli_err(cli, "cannot restart redis-server: %s; stopping the stack", err);
+				redis = 0;
+				break;
+			}
+			for (i = 0; i < 200 && !cli->reg && cli_pid_alive(redis); i++) {
+				if (cs_registry_open(cli->registry_url, cli->prefix, 300, &probe, err,
+						     sizeof err) == CS_OK)
+					cli->reg = probe;
+				else
+					cli_sleep_ms(50);
+			}
+			printf("up: redis-server is back (pid %ld)\n", (long)redis);
+			fflush(stdout);
+			continue;
+		}
+		if (!cli_pid_alive(nginx)) {
+			cli_err(cli, "nginx (pid %ld) exited; stopping the stack (error log: %s)",
+				(long)nginx, errlog);
+			nginx = 0;
+			break;
+		}
+		cli_sleep_ms(200);
+	}
+	rc = CLI_OK;
+out_stop:
+	printf("\nup: stopping\n");
+	if (cli->reg && redis) {
+		printf("up: stop the workers\n");
+		cli_stop_all(cli);
+	}
+	if (nginx) {
+		printf("up: stop nginx (pid %ld)\n", (long)nginx);
+		cli_stop_pid(nginx, NULL, 5000);
+	}
+	if (redis) {
+		printf("up: stop redis-server (pid %ld)\n", (long)redis);
+		cs_registry_close(cli->reg);
+		cli->reg = NULL;
+		cli_stop_pid(redis, NULL, 10000);
+	}
+	printf("up: stopped\n");
+	fflush(stdout);
+out_unlock:
+	json_decref(deps);
+	json_decref(deployed);
+	close(lock);
+	return rc;
+}
+
+/* --detach: the child runs the stack; the parent shows its start-up. */
+static int detach(cs_cli *cli, int port, const char *examples_dir, int timeout_s)
+{
+	int pfd[2], status = 0, ready = 0;
+	char buf[4096];
+	size_t mlen = strlen(READY_MARK);
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(pfd) != 0) {
+		cli_err(cli, "pipe: %s", strerror(errno));
+		return CLI_FAIL;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		cli_err(cli, "fork: %s", strerror(errno));
+		return CLI_FAIL;
+	}
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+
+		close(pfd[0]);
+		setsid();
+		if (in >= 0) {
+			dup2(in, 0);
+			close(in);
+		}
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		close(pfd[1]);
+		_exit(run_stack(cli, port, examples_dir, timeout_s, 1));
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], buf, sizeof buf - 1)) != 0) {
+		char *mark;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		buf[n] = '\0';
+		mark = strstr(buf, READY_MARK);
+		if (mark) {
+			ready = 1;
+			fwrite(buf, 1, (size_t)(mark - buf), stdout);
+			fwrite(mark + mlen, 1, (size_t)(n - (mark - buf) - (ssize_t)mlen), stdout);
+		} else {
+			fwrite(buf, 1, (size_t)n, stdout);
+		}
+		fflush(stdout);
+	}
+	close(pfd[0]);
+	if (ready)
+		return CLI_OK;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : CLI_FAIL;
+}
+
+int cli_cmd_up(cs_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"port", required_argument, NULL, 'P'},
+		{"detach", no_argument, NULL, 'd'},
+		{"examples", required_argument, NULL, 'e'},
+		{"no-examples", no_argument, NULL, 'n'},
+		{"timeout", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *examples_dir = NULL, *e = getenv("CS_PORT");
+	char url[PATH_MAX + 32];
+	int c, port = e && *e ? atoi(e) : 8080, det = 0, none = 0, timeout_s = 60;
+
+	while ((c = cli_getopt(cli, argc, argv, "d", opts)) != -1) {
+		switch (c) {
+		case 'P': port = atoi(optarg); break;
+		case 'd': det = 1; break;
+		case 'e': examples_dir = optarg; break;
+		case 'n': none = 1; break;
+		case 't': timeout_s = atoi(optarg); break;
+		case CLI_OPT_HELP: return CLI_OK;
+		default: return CLI_USAGE;
+		}
+	}
+	if (argc - optind != 0) {
+		cli_err(cli, "takes no arguments (see --help)");
+		return CLI_USAGE;
+	}
+	if (port < 1 || port > 65535 || timeout_s < 1) {
+		cli_err(cli, "--port must be 1..65535 and --timeout a positive number of seconds");
+		return CLI_USAGE;
+	}
+	if (cli->registry_url) {
+		cli_err(cli, "up runs its own Redis in the run directory; --registry is for the other commands");
+		return CLI_USAGE;
+	}
+	snprintf(url, sizeof url, "unix:%s/redis.sock", cli->run_dir);
+	cli->registry_url = strdup(url);
+	cli->registry_how = "up";
+	if (!cli->nginx) {
+		static const char *const cand[] = {"/usr/sbin/nginx", NULL};
+
+		cli->nginx = cli_find_tool("CS_NGINX", "nginx", cand);
+	}
+	if (!cli->nginx) {
+		cli_err(cli, "nginx is not installed (apt-get install nginx-light, or set CS_NGINX)");
+		return CLI_FAIL;
+	}
+	if (!none && !examples_dir)
+		examples_dir = cli->examples_dir;
+	if (none)
+		examples_dir = NULL;
+	return det ? detach(cli, port, examples_dir, timeout_s) :
+		     run_stack(cli, port, examples_dir, timeout_s, 0);
+}
+
+int cli_cmd_down(cs_cli *cli, int argc, char **argv)
+{
+	int c, fd;
+	long holder;
+	long long deadline;
+
+	while ((c = cli_getopt(cli, argc, argv, "", NULL)) != -1)
+		return c == CLI_OPT_HELP ? CLI_OK : CLI_USAGE;
+	if (argc - optind != 0) {
+		cli_err(cli, "takes no arguments (see --help)");
+		return CLI_USAGE;
+	}
+	fd = take_lock(cli, &holder);
+	if (fd >= 0) {
+		close(fd);
+		printf("no stack is up in %s: nothing to stop\n", cli->run_dir);
+		return CLI_OK;
+	}
+	if (holder <= 0 || !cli_pid_matches((pid_t)holder, "cubeserve")) {
+		cli_err(cli, "the stack's lock in %s/up.pid is held, but not by a cubeserve process (%ld)",
+			cli->run_dir, holder);
+		return CLI_FAIL;
+	}
+	printf("stopping the stack in %s (pid %ld)\n", cli->run_dir, holder);
+	kill((pid_t)holder, SIGTERM);
+	deadline = cli_now_ms() + 60000;
+	while (cli_now_ms() < deadline) {
+		fd = take_lock(cli, &holder);
+		if (fd >= 0) {
+			close(fd);
+			printf("stopped\n");
+			return CLI_OK;
+		}
+		cli_sleep_ms(100);
+	}
+	cli_err(cli, "the stack (pid %ld) did not stop within 60 s", holder);
+	return CLI_FAIL;
+}

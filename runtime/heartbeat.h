@@ -1,0 +1,90 @@
+/*
+ * heartbeat.h - a worker with a registry: where its model comes from and
+ * how its figures reach Redis.
+ *
+ * cs_registry_resolve_manifest() runs once at start, before the model is
+ * loaded. The heartbeat is a background thread that writes the worker's
+ * instance hash about once a second (docs/registry.md, "instance"); it
+ * never runs on the request path and never blocks it. When Redis cannot be
+ * reached the worker goes on serving; the thread logs it once, retries
+ * every interval, and logs again when the heartbeats resume.
+ */
+#ifndef CS_HEARTBEAT_H
+#define CS_HEARTBEAT_H
+
+#include <stddef.h>
+
+/*
+ * Finds model NAME[@VERSION] (no version: the model's default) in the
+ * registry at url, verifies every stored file against its sha256, and
+ * builds the model's directory in the store (store_dir; NULL: the
+ * $CUBESERVE_STORE environment variable, else the store the registry's
+ * config names). On CS_OK *manifest_path is the stored manifest (free()
+ * it) and *version (when not NULL) the version found (free() it).
+ * Errors name what failed: Redis unreachable (CS_EUNAVAILABLE), unknown
+ * schema, no such model or version (CS_ENOTFOUND), a missing or corrupt
+ * blob (CS_ENOTFOUND, CS_EFORMAT).
+ */
+int cs_registry_resolve_manifest(const char *url,
+				 const char *model_at_version,
+				 const char *store_dir, char **manifest_path,
+				 char **version, char *err, size_t errlen);
+
+/*
+ * Splits "NAME[@VERSION]" into its parts (copied into name and version;
+ * version "" when absent). Returns CS_OK or CS_EINVAL with err.
+ */
+int cs_model_ref_parse(const char *ref, char *name, size_t namelen,
+		       char *version, size_t versionlen, char *err,
+		       size_t errlen);
+
+/*
+ * A worker's figures, filled by the worker's callback at every heartbeat
+ * (from the heartbeat thread: the callback must read shared counters
+ * atomically, e.g. from the scoreboard). Fields it does not know stay as
+ * cs_heartbeat_start() preset them: requests 0, processes 1, busy -1,
+ * rps/p50_ms/p99_ms -1 (then rps is computed from requests), last_error "".
+ */
+typedef struct cs_heartbeat_figures {
+	unsigned long long requests; /* served since the worker started */
+	int processes;               /* serving processes of this pool */
+	int busy;                    /* of which inside a request; -1 unknown */
+	double rps;                  /* requests per second; -1: computed */
+	double p50_ms, p99_ms;       /* latency; -1 unknown */
+	char last_error[256];        /* the latest failure, "" for none */
+} cs_heartbeat_figures;
+
+typedef void (*cs_heartbeat_figures_fn)(void *arg, cs_heartbeat_figures *out);
+
+typedef struct cs_heartbeat_config {
+	const char *url;        /* redis://HOST:PORT or unix:PATH */
+	const char *prefix;     /* key prefix; NULL: "cs:" */
+	const char *model;      /* the model's name */
+	const char *version;
+	const char *listen;     /* the serving address; NULL: fd 0's name */
+	cs_heartbeat_figures_fn figures; /* NULL: only state and pid */
+	void *arg;              /* passed to figures */
+	int interval_ms;        /* 0: 1000 */
+} cs_heartbeat_config;
+
+typedef struct cs_heartbeat cs_heartbeat;
+
+/*
+ * Starts the heartbeat thread (all signals blocked in it). The strings of
+ * cfg are copied. It does not wait for Redis: a registry that is down at
+ * start is retried like one lost later. On CS_OK *out is the new heartbeat
+ * (stop it with cs_heartbeat_stop()).
+ */
+int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
+		       char *err, size_t errlen);
+
+/* Sets the state reported from the next heartbeat on ("ready", "draining"). */
+void cs_heartbeat_set_state(cs_heartbeat *hb, const char *state);
+
+/*
+ * Stops the thread (waking it at once), deletes the instance hash when
+ * Redis answers (within about a second), and frees hb. NULL is allowed.
+ */
+void cs_heartbeat_stop(cs_heartbeat *hb);
+
+#endif

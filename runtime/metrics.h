@@ -1,0 +1,106 @@
+/*
+ * metrics.h - the pool's scoreboard in shared memory and its Prometheus
+ * text (GET /metrics).
+ *
+ * One scoreboard per pool of processes serving one model: a header and a
+ * slot per process. A process claims a free slot (or the slot of a dead
+ * process, whose counters it keeps adding to, so counters never go back)
+ * and is the only writer of its slot; any process reads all slots and sums
+ * them, so every process of the pool answers with the pool's figures.
+ *
+ * The memory is a file mapped MAP_SHARED: given by --scoreboard PATH, or
+ * by default /dev/shm/cubeserve-<model>-<hash of the listening address>,
+ * so the processes spawn-fcgi -F N execs on one socket find the same
+ * board, and children forked after cs_metrics_open() share it as well.
+ * When no file can be made, an anonymous MAP_SHARED mapping is used (pool
+ * wide only for children forked after the open). docs/operations.md
+ * "Metrics" says how to run it.
+ *
+ * A process that forks does nothing special: the first request a child
+ * records claims the child's own slot (the pid is checked per request).
+ * Recording is lock-free (relaxed atomics on the own slot); opening and
+ * closing take an flock on the file.
+ */
+#ifndef CS_METRICS_H
+#define CS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_METRICS_SLOTS 256
+#define CS_METRICS_BUCKETS 15 /* finite latency buckets, see metrics.c */
+
+/* What a request was for, as counted (the `endpoint` label). */
+typedef enum cs_metrics_endpoint {
+	CS_EP_CALL = 0,    /* a glue method: POST /models/<m>[/<method>] */
+	CS_EP_API,         /* the CubeAI envelope: /models/<m>/api/... */
+	CS_EP_V2_INFER,    /* POST /v2/models/<m>/infer */
+	CS_EP_METADATA,    /* metadata and readiness (/models/<m>, /v2/...) */
+	CS_EP_HEALTH,      /* /health, /v2/health/... */
+	CS_EP_METRICS,     /* /metrics */
+	CS_EP_OTHER,       /* 404, 405, anything else */
+	CS_EP_COUNT
+} cs_metrics_endpoint;
+
+typedef struct cs_metrics cs_metrics;
+
+/*
+ * Opens (creating when needed) the scoreboard of model `model` at path, or
+ * at the default path for listen_addr ("unix:/run/x.sock", "fd0" ...) when
+ * path is NULL; "anon" maps anonymous shared memory instead.
+ * load_seconds is published as the model load time. On 0 *out is the
+ * board (cs_metrics_close()); else -1 and err says why (a file that is
+ * another model's or another layout's board is refused).
+ */
+int cs_metrics_open(const char *path, const char *listen_addr,
+		    const char *model, double load_seconds, cs_metrics **out,
+		    char *err, size_t errlen);
+
+/*
+ * Releases this process's slot and the mapping. The last process of the
+ * pool to close a file-backed board removes the file. NULL is allowed.
+ */
+void cs_metrics_close(cs_metrics *m);
+
+/* The file backing the board, or "" for an anonymous one. */
+const char *cs_metrics_path(const cs_metrics *m);
+
+/*
+ * Claims this process's slot now (a serving process calls it when it
+ * starts, so it counts as live before its first request; a supervisor
+ * that serves nothing does not). Recording claims it too.
+ */
+void cs_metrics_attach(cs_metrics *m);
+
+/* A request starts: in-flight + 1. NULL m is a no-op (so are the rest). */
+void cs_metrics_begin(cs_metrics *m);
+
+/*
+ * A request ended with an HTTP status after `seconds` in the worker;
+ * queue_seconds is the time it waited before the worker took it (< 0:
+ * unknown). In-flight - 1.
+ */
+void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
+		    double seconds, double queue_seconds);
+
+/* One inference (the plugin's infer) took `seconds`. */
+void cs_metrics_infer(cs_metrics *m, double seconds);
+
+/*
+ * The board of this process, for code that has no handle at hand (the
+ * model's infer timing); NULL before cs_metrics_open().
+ */
+cs_metrics *cs_metrics_current(void);
+
+/*
+ * Renders the Prometheus text exposition (format 0.0.4) of the whole pool:
+ * a malloc'd string (the caller frees it) and its length, or NULL when out
+ * of memory. version and plugin label cubeserve_model_info.
+ */
+char *cs_metrics_render(cs_metrics *m, const char *version,
+			const char *plugin, size_t *len);
+
+/* Test hook: the number of live processes with a slot. */
+int cs_metrics_processes(cs_metrics *m);
+
+#endif

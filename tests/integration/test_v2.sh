@@ -1,0 +1,160 @@
+#!/bin/bash
+# test_v2.sh - the Open Inference Protocol (V2), its binary data extension,
+# the CubeAI envelope and /metrics, end to end: a private nginx, the linear
+# model under spawn-fcgi, and the test model tests/data/models/echo (a V2
+# hook that echoes every datatype) as a pool of 2 processes forked by
+# spawn-fcgi -F 2 on one socket, whose /metrics must count for both.
+# The client (v2_client.py) is written from the spec. Prints TAP.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
+CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
+export CS_TOP_SRCDIR CS_TOP_BUILDDIR
+PATH=$PATH:/usr/sbin:/sbin
+PY=/usr/bin/python3
+
+for tool in nginx spawn-fcgi curl jq promtool "$PY"; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $tool is not installed"
+		exit 0
+	fi
+done
+
+# shellcheck disable=SC1091
+. "$CS_TOP_SRCDIR/scripts/stack.sh"
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-v2.XXXXXX")
+failed=0
+pool_pids=
+cleanup() {
+	local p
+	for p in $pool_pids; do kill -TERM "$p" 2>/dev/null || true; done
+	cs_stack_stop
+	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
+		echo "# run directory kept: $run"
+	else
+		rm -rf "$run"
+	fi
+}
+trap cleanup EXIT
+cs_stack_init "$run"
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	shift
+	local line
+	for line in "$@"; do printf '#   %s\n' "$line"; done
+}
+
+# the echo model runs from a copy: its manifest points at the linear weights
+mkdir -p "$run/echo"
+cp "$CS_TOP_SRCDIR/tests/data/models/echo/glue.lua" "$run/echo/"
+jq --arg w "$CS_TOP_SRCDIR/examples/linear/weights.json" '.model = $w' \
+	"$CS_TOP_SRCDIR/tests/data/models/echo/model.json" >"$run/echo/model.json"
+
+port=$(cs_free_port)
+cs_worker_start linear "$CS_TOP_SRCDIR/examples/linear/model.json"
+# echo: two processes forked by spawn-fcgi on one socket (its pool)
+"$CS_SPAWN_FCGI" -F 2 -s "$CS_RUN/echo.sock" -M 0600 -P "$run/echo.pids" -- \
+	"$CS_WORKER" --manifest "$run/echo/model.json" --plugin-dir "$CS_PLUGIN_DIR" \
+	--lua-dir "$CS_LUA_DIR" --log-level debug >>"$CS_RUN/logs/echo.log" 2>&1
+pool_pids=$(tr -s '\n' ' ' <"$run/echo.pids")
+cs_route echo "unix:$CS_RUN/echo.sock"
+export CS_NGINX_MAX_BODY=16m
+if ! cs_nginx_start "$port" ||
+	! cs_wait_http "http://127.0.0.1:$port/models/linear" 30 "$(cs_pid linear)" ||
+	! cs_wait_http "http://127.0.0.1:$port/v2/models/echo/ready" 30; then
+	echo "1..1"
+	echo "not ok 1 - the stack starts (nginx, linear, a pool of 2 echo workers)"
+	tail -n 20 "$CS_RUN"/logs/*.log | sed 's/^/# /'
+	exit 1
+fi
+pass "stack up: nginx on 127.0.0.1:$port, linear, echo pool (pids $pool_pids)"
+
+# ------------------------------------------------------------ the V2 client
+"$PY" "$here/v2_client.py" "http://127.0.0.1:$port" \
+	"$CS_TOP_SRCDIR/examples/linear/samples.json" "$n" >"$run/client.tap" 2>&1 || true
+cat "$run/client.tap"
+n=$(grep -cE '^(not )?ok ' "$run/client.tap" | awk -v n="$n" '{print n + $1}')
+failed=$((failed + $(grep -c '^not ok ' "$run/client.tap" || true)))
+grep -q '^# v2_client: ' "$run/client.tap" || fail "v2_client.py ran to the end" "$(tail -n 5 "$run/client.tap")"
+
+# ------------------------------------------------------------ metrics
+check_promtool() {
+	local path=$1 out
+	curl -s -m 10 "http://127.0.0.1:$port$path" >"$run/metrics.txt"
+	if out=$(promtool check metrics <"$run/metrics.txt" 2>&1) && [ -s "$run/metrics.txt" ]; then
+		pass "promtool check metrics accepts GET $path ($(wc -l <"$run/metrics.txt") lines)"
+	else
+		fail "promtool check metrics accepts GET $path" "$out" "$(head -n 5 "$run/metrics.txt")"
+	fi
+}
+check_promtool /metrics/linear
+check_promtool /metrics/echo
+check_promtool /metrics
+
+metric() { # NAME{labels} from $run/metrics.txt -> value (0 when absent)
+	awk -v k="$1" '$1 == k {print $2; f = 1} END {if (!f) print 0}' "$run/metrics.txt"
+}
+count_v2() {
+	curl -s -m 10 "http://127.0.0.1:$port/metrics/echo" >"$run/metrics.txt"
+	metric 'cubeserve_requests_total{model="echo",endpoint="v2_infer",code="2xx"}'
+}
+before=$(count_v2)
+printf '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}' >"$run/req"
+for ((c = 0; c < 4; c++)); do
+	for ((i = 0; i < 10; i++)); do
+		curl -s -o /dev/null -m 10 -H 'Content-Type: application/json' \
+			--data-binary "@$run/req" "http://127.0.0.1:$port/v2/models/echo/infer"
+	done &
+done
+wait
+after=$(count_v2)
+procs=$(metric 'cubeserve_processes{model="echo"}')
+served_by=$(grep -E 'POST /v2/models/echo/infer -> 200' "$CS_RUN/logs/echo.log" |
+	sed -nE 's/.*\[([0-9]+)\].*/\1/p' | sort -u | wc -l)
+if [ $((after - before)) -eq 40 ] && [ "$procs" = 2 ]; then
+	pass "metrics of the echo pool: 40 requests counted across $procs processes (served by $served_by)"
+else
+	fail "metrics of the echo pool count every process's requests" \
+		"v2_infer 2xx went $before -> $after (want +40), processes $procs (want 2), served by $served_by"
+fi
+if [ "$served_by" -ge 2 ]; then
+	pass "both pool processes served requests (so the sum above is pool-wide)"
+else
+	fail "both pool processes served requests" "only $served_by process(es) logged a request"
+fi
+inf=$(metric 'cubeserve_inference_duration_seconds_count{model="linear"}')
+curl -s -m 10 "http://127.0.0.1:$port/metrics/linear" >"$run/metrics.txt"
+inf=$(metric 'cubeserve_inference_duration_seconds_count{model="linear"}')
+q=$(metric 'cubeserve_queue_duration_seconds_count{model="linear"}')
+load=$(metric 'cubeserve_model_load_seconds{model="linear"}')
+rss=$(metric 'cubeserve_resident_memory_bytes{model="linear"}')
+if [ "$inf" -gt 0 ] && [ "$q" -gt 0 ] && [ "$rss" -gt 1000000 ] && [ -n "$load" ]; then
+	pass "linear metrics: inference ($inf) and queue ($q) histograms, load time $load s, rss $rss"
+else
+	fail "linear metrics: inference, queue, load time, resident memory" \
+		"inference $inf, queue $q, load $load, rss $rss"
+fi
+
+# ------------------------------------------------------------ alive, clean
+for p in $(cs_pid linear) $pool_pids; do
+	kill -0 "$p" 2>/dev/null || fail "worker $p is still running"
+done
+for p in $pool_pids; do kill -TERM "$p" 2>/dev/null || true; done
+for p in $pool_pids; do cs_wait_exit "$p" 5000 || kill -KILL "$p" 2>/dev/null || true; done
+pool_pids=
+cs_stop linear
+cs_stop nginx
+if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log >/dev/null 2>&1; then
+	fail "no sanitizer reports in the worker logs" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log | head -n 20)"
+else
+	pass "no sanitizer reports in the worker logs"
+fi
+echo "1..$n"
