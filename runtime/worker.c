@@ -298,6 +298,18 @@ int main(int argc, char **argv)
 		lua_dir = CS_LUA_DIR;
 	srv.lua_dir = lua_dir;
 
+	/*
+	 * Bind first: a socket a live worker serves is refused before the
+	 * (possibly slow) model load; nothing is accepted until serving starts.
+	 */
+	if (listen_addr && !check) {
+		srv.listen_fd = cs_listen_open(listen_addr, backlog, &unix_path,
+					       err, sizeof err);
+		if (srv.listen_fd < 0) {
+			cs_log_error("%s", err);
+			goto out_free_manifest;
+		}
+	}
 	if (cs_model_load(mf, plugin_dir, &model, err, sizeof err) != CS_OK) {
 		cs_log_error("%s", err);
 		goto out_free_manifest;
@@ -315,14 +327,7 @@ int main(int argc, char **argv)
 		goto out_free_glue;
 	}
 
-	if (listen_addr) {
-		srv.listen_fd = cs_listen_open(listen_addr, backlog, &unix_path,
-					       err, sizeof err);
-		if (srv.listen_fd < 0) {
-			cs_log_error("%s", err);
-			goto out_free_glue;
-		}
-	} else {
+	if (!listen_addr) {
 		if (cs_listen_inherited(err, sizeof err) != 0) {
 			cs_log_error("%s", err);
 			goto out_free_glue;
@@ -377,16 +382,16 @@ int main(int argc, char **argv)
 	/* a forked child has no heartbeat thread: only the master stops it */
 	if (!is_child)
 		cs_heartbeat_stop(hb);
-	if (srv.listen_fd > 0)
-		close(srv.listen_fd);
-	if (unix_path && unix_path_owner)
-		unlink(unix_path);
-	free(unix_path);
 out_free_glue:
 	cs_glue_free(srv.glue);
 out_free_model:
 	cs_model_free(model);
 out_free_manifest:
+	if (srv.listen_fd > 0)
+		close(srv.listen_fd);
+	if (unix_path && unix_path_owner)
+		unlink(unix_path);
+	free(unix_path);
 	cs_manifest_free(mf);
 	free(stored_manifest);
 	return rc;

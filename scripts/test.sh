@@ -37,8 +37,10 @@ case $builddir in
 *) builddir=$srcdir/$builddir ;;
 esac
 
-if [ "$deps" = 1 ]; then
-	"$srcdir/scripts/install-deps.sh"
+if [ "$deps" = 1 ] && ! "$srcdir/scripts/install-deps.sh"; then
+	echo "test: installing the packages failed; no test ran"
+	echo "0 passed, 1 failed"
+	exit 1
 fi
 
 if ! "$srcdir/scripts/build.sh" "$builddir" --enable-werror --enable-sanitizers "$@"; then
