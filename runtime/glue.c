@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <lauxlib.h>
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_tensor.h"
+#include "metrics.h"
 #include "model.h"
 #include "request.h"
 #include "status.h"
@@ -338,6 +340,7 @@ static int l_model_infer(lua_State *L)
 	cs_tensor *out;
 	char err[CS_ERROR_SIZE * 2];
 	cs_arena scratch, *arena = g->arena;
+	struct timespec t0, t1;
 	size_t n = 0;
 	int rc;
 
@@ -364,7 +367,12 @@ static int l_model_infer(lua_State *L)
 		cs_arena_init(&scratch, 0);
 		arena = &scratch;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = cs_model_infer(m, in, n, out, arena, err, sizeof err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cs_metrics_infer(cs_metrics_current(),
+			 (double)(t1.tv_sec - t0.tv_sec) +
+			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (rc) {
 		if (arena == &scratch)
 			cs_arena_destroy(&scratch);

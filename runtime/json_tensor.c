@@ -601,6 +601,7 @@ typedef struct decoder {
 	unsigned char *buf;
 	size_t off;        /* BYTES: bytes written */
 	size_t cap;        /* BYTES: room in buf */
+	size_t esize;      /* bytes per element (0 for BYTES) */
 } decoder;
 
 static int range_fail(decoder *d, const num *n)
@@ -640,7 +641,7 @@ static int dec_leaf(decoder *d)
 		d->idx++;
 		return 0;
 	}
-	dst = d->buf + d->idx * cs_dtype_size(d->dtype);
+	dst = d->buf + d->idx * d->esize;
 	if (d->dtype == CS_BOOL) {
 		if (ch == 't' && !skip_literal(c, "true"))
 			*dst = 1;
@@ -789,6 +790,7 @@ int cs_json_tensor_decode(cs_jcur *c, cs_dtype dtype, int32_t ndim,
 	d.ndim = ndim;
 	d.shape = shape;
 	d.numel = (uint64_t)numel;
+	d.esize = esize;
 	if (dtype == CS_BYTES) {
 		/* decoded strings are never longer than the text they come from */
 		size_t text = (size_t)(c->end - c->p);

@@ -1,6 +1,7 @@
 /*
  * metrics.c - shared-memory scoreboard and Prometheus text (see metrics.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -222,6 +223,56 @@ static uint64_t fnv1a(const char *s)
 
 /* ------------------------------------------------------------ open/close */
 
+/*
+ * Removes default boards in /dev/shm that no live process uses (left by
+ * pools that were killed): a board is only removed under its flock, with
+ * no live slot, so a pool in use is never touched.
+ */
+static void sweep_stale(const char *keep)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char p[512];
+		size_t n = strlen(e->d_name);
+		int fd, live = 0;
+		board *b;
+
+		if (strncmp(e->d_name, "cubeserve-", 10) != 0 || n < 12 ||
+		    strcmp(e->d_name + n - 11, ".scoreboard") != 0)
+			continue;
+		snprintf(p, sizeof p, "/dev/shm/%s", e->d_name);
+		if (strcmp(p, keep) == 0)
+			continue;
+		fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd);
+			continue;
+		}
+		b = mmap(NULL, sizeof(board), PROT_READ, MAP_SHARED, fd, 0);
+		if (b != MAP_FAILED) {
+			struct stat st;
+
+			if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(board) &&
+			    memcmp(b->magic, MAGIC, 8) == 0) {
+				for (uint32_t i = 0; i < CS_METRICS_SLOTS && !live; i++)
+					live = slot_live(&b->slots[i]);
+				if (!live)
+					unlink(p);
+			}
+			munmap(b, sizeof(board));
+		}
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+	closedir(d);
+}
+
 int cs_metrics_open(const char *path, const char *listen_addr,
 		    const char *model, double load_seconds, cs_metrics **out,
 		    char *err, size_t errlen)
@@ -252,6 +303,7 @@ int cs_metrics_open(const char *path, const char *listen_addr,
 	} else {
 		snprintf(m->path, sizeof m->path, "/dev/shm/cubeserve-%s-%016" PRIx64 ".scoreboard",
 			 model, fnv1a(listen_addr ? listen_addr : "fd0"));
+		sweep_stale(m->path);
 	}
 	m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (m->fd < 0) {

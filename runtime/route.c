@@ -38,9 +38,11 @@ static int take_version(const char *s, const char *e, char *dst, size_t dstlen)
 		      (c >= '0' && c <= '9') || strchr("._+-", c)))
 			return 0;
 	}
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return 0;
 	memcpy(dst, s, n);
 	dst[n] = '\0';
-	return strcmp(dst, ".") != 0 && strcmp(dst, "..") != 0;
+	return 1;
 }
 
 /* Whether [s, e) equals the literal lit. */

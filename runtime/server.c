@@ -820,6 +820,17 @@ static const char *socket_name(int fd, char *buf, size_t n)
 	return buf;
 }
 
+int cs_server_open_metrics(cs_server *s, const char *path, char *err,
+			   size_t errlen)
+{
+	char name[160];
+
+	return cs_metrics_open(path, s->listen_addr ? s->listen_addr :
+			       socket_name(s->listen_fd, name, sizeof name),
+			       s->model->mf->name, s->model->load_seconds,
+			       &s->metrics, err, errlen);
+}
+
 int cs_server_run(cs_server *s)
 {
 	static conn_set conns;

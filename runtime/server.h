@@ -41,6 +41,17 @@ typedef struct cs_server {
 int cs_server_run(cs_server *s);
 
 /*
+ * Opens the pool's metrics scoreboard into s->metrics (docs/protocol.md,
+ * "Metrics"): the file at path, or NULL for the default file named after
+ * the listening socket (set listen_fd first), or "anon". Call it before
+ * forking the pool's processes; the caller closes it with
+ * cs_metrics_close() when the pool stops. Without it, cs_server_run()
+ * opens the default board for its own process. Returns 0, or -1 with err.
+ */
+int cs_server_open_metrics(cs_server *s, const char *path, char *err,
+			   size_t errlen);
+
+/*
  * Reloads the glue from its file: the new state replaces the old one only
  * when it loads cleanly; otherwise the old one stays and the reason is
  * logged. Returns CS_OK or the load's status.

@@ -22,6 +22,7 @@ typedef struct in_state {
 	const char *data_start, *data_stop; /* the `data` span, NULL if none */
 	int64_t binary_size;                /* -1 when not binary */
 	int has_name, has_shape, has_dtype;
+	int decoded;                        /* data already in the tensor */
 } in_state;
 
 typedef struct parser {
@@ -136,6 +137,18 @@ static int parse_shape(parser *ps, cs_tensor *t, const char *where)
 	}
 }
 
+/* Puts "where: " before the cursor's error message. */
+static void prefix_error(cs_jcur *c, const char *where)
+{
+	char msg[512];
+	size_t n;
+
+	n = (size_t)snprintf(msg, sizeof msg, "%s: %s", where, c->err);
+	n = n < sizeof c->err ? n : sizeof c->err - 1;
+	memcpy(c->err, msg, n);
+	c->err[n] = '\0';
+}
+
 static int parse_input(parser *ps, size_t i)
 {
 	cs_tensor *t = &ps->rq->inputs[i];
@@ -184,6 +197,23 @@ static int parse_input(parser *ps, size_t i)
 			if (parse_shape(ps, t, where))
 				goto out_fail;
 			st->has_shape = 1;
+		} else if (strcmp(key, "data") == 0 && st->has_dtype && st->has_shape) {
+			/* the usual order: decode in place, in one pass */
+			char msg[256];
+
+			st->data_start = ps->c.p;
+			if (cs_json_tensor_check_size(t->dtype, t->ndim, t->shape, ps->c.lim,
+						      t->name ? t->name : where, msg, sizeof msg)) {
+				cs_jcur_fail(&ps->c, 413, "%s", msg);
+				goto out_fail;
+			}
+			if (cs_json_tensor_decode(&ps->c, t->dtype, t->ndim, t->shape,
+						  ps->arena, &t->data, &t->nbytes)) {
+				prefix_error(&ps->c, where);
+				goto out_fail;
+			}
+			st->data_stop = ps->c.p;
+			st->decoded = 1;
 		} else if (strcmp(key, "data") == 0) {
 			if (cs_jcur_skip(&ps->c, &st->data_start, &st->data_stop))
 				goto out_fail;
@@ -512,7 +542,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			t->data = (void *)src;
 			t->nbytes = n;
 			bin_off += n;
-		} else {
+		} else if (!st->decoded) {
 			cs_jcur dc;
 
 			cs_jcur_init(&dc, st->data_start, st->data_stop, lim);

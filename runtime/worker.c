@@ -54,6 +54,9 @@ static void usage(FILE *f)
 "      --lua-dir DIR       the glue library `require` may load from\n"
 "                          (default: $CUBESERVE_LUA_DIR, else " CS_LUA_DIR ")\n"
 "      --log-level LEVEL   error, warn, info (default) or debug\n"
+"      --scoreboard PATH   the pool's shared-memory metrics file (default\n"
+"                          /dev/shm/cubeserve-<model>-<socket hash>; \"anon\":\n"
+"                          anonymous memory shared with --processes children)\n"
 "      --check             load everything, run the manifest's example through\n"
 "                          predict, print the response to stdout and exit\n"
 "  -h, --help              this text\n"
@@ -181,6 +184,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'g'},
 		{"check", no_argument, NULL, 'c'},
 		{"model", required_argument, NULL, 'M'},
+		{"scoreboard", required_argument, NULL, 'S'},
 		{"registry", required_argument, NULL, 'r'},
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
@@ -192,6 +196,7 @@ int main(int argc, char **argv)
 	const char *manifest_path = NULL, *listen_addr = NULL;
 	const char *plugin_dir = NULL, *lua_dir = NULL;
 	const char *model_ref = NULL, *registry_url = NULL;
+	const char *scoreboard = NULL;
 	char *stored_manifest = NULL;
 	cs_heartbeat *hb = NULL;
 	heartbeat_arg hb_arg;
@@ -229,6 +234,7 @@ int main(int argc, char **argv)
 			break;
 		case 'c': check = 1; break;
 		case 'M': model_ref = optarg; break;
+		case 'S': scoreboard = optarg; break;
 		case 'r': registry_url = optarg; break;
 		case 'n':
 		case 'N':
@@ -334,6 +340,12 @@ int main(int argc, char **argv)
 		}
 		srv.listen_fd = 0;
 	}
+	srv.listen_addr = listen_addr;
+	/* one board for the whole pool: opened before any fork */
+	if (cs_server_open_metrics(&srv, scoreboard, err, sizeof err)) {
+		cs_log_error("%s", err);
+		goto out_free_glue;
+	}
 	setup_signals(&srv.wait_mask);
 	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
 		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
@@ -383,6 +395,7 @@ int main(int argc, char **argv)
 	if (!is_child)
 		cs_heartbeat_stop(hb);
 out_free_glue:
+	cs_metrics_close(srv.metrics);
 	cs_glue_free(srv.glue);
 out_free_model:
 	cs_model_free(model);

@@ -114,7 +114,11 @@ pid_t cli_spawn(char *const argv[], const char *log, char *err, size_t errlen);
  */
 int cli_run(char *const argv[], char *out, size_t outlen, int timeout_ms);
 
-/* Whether pid is a live process (not a zombie); reaps it if it is ours. */
+/*
+ * Whether pid is a live process. Our own child is alive until it has been
+ * reaped (this call reaps it when it can); another's counts as gone once it
+ * is a zombie with no thread left.
+ */
 int cli_pid_alive(pid_t pid);
 
 /* Whether pid's command line contains needle (guards against pid reuse). */

@@ -385,7 +385,7 @@ static int name_args(cs_cli *cli, int argc, char **argv, int want_args,
 			break;
 		case 'p':
 			if (!processes) {
-				cli_err(cli, "--processes is for deploy and scale");
+				cli_err(cli, "--processes is for deploy (scale takes N)");
 				return CLI_USAGE;
 			}
 			*processes = atoi(optarg);
@@ -478,13 +478,14 @@ int cli_cmd_undeploy(cs_cli *cli, int argc, char **argv)
 
 int cli_cmd_pause(cs_cli *cli, int argc, char **argv)
 {
-	json_t *dep, *pids, *socks, *d, *empty = json_array();
+	json_t *dep, *pids, *socks, *d, *empty;
 	int timeout_s = 60, rc, reloaded;
 	const char *name;
 
 	if ((rc = name_args(cli, argc, argv, 1, &timeout_s, NULL)) != -1)
 		return rc;
 	name = argv[optind];
+	empty = json_array();
 	if ((rc = get_dep(cli, name, &dep)) != CLI_OK) {
 		json_decref(empty);
 		return rc;
@@ -752,7 +753,7 @@ static const char *dash(const char *s)
 
 int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 {
-	json_t *deps = NULL, *out = json_array(), *d, *insts, *in;
+	json_t *deps = NULL, *out, *d, *insts, *in;
 	int c, rc, port;
 	size_t i, j;
 
@@ -760,9 +761,9 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 		return c == CLI_OPT_HELP ? CLI_OK : CLI_USAGE;
 	if (argc - optind > 1) {
 		cli_err(cli, "expected at most one NAME (see --help)");
-		json_decref(out);
 		return CLI_USAGE;
 	}
+	out = json_array();
 	rc = cli_registry(cli, 0);
 	if (rc == CLI_NOTFOUND) {
 		rc = CLI_OK;

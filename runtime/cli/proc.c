@@ -197,19 +197,55 @@ int cli_run(char *const argv[], char *out, size_t outlen, int timeout_ms)
 	return rc;
 }
 
+/* The number of threads of pid from /proc/PID/status, or -1. */
+static int proc_threads(pid_t pid)
+{
+	char p[64], buf[2048], *t;
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof p, "/proc/%ld/status", (long)pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	t = strstr(buf, "\nThreads:");
+	return t ? atoi(t + 9) : -1;
+}
+
 int cli_pid_alive(pid_t pid)
 {
 	char p[64], buf[512], *rp;
+	pid_t w;
 	int fd;
 	ssize_t n;
 
 	if (pid <= 0)
 		return 0;
-	if (waitpid(pid, NULL, WNOHANG) == pid)
+	w = waitpid(pid, NULL, WNOHANG);
+	if (w == pid)
 		return 0; /* our child, now reaped */
+	if (w == 0) {
+		/*
+		 * Our child, not reapable yet: it runs, or it is exiting. A
+		 * multi-threaded process (redis-server, the worker) whose
+		 * main thread has exited shows as a zombie in /proc while
+		 * its other threads are still being torn down, and cannot be
+		 * reaped until they are: it is not gone until waitpid says
+		 * so. Treating it as gone here let `up` exit with its Redis
+		 * still there (then a zombie of init).
+		 */
+		return 1;
+	}
+	/* not our child (or ECHILD for another reason): ask the kernel */
 	if (kill(pid, 0) != 0 && errno == ESRCH)
 		return 0;
-	/* a zombie whose parent does not reap it is gone for us */
+	/* a zombie whose parent does not reap it is gone for us, once its
+	 * last thread has gone too */
 	snprintf(p, sizeof p, "/proc/%ld/stat", (long)pid);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -220,10 +256,8 @@ int cli_pid_alive(pid_t pid)
 		return 0;
 	buf[n] = '\0';
 	rp = strrchr(buf, ')');
-	if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X')) {
-		waitpid(pid, NULL, WNOHANG); /* reap it when it is ours */
-		return 0;
-	}
+	if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+		return proc_threads(pid) > 1;
 	return 1;
 }
 
@@ -250,13 +284,25 @@ int cli_pid_matches(pid_t pid, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/* Whether pid is an unreaped child of this process (left unreaped). */
+static int is_child(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof si);
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WSTOPPED | WCONTINUED |
+		      WNOHANG | WNOWAIT) == 0;
+}
+
 int cli_stop_pid(pid_t pid, const char *needle, int grace_ms)
 {
 	long long deadline;
 
 	if (!cli_pid_alive(pid))
 		return 0;
-	if (!cli_pid_matches(pid, needle))
+	/* an unreaped child of ours cannot have been reused (and an exiting
+	 * one has an empty command line): only another's pid is checked */
+	if (!is_child(pid) && !cli_pid_matches(pid, needle))
 		return 0; /* not ours any more: leave it alone */
 	kill(pid, SIGTERM);
 	deadline = cli_now_ms() + grace_ms;

@@ -349,9 +349,18 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	}
 	snprintf(path, sizeof path, "/nginx-health");
 	while (!stop_flag) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		if (!cli_pid_alive(redis)) {
+		int redis_gone = 0, nginx_gone = 0;
+		pid_t w;
+
+		/* reap what exited (workers up started too); a pid reaped here
+		 * is checked no further: it may already be another process's */
+		while ((w = waitpid(-1, NULL, WNOHANG)) > 0) {
+			if (w == redis)
+				redis_gone = 1;
+			else if (w == nginx)
+				nginx_gone = 1;
+		}
+		if (redis_gone || !cli_pid_alive(redis)) {
 			/*
 			 * Serving does not need Redis: the workers go on and
 			 * report again once it is back. Restart it (its AOF
@@ -370,6 +379,8 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 				redis = 0;
 				break;
 			}
+			/* not stop_flag here: stopping needs the registry (the
+			 * deployments name the workers to stop) */
 			for (i = 0; i < 200 && !cli->reg && cli_pid_alive(redis); i++) {
 				if (cs_registry_open(cli->registry_url, cli->prefix, 300, &probe, err,
 						     sizeof err) == CS_OK)
@@ -377,11 +388,21 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 				else
 					cli_sleep_ms(50);
 			}
-			printf("up: redis-server is back (pid %ld)\n", (long)redis);
+			if (cli->reg)
+				printf("up: redis-server is back (pid %ld)\n", (long)redis);
+			else
+				cli_err(cli, "the restarted redis-server (pid %ld) does not answer on %s: %s; trying again",
+					(long)redis, sock, err);
 			fflush(stdout);
 			continue;
 		}
-		if (!cli_pid_alive(nginx)) {
+		if (!cli->reg && cs_registry_open(cli->registry_url, cli->prefix, 300, &probe,
+						  err, sizeof err) == CS_OK) {
+			cli->reg = probe;
+			printf("up: redis-server is back (pid %ld)\n", (long)redis);
+			fflush(stdout);
+		}
+		if (nginx_gone || !cli_pid_alive(nginx)) {
 			cli_err(cli, "nginx (pid %ld) exited; stopping the stack (error log: %s)",
 				(long)nginx, errlog);
 			nginx = 0;
@@ -392,19 +413,31 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	rc = CLI_OK;
 out_stop:
 	printf("\nup: stopping\n");
+	/* the deployments in the registry name the workers to stop: give a
+	 * Redis that is just being restarted a moment to answer */
+	for (long long until = cli_now_ms() + 3000;
+	     redis && !cli->reg && cli_now_ms() < until && cli_pid_alive(redis);) {
+		if (cs_registry_open(cli->registry_url, cli->prefix, 300, &probe, err,
+				     sizeof err) == CS_OK)
+			cli->reg = probe;
+		else
+			cli_sleep_ms(100);
+	}
 	if (cli->reg && redis) {
 		printf("up: stop the workers\n");
 		cli_stop_all(cli);
 	}
 	if (nginx) {
 		printf("up: stop nginx (pid %ld)\n", (long)nginx);
-		cli_stop_pid(nginx, NULL, 5000);
+		if (cli_stop_pid(nginx, conf, 5000) != 0)
+			cli_err(cli, "warning: nginx (pid %ld) did not stop", (long)nginx);
 	}
 	if (redis) {
 		printf("up: stop redis-server (pid %ld)\n", (long)redis);
 		cs_registry_close(cli->reg);
 		cli->reg = NULL;
-		cli_stop_pid(redis, NULL, 10000);
+		if (cli_stop_pid(redis, sock, 10000) != 0)
+			cli_err(cli, "warning: redis-server (pid %ld) did not stop", (long)redis);
 	}
 	printf("up: stopped\n");
 	fflush(stdout);

@@ -112,6 +112,12 @@ wait_for() {
 live() { # live NAME N: status shows N live instances of NAME
 	[ "$("$CS" status "$1" --json | jq '.[0].live')" = "$2" ]
 }
+# redis_pid: the pid of the redis-server of $CUBESERVE_RUN_DIR (exactly one)
+redis_pid() {
+	local p
+	p=$(pgrep -f "redis-server.*$CUBESERVE_RUN_DIR/redis.sock" || true)
+	[ -n "$p" ] && [ "$(wc -w <<<"$p")" = 1 ] && echo "$p"
+}
 blobs() { find "$CUBESERVE_RUN_DIR/store/sha256" -type f 2>/dev/null | wc -l; }
 iris='{"x": [5.1, 3.5, 1.4, 0.2]}'
 
@@ -143,7 +149,9 @@ if [ "$status" = 200 ] && [ "$(jq -r .species <<<"$body")" = setosa ]; then
 else
 	fail "POST /models/linear through the stack up started" "status $status: $body"
 fi
-redis_pid=$(pgrep -f "redis-server.*$CUBESERVE_RUN_DIR/redis.sock" | head -n 1 || true)
+# the pids up printed, checked against what runs
+redis_pid=$(sed -n 's/^  redis  .* pid \([0-9][0-9]*\),.*/\1/p' "$run/up-fg.out")
+[ "$redis_pid" = "$(redis_pid)" ] || redis_pid=
 nginx_pid=$(cat "$CUBESERVE_RUN_DIR/nginx/nginx.pid" 2>/dev/null || true)
 worker_pids=$("$CS" status --json | jq -r '.[].pids | fromjson | .[]' | tr '\n' ' ')
 cs 5 up --port "$(cs_free_port)" && [[ $out == *"already up"* ]] &&
@@ -312,8 +320,9 @@ http POST /models/iris "$iris"
 [ "$status" = 200 ] && pass "restart: 200 after replacing the processes" || fail "restart: 200" "status $status: $body"
 
 # ------------------------------------------------------------ Redis killed
-rpid=$(pgrep -f "redis-server.*$CUBESERVE_RUN_DIR/redis.sock" | head -n 1)
-kill -KILL "$rpid"
+rpid=$(redis_pid) || rpid=
+resumed0=$(grep -c "resumed reporting" "$CUBESERVE_RUN_DIR/logs/iris.log" || true)
+[ -n "$rpid" ] && kill -KILL "$rpid"
 oks=0
 for i in $(seq 1 20); do http POST /models/iris "$iris"; [ "$status" = 200 ] && oks=$((oks + 1)); sleep 0.05; done
 if [ "$oks" = 20 ]; then
@@ -328,10 +337,20 @@ if [ "$r" = 3 ] && grep -q "cannot reach Redis at unix:$run/nowhere.sock" "$run/
 else
 	fail "an unreachable registry: exit 3" "exit $r: $(cat "$run/unreach.out")"
 fi
-if wait_for 10 live iris 1 && grep -q "resumed reporting" "$CUBESERVE_RUN_DIR/logs/iris.log"; then
+# a new redis-server (up restarts it), then a heartbeat written to it: the
+# instance hash restored from the AOF may still look live, so `live` alone
+# proves nothing until the worker has logged that it reports again
+restarted() { local p; p=$(redis_pid) && [ "$p" != "$rpid" ]; }
+resumed() {
+	[ "$(grep -c "resumed reporting" "$CUBESERVE_RUN_DIR/logs/iris.log")" -gt "$resumed0" ] &&
+		live iris 1
+}
+if [ -n "$rpid" ] && wait_for 20 restarted && wait_for 10 resumed &&
+	"$CS" show iris >/dev/null 2>&1; then
 	pass "Redis back (up restarted it from its AOF): heartbeats resumed, iris still registered"
 else
-	fail "heartbeats resume after Redis returns" "$(tail -n 5 "$CUBESERVE_RUN_DIR/logs/iris.log")"
+	fail "heartbeats resume after Redis returns" "killed redis '$rpid', now '$(redis_pid)'" \
+		"$(tail -n 3 "$CUBESERVE_RUN_DIR/logs/up.log")" "$(tail -n 5 "$CUBESERVE_RUN_DIR/logs/iris.log")"
 fi
 
 # ------------------------------------------------------------ undeploy, remove

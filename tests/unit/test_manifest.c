@@ -141,6 +141,52 @@ TEST(invalid_manifests_name_the_field)
 	}
 }
 
+TEST(hardening_limits)
+{
+	cs_manifest *m;
+	char err[512];
+	static const struct {
+		const char *limits, *frag;
+	} badl[] = {
+		{"{\"max_json_depth\": 1}", "limits.max_json_depth"},
+		{"{\"max_json_depth\": 5000}", "at most 1024"},
+		{"{\"max_tensor_elements\": 0}", "positive"},
+		{"{\"max_tensor_bytes\": \"1\"}", "limits.max_tensor_bytes"},
+		{"{\"max_string_bytes\": -5}", "positive"},
+		{"{\"max_headers\": 100000}", "at most 10000"},
+		{"{\"request_timeout_ms\": 5}", "at least 10"},
+		{"{\"max_tensor_elemnts\": 5}", "unknown limit"},
+	};
+
+	CHECK(load("{" MINIMAL "}", &m, err) == CS_OK);
+	CHECK(m->limits.max_json_depth == CS_DEFAULT_MAX_JSON_DEPTH);
+	CHECK(m->limits.max_tensor_elements == CS_DEFAULT_MAX_TENSOR_ELEMENTS);
+	CHECK(m->limits.max_tensor_bytes == CS_DEFAULT_MAX_TENSOR_BYTES);
+	CHECK(m->limits.max_string_bytes == CS_DEFAULT_MAX_STRING_BYTES);
+	CHECK(m->limits.max_headers == CS_DEFAULT_MAX_HEADERS);
+	CHECK(m->limits.request_timeout_ms == CS_DEFAULT_REQUEST_TIMEOUT_MS);
+	cs_manifest_free(m);
+	CHECK(load("{" MINIMAL ",\"limits\":{\"max_json_depth\":8,\"max_tensor_elements\":100,"
+		   "\"max_tensor_bytes\":400,\"max_string_bytes\":10,\"max_headers\":5,"
+		   "\"request_timeout_ms\":250}}", &m, err) == CS_OK);
+	if (m) {
+		CHECK(m->limits.max_json_depth == 8 && m->limits.max_tensor_elements == 100);
+		CHECK(m->limits.max_tensor_bytes == 400 && m->limits.max_string_bytes == 10);
+		CHECK(m->limits.max_headers == 5 && m->limits.request_timeout_ms == 250);
+		cs_manifest_free(m);
+	}
+	for (size_t i = 0; i < sizeof badl / sizeof badl[0]; i++) {
+		char text[512];
+
+		snprintf(text, sizeof text, "{" MINIMAL ",\"limits\":%s}", badl[i].limits);
+		if (load(text, &m, err) == CS_OK || !strstr(err, badl[i].frag)) {
+			printf("#   %s -> \"%s\" (want \"%s\")\n", badl[i].limits, err, badl[i].frag);
+			CHECK(0);
+		}
+		cs_manifest_free(m);
+	}
+}
+
 TEST(missing_file)
 {
 	cs_manifest *m = NULL;
@@ -167,6 +213,7 @@ int main(void)
 	RUN(full_manifest);
 	RUN(invalid_manifests_name_the_field);
 	RUN(missing_file);
+	RUN(hardening_limits);
 	RUN(name_rules);
 	return tap_done();
 }
