@@ -19,6 +19,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "batcher.h"
 #include "glue.h"
 #include "log.h"
 #include "lua_json.h"
@@ -54,7 +55,19 @@ struct cs_glue {
 
 	cs_arena *arena;          /* the current request's arena */
 	const cs_request *req;    /* the current request */
+
+	cs_batcher *batcher;      /* model:infer goes through it, when set */
+	double deadline;          /* monotonic seconds; 0: none */
+	int timed_out;
 };
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* ------------------------------------------------------------ allocator */
 
@@ -150,6 +163,11 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 
 	(void)ar;
 	g->instr_used += HOOK_EVERY;
+	if (g->timed_out || (g->deadline > 0 && mono_s() > g->deadline)) {
+		g->timed_out = 1;
+		lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+		luaL_error(L, "request time limit exceeded");
+	}
 	if (g->instr_exceeded || g->instr_used > g->instr_budget) {
 		g->instr_exceeded = 1;
 		/* keep failing at once, so a pcall in the glue cannot swallow it */
@@ -165,6 +183,7 @@ static void budgets_start(cs_glue *g, uint64_t instructions)
 	g->instr_used = 0;
 	g->instr_exceeded = 0;
 	g->mem_exceeded = 0;
+	g->timed_out = 0;
 	lua_sethook(g->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
@@ -368,7 +387,18 @@ static int l_model_infer(lua_State *L)
 		arena = &scratch;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = cs_model_infer(m, in, n, out, arena, err, sizeof err);
+	if (g->batcher) {
+		struct timespec dl, *dlp = NULL;
+
+		if (g->deadline > 0) {
+			dl.tv_sec = (time_t)g->deadline;
+			dl.tv_nsec = (long)((g->deadline - (double)dl.tv_sec) * 1e9);
+			dlp = &dl;
+		}
+		rc = cs_batcher_infer(g->batcher, in, n, out, arena, dlp, err, sizeof err);
+	} else {
+		rc = cs_model_infer(m, in, n, out, arena, err, sizeof err);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cs_metrics_infer(cs_metrics_current(),
 			 (double)(t1.tv_sec - t0.tv_sec) +
@@ -899,7 +929,12 @@ int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 		rc = take_result(g, L, method, res);
 	} else {
 		status = error_status(g, L, -1, &msg);
-		if (g->instr_exceeded) {
+		if (g->timed_out) {
+			result_error(res, 504,
+				     "glue method '%s' ran past the request time limit (limits.request_timeout_ms)",
+				     method);
+			rc = CS_ETIMEOUT;
+		} else if (g->instr_exceeded) {
 			result_error(res, 500,
 				     "glue method '%s' exceeded its instruction budget (%llu instructions; limits.glue_instructions)",
 				     method, (unsigned long long)g->instr_budget);
@@ -1055,4 +1090,14 @@ int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
 	if (g->mem_used > g->mem_limit / 2)
 		lua_gc(L, LUA_GCCOLLECT, 0);
 	return rc;
+}
+
+void cs_glue_set_batcher(cs_glue *g, cs_batcher *b)
+{
+	g->batcher = b;
+}
+
+void cs_glue_set_deadline(cs_glue *g, double deadline)
+{
+	g->deadline = deadline;
 }

@@ -100,4 +100,20 @@ int cs_glue_call_v2(cs_glue *g, const struct cs_request *req,
 		    const json_t *params, cs_tensor *out, size_t max_out,
 		    size_t *n_out, json_t **resp_params, cs_glue_result *res);
 
+struct cs_batcher;
+
+/*
+ * Sends model:infer through a batcher (shared by the threads of a process),
+ * or straight to the model when b is NULL. The batcher must outlive the
+ * glue's use of it.
+ */
+void cs_glue_set_batcher(cs_glue *g, struct cs_batcher *b);
+
+/*
+ * The current request's deadline in CLOCK_MONOTONIC seconds (0: none):
+ * glue still running past it stops with a 504, and a batched inference
+ * does not wait in the queue beyond it. Set before each call.
+ */
+void cs_glue_set_deadline(cs_glue *g, double deadline);
+
 #endif

@@ -16,7 +16,7 @@
 static const char *const known_fields[] = {
 	"name", "version", "description", "owner", "tags", "plugin", "model",
 	"glue", "inputs", "outputs", "public", "limits", "threads", "options",
-	"example", NULL,
+	"example", "batching", NULL,
 };
 
 static const char *const known_limits[] = {
@@ -311,6 +311,74 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 	return CS_OK;
 }
 
+static int parse_batching(json_t *v, cs_batching *b, const char *path,
+			  char *err, size_t errlen)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(v))
+		return field_err(err, errlen, path, "batching",
+				 "must be an object {max_batch_size, max_queue_delay_us, preferred_batch_sizes, threads}");
+	json_object_foreach(v, key, val) {
+		char f[96];
+
+		snprintf(f, sizeof f, "batching.%s", key);
+		if (strcmp(key, "preferred_batch_sizes") == 0) {
+			size_t i;
+			json_t *e;
+
+			if (!json_is_array(val) || json_array_size(val) > CS_MAX_PREFERRED)
+				return field_err(err, errlen, path, f,
+						 "must be an array of at most %d batch sizes",
+						 CS_MAX_PREFERRED);
+			json_array_foreach(val, i, e) {
+				if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+				    json_integer_value(e) > 65536)
+					return field_err(err, errlen, path, f,
+							 "entry %zu must be an integer from 1 to 65536", i);
+				b->preferred[i] = (int)json_integer_value(e);
+			}
+			b->n_preferred = json_array_size(val);
+			continue;
+		}
+		if (!json_is_integer(val) || json_integer_value(val) < 0)
+			return field_err(err, errlen, path, f,
+					 "must be a non-negative integer");
+		if (strcmp(key, "max_batch_size") == 0) {
+			if (json_integer_value(val) < 1 || json_integer_value(val) > 65536)
+				return field_err(err, errlen, path, f,
+						 "must be from 1 to 65536");
+			b->max_batch_size = (int)json_integer_value(val);
+		} else if (strcmp(key, "max_queue_delay_us") == 0) {
+			if (json_integer_value(val) > 10000000)
+				return field_err(err, errlen, path, f,
+						 "must be at most 10000000 (10 s)");
+			b->max_queue_delay_us = (uint64_t)json_integer_value(val);
+		} else if (strcmp(key, "threads") == 0) {
+			if (json_integer_value(val) < 1 || json_integer_value(val) > 256)
+				return field_err(err, errlen, path, f,
+						 "must be from 1 to 256");
+			b->threads = (int)json_integer_value(val);
+		} else {
+			return field_err(err, errlen, path, f,
+					 "unknown field (expected max_batch_size, max_queue_delay_us, preferred_batch_sizes, threads)");
+		}
+	}
+	if (!b->max_batch_size)
+		return field_err(err, errlen, path, "batching.max_batch_size",
+				 "is required when batching is given");
+	for (size_t i = 0; i < b->n_preferred; i++)
+		if (b->preferred[i] > b->max_batch_size)
+			return field_err(err, errlen, path,
+					 "batching.preferred_batch_sizes",
+					 "%d is larger than max_batch_size %d",
+					 b->preferred[i], b->max_batch_size);
+	if (!b->threads)
+		b->threads = b->max_batch_size < 64 ? b->max_batch_size : 64;
+	return CS_OK;
+}
+
 static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 {
 	const char *path = m->path;
@@ -327,7 +395,7 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 	json_object_foreach(root, key, v) {
 		if (!is_known(known_fields, key))
 			return field_err(err, errlen, path, key,
-					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example)");
+					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example, batching)");
 	}
 
 	if ((rc = get_string(root, "name", 1, 64, &m->name, path, err, errlen)))
@@ -404,6 +472,9 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 		return rc;
 	if ((v = json_object_get(root, "limits")) &&
 	    (rc = parse_limits(v, &m->limits, path, err, errlen)))
+		return rc;
+	if ((v = json_object_get(root, "batching")) &&
+	    (rc = parse_batching(v, &m->batching, path, err, errlen)))
 		return rc;
 	if ((v = json_object_get(root, "threads"))) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||

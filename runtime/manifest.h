@@ -39,6 +39,18 @@ typedef struct cs_limits {
 /* Fills a cs_limits with the defaults. */
 void cs_limits_default(cs_limits *lim);
 
+#define CS_MAX_PREFERRED 16
+
+/* Dynamic batching (docs/manifest.md); max_batch_size 0: off. */
+typedef struct cs_batching {
+	int max_batch_size;          /* rows per inference */
+	uint64_t max_queue_delay_us; /* wait for more from the first arrival */
+	int preferred[CS_MAX_PREFERRED]; /* dispatch at once at these sizes */
+	size_t n_preferred;
+	int threads;                 /* accept threads per process (default:
+					max_batch_size, at most 64) */
+} cs_batching;
+
 typedef struct cs_manifest {
 	char *path;        /* the file, as given */
 	char *dir;         /* absolute directory of the file */
@@ -61,6 +73,7 @@ typedef struct cs_manifest {
 	int threads;
 	char *options_json; /* "{}" when absent */
 	char *example_json; /* NULL when absent */
+	cs_batching batching;
 } cs_manifest;
 
 /*

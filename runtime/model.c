@@ -113,6 +113,7 @@ int cs_model_load(const cs_manifest *mf, const char *plugin_dir,
 	if (!m)
 		return CS_ENOMEM;
 	m->mf = mf;
+	pthread_mutex_init(&m->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = cs_plugin_open(mf->plugin, plugin_dir, mf->dir, &m->plugin, err,
 			    errlen);
@@ -184,6 +185,7 @@ out_unload:
 out_close_plugin:
 	cs_plugin_close(m->plugin);
 out_free_model:
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 	return rc;
 }
@@ -320,8 +322,12 @@ int cs_model_run(cs_model *m, const cs_tensor *ordered, cs_tensor *outputs,
 	memset(outputs, 0, m->n_outputs * sizeof(*outputs));
 	for (size_t i = 0; i < m->n_outputs; i++)
 		outputs[i].name = m->outputs[i].name;
+	if (!(m->plugin->api->flags & CS_PLUGIN_THREAD_SAFE))
+		pthread_mutex_lock(&m->lock);
 	rc = m->plugin->api->infer(m->handle, ordered, m->n_p_inputs, outputs,
 				   m->n_outputs, &alloc, perr, sizeof perr);
+	if (!(m->plugin->api->flags & CS_PLUGIN_THREAD_SAFE))
+		pthread_mutex_unlock(&m->lock);
 	if (rc) {
 		snprintf(err, errlen, "model '%s': %s",
 			 m->mf->name, perr[0] ? perr : cs_strerror(rc));
@@ -365,5 +371,6 @@ void cs_model_free(cs_model *m)
 	if (m->handle)
 		m->plugin->api->unload(m->handle);
 	cs_plugin_close(m->plugin);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -3,12 +3,13 @@
  * with the input checks every inference goes through.
  *
  * Loaded once per worker, before any request, and shared by every request
- * (and, after fork, by every child). cs_model_infer() is thread-safe when
- * the plugin says so (cs_model_thread_safe()); otherwise callers serialize.
+ * (and, after fork, by every child). cs_model_infer() is thread-safe: calls
+ * into a plugin without CS_PLUGIN_THREAD_SAFE are serialized by a mutex.
  */
 #ifndef CS_MODEL_H
 #define CS_MODEL_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include <cubeserve/plugin.h>
@@ -29,6 +30,8 @@ typedef struct cs_model {
 	size_t n_p_inputs;
 	double load_seconds;
 	cs_host host;
+	pthread_mutex_t lock;         /* serializes infer for plugins that are
+					 not CS_PLUGIN_THREAD_SAFE */
 } cs_model;
 
 /*

@@ -3,6 +3,8 @@
  * dispatch, write the response (see server.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <jansson.h>
 
 #include "arena.h"
+#include "batcher.h"
 #include "envelope.h"
 #include "json_tensor.h"
 #include "log.h"
@@ -499,6 +502,9 @@ static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
 	char *path;
 	size_t headers = 0;
 
+	/* the glue and a batch wait stop at the request's time limit */
+	cs_glue_set_deadline(s->glue, t0 - (queued > 0 ? queued : 0) +
+			     (double)mf->limits.request_timeout_ms / 1000.0);
 	memset(&req, 0, sizeof req);
 	req.envp = fr->envp;
 	req.method = (p = FCGX_GetParam("REQUEST_METHOD", fr->envp)) ? p : "GET";
@@ -704,7 +710,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 	cs_response_reset(&resp);
 	FCGX_Finish_r(fr);
 	cs_arena_reset(arena);
-	s->requests++;
+	__atomic_fetch_add(&s->root->requests, 1, __ATOMIC_RELAXED);
 	fd = fr->ipcFd; /* -1 when libfcgi closed it (no keep-conn, or an error) */
 	fr->ipcFd = -1;
 	return fd;
@@ -781,6 +787,8 @@ int cs_server_reload(cs_server *s)
 		cs_log_error("glue reload failed, keeping the running glue: %s", err);
 		return rc;
 	}
+	if (s->root && s->root->batcher)
+		cs_glue_set_batcher(g, s->root->batcher);
 	cs_glue_free(s->glue);
 	s->glue = g;
 	cs_log_info("glue reloaded");
@@ -831,14 +839,170 @@ int cs_server_open_metrics(cs_server *s, const char *path, char *err,
 			       &s->metrics, err, errlen);
 }
 
-int cs_server_run(cs_server *s)
+/* Set once when the process stops; wakes every thread through wake_fd. */
+static int stop_pipe[2] = {-1, -1};
+static unsigned long reload_gen; /* bumped by the main thread on HUP */
+
+static int stop_all; /* set when any thread leaves its loop */
+
+static int stopping(const cs_server *s)
 {
-	static conn_set conns;
-	struct pollfd pfd[MAX_CONNS + 1];
-	cs_metrics *own_metrics = NULL;
+	unsigned long max = s->root->max_requests;
+
+	if (cs_stop_requested || __atomic_load_n(&stop_all, __ATOMIC_ACQUIRE))
+		return 1;
+	return max && __atomic_load_n(&s->root->requests, __ATOMIC_RELAXED) >= max;
+}
+
+/*
+ * One serving thread: polls the listening socket, its own kept-alive
+ * connections and (other threads) the stop pipe. The main thread waits
+ * with the signals unblocked; the others have every signal blocked.
+ */
+static int serve_loop(cs_server *s, int main_thread)
+{
+	conn_set *conns;
+	struct pollfd *pfd;
+	unsigned long seen_gen = __atomic_load_n(&reload_gen, __ATOMIC_ACQUIRE);
 	FCGX_Request fr;
 	cs_arena arena;
 	int ret = 0;
+
+	conns = calloc(1, sizeof(*conns));
+	pfd = calloc(MAX_CONNS + 2, sizeof(*pfd));
+	if (!conns || !pfd) {
+		cs_log_error("out of memory starting a serving thread");
+		free(conns);
+		free(pfd);
+		return -1;
+	}
+	/* listen_sock -1: libfcgi never accepts by itself; this loop does */
+	FCGX_InitRequest(&fr, -1, 0);
+	cs_arena_init(&arena, 0);
+
+	while (!stopping(s)) {
+		int n = 0, r, first_conn, accepting = conns->n < MAX_CONNS;
+		unsigned long gen;
+
+		if (main_thread && cs_reload_requested) {
+			cs_reload_requested = 0;
+			__atomic_fetch_add(&reload_gen, 1, __ATOMIC_RELEASE);
+		}
+		gen = __atomic_load_n(&reload_gen, __ATOMIC_ACQUIRE);
+		if (gen != seen_gen) {
+			seen_gen = gen;
+			cs_server_reload(s);
+		}
+		if (stop_pipe[0] >= 0)
+			pfd[n++] = (struct pollfd){stop_pipe[0], POLLIN, 0};
+		first_conn = n + (accepting ? 1 : 0);
+		if (accepting)
+			pfd[n++] = (struct pollfd){s->listen_fd, POLLIN, 0};
+		for (int i = 0; i < conns->n; i++)
+			pfd[n++] = (struct pollfd){conns->fds[i], POLLIN, 0};
+		if (main_thread) {
+			r = ppoll(pfd, (nfds_t)n, NULL, &s->wait_mask);
+		} else {
+			/* a reload is noticed within a second by an idle thread */
+			r = poll(pfd, (nfds_t)n, 1000);
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			cs_log_error("poll: %s", strerror(errno));
+			ret = -1;
+			break;
+		}
+		/* serve every ready kept-alive connection once, in order */
+		for (int k = first_conn; k < n && !stopping(s); k++) {
+			int fd = pfd[k].fd;
+
+			if (!pfd[k].revents)
+				continue;
+			for (int i = 0; i < conns->n; i++)
+				if (conns->fds[i] == fd) {
+					conn_remove_at(conns, i);
+					break;
+				}
+			fd = serve_one(s, &fr, fd, &arena, 0);
+			if (fd >= 0)
+				conn_add(conns, fd);
+		}
+		if (accepting && (pfd[first_conn - 1].revents & POLLIN)) {
+			while (conns->n < MAX_CONNS) {
+				int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+				if (fd < 0) {
+					if (errno != EAGAIN && errno != EWOULDBLOCK &&
+					    errno != EINTR && errno != ECONNABORTED)
+						cs_log_warn("accept: %s", strerror(errno));
+					break;
+				}
+				set_io_timeouts(s, fd);
+				conn_add(conns, fd);
+				if (s->root->threads > 1)
+					break; /* leave the next one to another thread */
+			}
+		}
+	}
+	/* whoever stops first wakes the others (the pipe is never drained) */
+	__atomic_store_n(&stop_all, 1, __ATOMIC_RELEASE);
+	if (stop_pipe[1] >= 0)
+		(void)!write(stop_pipe[1], "x", 1);
+	if (ret == 0)
+		drain_conns(s, conns, &fr, &arena);
+	for (int i = 0; i < conns->n; i++)
+		close(conns->fds[i]);
+	cs_arena_destroy(&arena);
+	free(conns);
+	free(pfd);
+	return ret;
+}
+
+typedef struct serve_thread {
+	cs_server srv; /* a copy with its own glue */
+	pthread_t tid;
+	int started;
+	int rc;
+} serve_thread;
+
+static void *serve_thread_main(void *arg)
+{
+	serve_thread *t = arg;
+
+	t->rc = serve_loop(&t->srv, 0);
+	return NULL;
+}
+
+/* Starts the batcher the manifest asks for, when the model allows it. */
+static void start_batcher(cs_server *s)
+{
+	const cs_batching *b = &s->model->mf->batching;
+	cs_batch_opts o;
+	char err[CS_ERROR_SIZE];
+
+	if (!b->max_batch_size || s->batcher)
+		return;
+	memset(&o, 0, sizeof o);
+	o.max_batch_size = b->max_batch_size;
+	o.max_queue_delay_us = b->max_queue_delay_us;
+	o.preferred = b->preferred;
+	o.n_preferred = b->n_preferred;
+	if (cs_batcher_new(s->model, &o, &s->batcher, err, sizeof err) != CS_OK) {
+		cs_log_warn("batching is off: %s", err);
+		s->batcher = NULL;
+		return;
+	}
+	cs_log_info("batching: up to %d rows, %llu us queue delay, %d threads",
+		    b->max_batch_size, (unsigned long long)b->max_queue_delay_us,
+		    s->threads);
+}
+
+int cs_server_run(cs_server *s)
+{
+	cs_metrics *own_metrics = NULL;
+	serve_thread *extra = NULL;
+	int ret = 0, n_extra;
 
 	if (FCGX_Init() != 0) {
 		cs_log_error("FCGX_Init failed");
@@ -861,72 +1025,79 @@ int cs_server_run(cs_server *s)
 		}
 	}
 	cs_metrics_attach(s->metrics);
-	/* listen_sock -1: libfcgi never accepts by itself; this loop does */
-	FCGX_InitRequest(&fr, -1, 0);
-	cs_arena_init(&arena, 0);
-	conns.n = 0;
+	s->root = s;
+	stop_all = 0;
+	if (s->threads < 1)
+		s->threads = 1;
+	start_batcher(s);
+	if (s->batcher)
+		cs_glue_set_batcher(s->glue, s->batcher);
 
-	while (!cs_stop_requested) {
-		int n = 0, r, accepting = conns.n < MAX_CONNS;
+	/* more serving threads, each with its own Lua state */
+	n_extra = s->threads - 1;
+	if (n_extra > 0) {
+		sigset_t all, old;
 
-		if (s->max_requests && s->requests >= s->max_requests) {
-			cs_log_info("served %lu requests (max_requests): exiting to be replaced",
-				    s->requests);
-			break;
+		extra = calloc((size_t)n_extra, sizeof(*extra));
+		if (!extra || pipe2(stop_pipe, O_CLOEXEC) != 0) {
+			cs_log_error("cannot start %d serving threads: %s", n_extra,
+				     strerror(errno));
+			n_extra = 0;
 		}
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old); /* inherited by the threads */
+		for (int i = 0; i < n_extra; i++) {
+			char err[CS_ERROR_SIZE * 2];
+			serve_thread *t = &extra[i];
 
-		if (cs_reload_requested) {
-			cs_reload_requested = 0;
-			cs_server_reload(s);
-		}
-		if (accepting)
-			pfd[n++] = (struct pollfd){s->listen_fd, POLLIN, 0};
-		for (int i = 0; i < conns.n; i++)
-			pfd[n++] = (struct pollfd){conns.fds[i], POLLIN, 0};
-		r = ppoll(pfd, (nfds_t)n, NULL, &s->wait_mask);
-		if (r < 0) {
-			if (errno == EINTR)
+			t->srv = *s;
+			t->srv.glue = NULL;
+			if (cs_glue_new(s->model, s->lua_dir, &t->srv.glue, err,
+					sizeof err) != CS_OK) {
+				cs_log_error("serving thread %d: %s", i + 1, err);
 				continue;
-			cs_log_error("poll: %s", strerror(errno));
-			ret = -1;
-			break;
-		}
-		/* serve every ready kept-alive connection once, in order */
-		for (int k = accepting ? 1 : 0; k < n && !cs_stop_requested; k++) {
-			int fd = pfd[k].fd;
-
-			if (!pfd[k].revents)
-				continue;
-			for (int i = 0; i < conns.n; i++)
-				if (conns.fds[i] == fd) {
-					conn_remove_at(&conns, i);
-					break;
-				}
-			fd = serve_one(s, &fr, fd, &arena, 0);
-			if (fd >= 0)
-				conn_add(&conns, fd);
-		}
-		if (accepting && (pfd[0].revents & POLLIN)) {
-			while (conns.n < MAX_CONNS) {
-				int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-				if (fd < 0) {
-					if (errno != EAGAIN && errno != EWOULDBLOCK &&
-					    errno != EINTR && errno != ECONNABORTED)
-						cs_log_warn("accept: %s", strerror(errno));
-					break;
-				}
-				set_io_timeouts(s, fd);
-				conn_add(&conns, fd);
 			}
+			if (s->batcher)
+				cs_glue_set_batcher(t->srv.glue, s->batcher);
+			if (pthread_create(&t->tid, NULL, serve_thread_main, t) != 0) {
+				cs_log_error("cannot start serving thread %d", i + 1);
+				cs_glue_free(t->srv.glue);
+				t->srv.glue = NULL;
+				continue;
+			}
+			t->started = 1;
 		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	if (ret == 0)
-		drain_conns(s, &conns, &fr, &arena);
-	for (int i = 0; i < conns.n; i++)
-		close(conns.fds[i]);
-	conns.n = 0;
-	cs_arena_destroy(&arena);
+
+	ret = serve_loop(s, 1);
+
+	if (n_extra > 0) {
+		/* wake and wait for the others: they finish their requests too */
+		if (stop_pipe[1] >= 0)
+			(void)!write(stop_pipe[1], "x", 1);
+		for (int i = 0; i < n_extra; i++) {
+			if (!extra[i].started)
+				continue;
+			pthread_join(extra[i].tid, NULL);
+			cs_glue_free(extra[i].srv.glue);
+		}
+		close(stop_pipe[0]);
+		close(stop_pipe[1]);
+		stop_pipe[0] = stop_pipe[1] = -1;
+	}
+	free(extra);
+	if (s->batcher) {
+		cs_batch_stats st;
+
+		cs_batcher_stats(s->batcher, &st);
+		cs_log_info("batcher: %llu requests (%llu rows) in %llu inferences, %llu timed out in the queue",
+			    (unsigned long long)st.requests, (unsigned long long)st.rows,
+			    (unsigned long long)st.batches, (unsigned long long)st.timeouts);
+		cs_glue_set_batcher(s->glue, NULL);
+		cs_batcher_free(s->batcher);
+		s->batcher = NULL;
+	}
 	if (own_metrics) {
 		cs_metrics_close(own_metrics);
 		s->metrics = NULL;

@@ -1,17 +1,21 @@
 /*
  * server.h - the FastCGI serving loop of one worker process.
  *
- * One thread polls the listening socket and every kept-alive FastCGI
- * connection, and serves one request at a time from whichever is ready, so
- * an idle kept-alive connection never pins the responder (libfcgi's own
- * accept loop blocks on it). Signals are handled between requests: the
- * caller blocks them and the loop unblocks them only while it waits.
+ * Each serving thread polls the listening socket and its own kept-alive
+ * FastCGI connections, and serves one request at a time from whichever is
+ * ready, so an idle kept-alive connection never pins a responder (libfcgi's
+ * own accept loop blocks on it). With threads > 1 every thread has its own
+ * Lua state; model:infer goes through one batcher per process when the
+ * manifest asks for batching. Signals are handled between requests by the
+ * calling thread: the caller blocks them and the loop unblocks them only
+ * while it waits.
  */
 #ifndef CS_SERVER_H
 #define CS_SERVER_H
 
 #include <signal.h>
 
+#include "batcher.h"
 #include "glue.h"
 #include "metrics.h"
 #include "model.h"
@@ -32,6 +36,12 @@ typedef struct cs_server {
 	cs_metrics *metrics;     /* the pool's scoreboard (borrowed), or NULL:
 				  * cs_server_run() then opens one itself */
 	const char *listen_addr; /* names the default scoreboard; may be NULL */
+	int threads;             /* serving threads in this process (>= 1), each
+				    with its own Lua state */
+	struct cs_batcher *batcher; /* started by cs_server_run() when the
+				       manifest asks for batching */
+	struct cs_server *root;  /* internal: the process's server, whose
+				    counters the threads share */
 } cs_server;
 
 /*

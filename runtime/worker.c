@@ -49,6 +49,10 @@ static void usage(FILE *f)
 "                          process, no master\n"
 "      --max-processes N   upper bound for TTIN (default: 4 x --processes)\n"
 "      --max-requests N    replace a child after N requests (default 0: never)\n"
+"      --accept-threads N  serving threads per process, each with its own Lua\n"
+"                          state (default: the manifest's batching.threads when\n"
+"                          it asks for batching, else 1); with batching they\n"
+"                          feed one batcher per process\n"
 "  -p, --plugin-dir DIR    where plugins are found by name\n"
 "                          (default: $CUBESERVE_PLUGIN_DIR, else " CS_PLUGIN_DIR ")\n"
 "      --lua-dir DIR       the glue library `require` may load from\n"
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
 		{"check", no_argument, NULL, 'c'},
 		{"model", required_argument, NULL, 'M'},
 		{"scoreboard", required_argument, NULL, 'S'},
+		{"accept-threads", required_argument, NULL, 'T'},
 		{"registry", required_argument, NULL, 'r'},
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
@@ -197,6 +202,7 @@ int main(int argc, char **argv)
 	const char *plugin_dir = NULL, *lua_dir = NULL;
 	const char *model_ref = NULL, *registry_url = NULL;
 	const char *scoreboard = NULL;
+	int accept_threads = 0;
 	char *stored_manifest = NULL;
 	cs_heartbeat *hb = NULL;
 	heartbeat_arg hb_arg;
@@ -236,6 +242,7 @@ int main(int argc, char **argv)
 		case 'M': model_ref = optarg; break;
 		case 'S': scoreboard = optarg; break;
 		case 'r': registry_url = optarg; break;
+		case 'T':
 		case 'n':
 		case 'N':
 		case 'R': {
@@ -244,11 +251,14 @@ int main(int argc, char **argv)
 
 			if (*end || v < (c == 'R' ? 0 : 1) || v > (c == 'R' ? 1000000000L : 256)) {
 				fprintf(stderr, "cubeserve-worker: --%s: '%s' is not a number in range\n",
-					c == 'n' ? "processes" : c == 'N' ? "max-processes" : "max-requests",
+					c == 'T' ? "accept-threads" : c == 'n' ? "processes" :
+					c == 'N' ? "max-processes" : "max-requests",
 					optarg);
 				return 2;
 			}
-			if (c == 'n')
+			if (c == 'T')
+				accept_threads = (int)v;
+			else if (c == 'n')
 				mopts.processes = (int)v;
 			else if (c == 'N')
 				mopts.max_processes = (int)v;
@@ -341,6 +351,8 @@ int main(int argc, char **argv)
 		srv.listen_fd = 0;
 	}
 	srv.listen_addr = listen_addr;
+	srv.threads = accept_threads ? accept_threads :
+		      mf->batching.max_batch_size ? mf->batching.threads : 1;
 	/* one board for the whole pool: opened before any fork */
 	if (cs_server_open_metrics(&srv, scoreboard, err, sizeof err)) {
 		cs_log_error("%s", err);

@@ -106,7 +106,7 @@ static const command commands[] = {
 "Starts or stops processes (1..64) and reloads the route; records the\n"
 "scaling hint (reason: manual).\n"},
 	{"logs", cli_cmd_logs, "a deployment's log",
-"Usage: cubeserve logs NAME [-n LINES] [-f]\n\n"
+"Usage: cubeserve logs NAME [-n|--lines LINES] [-f|--follow]\n\n"
 "Prints the last LINES (default 50) of RUN/logs/NAME.log; -f follows it.\n"},
 	{"status", cli_cmd_status, "deployments and their live instances",
 "Usage: cubeserve status [NAME] [--json]\n\n"
@@ -117,21 +117,29 @@ static const command commands[] = {
 "For an nginx.conf of your own: include the upstreams inside http {} and\n"
 "the locations inside server {}.\n"},
 	{"up", cli_cmd_up, "run the whole stack on this machine",
-"Usage: cubeserve up [--port N] [--run-dir DIR] [--detach] [--no-examples]\n\n"
+"Usage: cubeserve up [--port N] [--detach] [--no-examples | --examples DIR]\n"
+"                    [--timeout S]\n\n"
 "Starts a private redis-server (unix socket RUN/redis.sock, AOF in\n"
 "RUN/redis), a private nginx (prefix RUN/nginx) on 127.0.0.1:PORT (default\n"
-"8080), publishes the bundled examples whose plugin is built, deploys them\n"
-"and every deployment recorded earlier, prints where everything is and a\n"
-"curl line to try, and stays in the foreground. Ctrl-C (or SIGTERM) stops\n"
-"what it started and nothing else. --detach returns once the stack is up;\n"
-"`cubeserve down` stops it.\n"
+"8080), deploys again every deployment recorded earlier (except paused\n"
+"ones), publishes and deploys the bundled examples whose plugin is built,\n"
+"prints where everything is and a curl line to try, and stays in the\n"
+"foreground. When redis-server dies the models go on serving and up\n"
+"restarts it (its AOF brings the registry back). Ctrl-C (or SIGTERM) stops\n"
+"the workers, nginx and Redis it started and nothing else. --detach\n"
+"returns once the stack is up; `cubeserve down` stops it. Refused (exit 5)\n"
+"when a stack is already up in RUN or the port is in use.\n"
 "Options:\n"
 "      --port N         nginx port on 127.0.0.1 (default 8080, or $CS_PORT)\n"
 "      --examples DIR   the example models (default: the bundled ones)\n"
 "      --no-examples    publish and deploy none\n"
+"      --timeout S      seconds to wait for each deployment (default 60)\n"
 "  -d, --detach         run in the background (log: RUN/logs/up.log)\n"},
 	{"down", cli_cmd_down, "stop a stack started with up --detach",
-"Usage: cubeserve down [--run-dir DIR]\n"},
+"Usage: cubeserve down\n\n"
+"Sends SIGTERM to the `cubeserve up` holding the lock on RUN/up.pid and\n"
+"waits (at most 60 s) until it has stopped everything and let go of the\n"
+"lock. With no stack up in RUN: says so and exits 0.\n"},
 };
 
 static const command *current;
@@ -144,6 +152,7 @@ static void usage_main(FILE *f)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n`cubeserve COMMAND --help` tells more. Start with `cubeserve up`.\n\n"
 	      COMMON_HELP
+	      "  -V, --version        the version and the registry schema it knows\n"
 	      "\nExit status: 0 done; 1 the operation failed; 2 bad usage; 3 Redis cannot\n"
 	      "be reached; 4 no such model, version or deployment; 5 refused (already\n"
 	      "published, deployed, already up); 6 unknown registry schema.\n", f);

@@ -112,10 +112,11 @@ wait_for() {
 live() { # live NAME N: status shows N live instances of NAME
 	[ "$("$CS" status "$1" --json | jq '.[0].live')" = "$2" ]
 }
-# redis_pid: the pid of the redis-server of $CUBESERVE_RUN_DIR (exactly one)
+# redis_pid: the pid of the redis-server of $CUBESERVE_RUN_DIR (exactly one;
+# not a child it forks for a rewrite, whose title starts with redis-aof-...)
 redis_pid() {
 	local p
-	p=$(pgrep -f "redis-server.*$CUBESERVE_RUN_DIR/redis.sock" || true)
+	p=$(pgrep -f "^[^ ]*redis-server .*$CUBESERVE_RUN_DIR/redis.sock" || true)
 	[ -n "$p" ] && [ "$(wc -w <<<"$p")" = 1 ] && echo "$p"
 }
 blobs() { find "$CUBESERVE_RUN_DIR/store/sha256" -type f 2>/dev/null | wc -l; }

@@ -122,6 +122,10 @@ static const struct {
 	{"{" MINIMAL ",\"limits\":{\"glue_instructions\":10}}", "at least 1000"},
 	{"{" MINIMAL ",\"threads\":0}", "field 'threads'"},
 	{"{" MINIMAL ",\"options\":[]}", "field 'options': must be an object"},
+	{"{" MINIMAL ",\"batching\":{}}", "field 'batching.max_batch_size': is required"},
+	{"{" MINIMAL ",\"batching\":{\"max_batch_size\":0}}", "field 'batching.max_batch_size': must be from 1"},
+	{"{" MINIMAL ",\"batching\":{\"max_batch_size\":8,\"preferred_batch_sizes\":[16]}}", "16 is larger than max_batch_size 8"},
+	{"{" MINIMAL ",\"batching\":{\"max_batch_size\":8,\"delay\":1}}", "field 'batching.delay': unknown field"},
 	{"{\"name\":\"a\",\"name\":\"b\",\"version\":\"1\",\"plugin\":\"p\"}", "duplicate object key"},
 };
 

@@ -1,0 +1,131 @@
+#!/bin/bash
+# test_batching.sh - dynamic batching end to end: a pool with 8 accept
+# threads feeding one batcher per process, behind a private nginx. Under
+# concurrent load requests really share inferences, every answer equals the
+# unbatched answer for the same input byte for byte, bad requests fail alone,
+# and no request fails. Prints TAP.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
+CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
+export CS_TOP_SRCDIR CS_TOP_BUILDDIR
+PATH=$PATH:/usr/sbin:/sbin
+
+for tool in nginx spawn-fcgi curl jq wrk xargs; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $tool is not installed"
+		exit 0
+	fi
+done
+
+# shellcheck disable=SC1091
+. "$CS_TOP_SRCDIR/scripts/stack.sh"
+
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-batch.XXXXXX")
+failed=0
+cleanup() {
+	cs_stack_stop
+	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
+}
+trap cleanup EXIT
+cs_stack_init "$run"
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
+}
+
+ex=$CS_TOP_SRCDIR/examples/linear
+mkdir -p "$run/plain" "$run/batched"
+cp "$ex/"{glue.lua,weights.json,model.json} "$run/plain/"
+cp "$ex/"{glue.lua,weights.json} "$run/batched/"
+jq '.name = "linearb" | . + {batching: {max_batch_size: 16, max_queue_delay_us: 3000, threads: 8}}' \
+	"$ex/model.json" >"$run/batched/model.json"
+
+cs_worker_start linear "$run/plain/model.json"
+cs_worker_start linearb "$run/batched/model.json" --processes 1
+port=$(cs_free_port)
+cs_nginx_start "$port"
+base=http://127.0.0.1:$port/models
+if ! cs_wait_http "$base/linear" 30 "$(cs_pid linear)" || ! cs_wait_http "$base/linearb" 30 "$(cs_pid linearb)"; then
+	echo "1..1"; echo "not ok 1 - the stack came up"
+	tail -n 5 "$CS_RUN"/logs/*.log | sed 's/^/#   /'
+	exit 1
+fi
+grep -q "batching: up to 16 rows" "$CS_RUN/logs/linearb.log" &&
+	pass "the batched pool started a batcher with 8 threads" ||
+	fail "the batched pool started a batcher" "$(tail -n 5 "$CS_RUN/logs/linearb.log")"
+
+# 200 distinct inputs, each asked of both pools; the batched ones 32 at a time
+/usr/bin/env awk 'BEGIN { srand(7); for (i = 0; i < 200; i++)
+	printf "{\"x\":[%.2f,%.2f,%.2f,%.2f]}\n", 4 + 4 * rand(), 2 + 2.5 * rand(), 1 + 6 * rand(), 0.1 + 2.4 * rand() }' >"$run/inputs"
+mkdir -p "$run/in"
+i=0
+while IFS= read -r line; do i=$((i + 1)); printf '%s' "$line" >"$run/in/$i"; done <"$run/inputs"
+ask() { # ask URL OUTDIR: one answer file per input, 32 at a time
+	local url=$1 out=$2
+	mkdir -p "$out"
+	seq 1 200 | xargs -P 32 -I{} curl -s -m 10 -o "$out/{}" -w '%{http_code}\n' \
+		-H 'Content-Type: application/json' --data-binary "@$run/in/{}" "$url" >"$out.codes"
+}
+ask "$base/linear" "$run/a-plain"
+ask "$base/linearb" "$run/a-batched"
+codes=$(sort "$run/a-batched.codes" | uniq -c | tr -s ' ')
+if [ "$(grep -c '^200$' "$run/a-batched.codes")" = 200 ]; then
+	pass "200 concurrent requests to the batched pool: all 200"
+else
+	fail "200 concurrent requests to the batched pool: all 200" "$codes"
+fi
+diffs=0
+for i in $(seq 1 200); do
+	# the same numbers, as text; keys compared sorted (Lua tables have no order)
+	[ "$(jq -S -c . "$run/a-plain/$i")" = "$(jq -S -c . "$run/a-batched/$i")" ] || diffs=$((diffs + 1))
+done
+if [ "$diffs" = 0 ]; then
+	pass "every batched answer equals the unbatched one, number for number"
+else
+	fail "every batched answer equals the unbatched one" "$diffs of 200 differ"
+fi
+
+# a bad request among good ones fails alone
+good=$(head -n 1 "$run/inputs")
+pids=()
+for i in $(seq 1 16); do
+	curl -s -m 10 -o "$run/mix.$i" -w '%{http_code}\n' "$base/linearb" -d "$good" >>"$run/mix.codes" &
+	pids+=($!)
+done
+bad=$(curl -s -m 10 -w ' %{http_code}' "$base/linearb/predict_batch" -d '{"x":[[1,2,3]]}')
+wait "${pids[@]}"
+if [[ $bad == *" 400" ]] && [ "$(grep -c '^200$' "$run/mix.codes")" = 16 ]; then
+	pass "a bad request fails alone (400) while 16 good ones succeed"
+else
+	fail "a bad request fails alone" "bad: $bad; good: $(sort "$run/mix.codes" | uniq -c | tr -s ' ')"
+fi
+
+# load: requests share inferences, none fails
+cat >"$run/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$good'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+wrk -t2 -c32 -d3s -s "$run/post.lua" "$base/linearb" >"$run/wrk.txt" 2>&1 || true
+if grep -qE "Non-2xx|Socket errors" "$run/wrk.txt" || ! grep -q "requests in" "$run/wrk.txt"; then
+	fail "no request fails under load (c=32)" "$(cat "$run/wrk.txt")"
+else
+	pass "no request fails under load (c=32, $(awk '/requests in/ {print $1}' "$run/wrk.txt") requests)"
+fi
+cs_stop linearb
+line=$(grep "batcher:" "$CS_RUN/logs/linearb.log" | tail -n 1)
+reqs=$(sed -E 's/.*batcher: ([0-9]+) requests.*/\1/' <<<"$line")
+infs=$(sed -E 's/.* in ([0-9]+) inferences.*/\1/' <<<"$line")
+if [[ $reqs =~ ^[0-9]+$ ]] && [[ $infs =~ ^[0-9]+$ ]] && [ "$infs" -gt 0 ] && [ $((reqs)) -ge $((infs * 2)) ]; then
+	pass "requests shared inferences ($reqs requests in $infs inferences)"
+else
+	fail "requests shared inferences" "$line"
+fi
+
+echo "1..$n"
