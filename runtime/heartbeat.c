@@ -246,6 +246,7 @@ static void *run(void *p)
 		memset(&f, 0, sizeof f);
 		f.processes = 1;
 		f.busy = -1;
+		f.threads = f.waiting = -1;
 		f.rps = f.p50_ms = f.p99_ms = -1;
 		if (hb->figures)
 			hb->figures(hb->arg, &f);
@@ -275,7 +276,9 @@ static void *run(void *p)
 			json_object_set_new(fields, "state", json_string(state));
 			json_object_set_new(fields, "listen", json_string(hb->listen));
 			set_ll(fields, "processes", f.processes);
-			set_ll(fields, "busy", f.busy);
+			set_num(fields, "busy", f.busy, 3);
+			set_ll(fields, "threads", f.threads);
+			set_ll(fields, "waiting", f.waiting);
 			set_ll(fields, "requests", (long long)f.requests);
 			set_num(fields, "rps", rps, 2);
 			set_num(fields, "p50_ms", f.p50_ms, 3);

@@ -48,9 +48,12 @@ int cs_model_ref_parse(const char *ref, char *name, size_t namelen,
 typedef struct cs_heartbeat_figures {
 	unsigned long long requests; /* served since the worker started */
 	int processes;               /* serving processes of this pool */
-	int busy;                    /* of which inside a request; -1 unknown */
+	double busy;                 /* threads inside a request, averaged over
+					the last second; -1 unknown */
 	double rps;                  /* requests per second; -1: computed */
 	double p50_ms, p99_ms;       /* latency; -1 unknown */
+	int threads;                 /* serving threads in all; -1 unknown */
+	int waiting;                 /* connections in the listen queue; -1 unknown */
 	char last_error[256];        /* the latest failure, "" for none */
 } cs_heartbeat_figures;
 

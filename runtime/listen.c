@@ -11,6 +11,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <linux/rtnetlink.h>
 
 #include "listen.h"
 
@@ -163,4 +170,76 @@ int cs_listen_inherited(char *err, size_t errlen)
 		return -1;
 	}
 	return set_nonblock(0) == 0 ? 0 : -1;
+}
+
+/* The accept queue of a listening unix socket, by its inode (sock_diag). */
+static int unix_queue(int fd)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg;
+	struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+	struct stat st;
+	char buf[8192];
+	int nlfd, queue = -1;
+	ssize_t n;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	nlfd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nlfd < 0)
+		return -1;
+	memset(&msg, 0, sizeof msg);
+	msg.nlh.nlmsg_len = sizeof msg;
+	msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+	msg.req.sdiag_family = AF_UNIX;
+	msg.req.udiag_states = 1u << 10; /* TCP_LISTEN */
+	msg.req.udiag_ino = (unsigned)st.st_ino;
+	msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u; /* INET_DIAG_NOCOOKIE */
+	msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+	if (sendto(nlfd, &msg, sizeof msg, 0, (struct sockaddr *)&nl, sizeof nl) < 0)
+		goto out_close;
+	n = recv(nlfd, buf, sizeof buf, 0);
+	if (n > 0) {
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (NLMSG_OK(h, (unsigned)n) && h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a = (struct rtattr *)(m + 1);
+			int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+
+			for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == UNIX_DIAG_RQLEN &&
+				    RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen)) {
+					struct unix_diag_rqlen *q = RTA_DATA(a);
+
+					queue = (int)q->udiag_rqueue;
+				}
+		}
+	}
+out_close:
+	close(nlfd);
+	return queue;
+}
+
+int cs_listen_queue(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return -1;
+	if (ss.ss_family == AF_UNIX)
+		return unix_queue(fd);
+	if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof ti;
+
+		/* for a listening socket, tcpi_unacked is the accept queue */
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+			return (int)ti.tcpi_unacked;
+	}
+	return -1;
 }

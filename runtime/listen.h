@@ -23,4 +23,11 @@ int cs_listen_open(const char *addr, int backlog, char **unix_path,
  */
 int cs_listen_inherited(char *err, size_t errlen);
 
+/*
+ * Connections waiting in a listening socket's accept queue, as the kernel
+ * tells it (TCP_INFO for TCP, sock_diag for unix sockets); -1 when unknown.
+ * Cheap enough for a status page or a once-a-second heartbeat.
+ */
+int cs_listen_queue(int fd);
+
 #endif

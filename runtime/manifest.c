@@ -22,7 +22,7 @@ static const char *const known_fields[] = {
 static const char *const known_limits[] = {
 	"max_body_bytes", "glue_instructions", "glue_memory_bytes",
 	"max_json_depth", "max_tensor_elements", "max_tensor_bytes",
-	"max_string_bytes", "max_headers", "request_timeout_ms", NULL,
+	"max_string_bytes", "max_headers", "request_timeout_ms", "slow_request_ms", NULL,
 };
 
 /* The range of each integer limit: [min, max]. */
@@ -39,6 +39,7 @@ static const struct limit_range {
 	{"max_string_bytes", 1, (long long)1 << 32},
 	{"max_headers", 1, 10000},
 	{"request_timeout_ms", 10, 86400000},
+	{"slow_request_ms", 1, 86400000},
 	{NULL, 0, 0},
 };
 
@@ -274,7 +275,7 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 		snprintf(f, sizeof f, "limits.%s", key);
 		if (!is_known(known_limits, key))
 			return field_err(err, errlen, path, f,
-					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes, max_json_depth, max_tensor_elements, max_tensor_bytes, max_string_bytes, max_headers, request_timeout_ms)");
+					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes, max_json_depth, max_tensor_elements, max_tensor_bytes, max_string_bytes, max_headers, request_timeout_ms, slow_request_ms)");
 		if (!json_is_integer(val) || json_integer_value(val) <= 0)
 			return field_err(err, errlen, path, f,
 					 "must be a positive integer");
@@ -305,6 +306,8 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 			lim->max_string_bytes = (size_t)n;
 		else if (strcmp(key, "max_headers") == 0)
 			lim->max_headers = (size_t)n;
+		else if (strcmp(key, "slow_request_ms") == 0)
+			lim->slow_request_ms = (uint64_t)n;
 		else
 			lim->request_timeout_ms = (uint64_t)n;
 	}

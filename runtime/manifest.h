@@ -24,6 +24,7 @@ typedef struct cs_limits {
 	size_t max_string_bytes;    /* one JSON string / BYTES element -> 413 */
 	size_t max_headers;         /* HTTP request headers -> 431 */
 	uint64_t request_timeout_ms; /* queue + work time of a request -> 504 */
+	uint64_t slow_request_ms;    /* log requests slower than this; 0: off */
 } cs_limits;
 
 #define CS_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)

@@ -3,6 +3,7 @@
  * process manager: fork after load, respawn, recycle, reload, drain.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "master.h"
 
 #define MAX_CHILDREN 256
@@ -156,8 +158,42 @@ static void reap(child *ch, int n, int stopping, int *backoff_ms,
 	}
 }
 
+/*
+ * A child stuck in one request past limits.request_timeout_ms (a backend
+ * that never returns) cannot answer any more: nginx has given the client
+ * its 504 (fastcgi_read_timeout); kill the child so a fresh one serves.
+ */
+#define STUCK_GRACE_S 1.0
+
+static void kill_stuck(cs_server *srv, child *ch, int n)
+{
+	double limit = (double)srv->model->mf->limits.request_timeout_ms / 1000.0 +
+		       STUCK_GRACE_S;
+	cs_pool_status *st;
+
+	if (!srv->metrics || !(st = calloc(1, sizeof(*st))))
+		return;
+	cs_metrics_status(srv->metrics, st);
+	for (int i = 0; i < st->n_procs; i++) {
+		const cs_metrics_proc *p = &st->procs[i];
+
+		if (p->busy_for_s <= limit)
+			continue;
+		for (int k = 0; k < n; k++)
+			if (ch[k].pid == p->pid && !ch[k].stopping) {
+				cs_log_error("child %d stuck in a request for %.1f s (limits.request_timeout_ms %llu): killing it; a new child replaces it",
+					     p->pid, p->busy_for_s,
+					     (unsigned long long)srv->model->mf->limits.request_timeout_ms);
+				kill(p->pid, SIGKILL);
+				break;
+			}
+	}
+	free(st);
+}
+
 int cs_master_run(cs_server *srv, const cs_master_opts *o)
 {
+	double next_watch = 0;
 	static child ch[MAX_CHILDREN];
 	int target = o->processes, max = o->max_processes;
 	int backoff_ms = 0, started_any = 0;
@@ -193,6 +229,8 @@ int cs_master_run(cs_server *srv, const cs_master_opts *o)
 			got_ttin = 0;
 			if (target < max)
 				target++;
+			else
+				cs_metrics_max_children_reached(srv->metrics);
 			cs_log_info("TTIN: %d child processes wanted", target);
 		}
 		if (got_ttou) {
@@ -214,6 +252,10 @@ int cs_master_run(cs_server *srv, const cs_master_opts *o)
 				stop_deadline = now_s() + 3600;
 			}
 		} else {
+			if (now_s() >= next_watch) {
+				next_watch = now_s() + 0.5;
+				kill_stuck(srv, ch, max);
+			}
 			/* too many: stop the newest */
 			while (count_live(ch, max, 0) > target) {
 				int newest = -1;

@@ -19,7 +19,7 @@
 #include "metrics.h"
 
 #define MAGIC "CSSCORE1"
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 #define N_CLASSES 4 /* 2xx 3xx 4xx 5xx (1xx never sent) */
 
 /* Upper bounds of the latency buckets, in seconds. */
@@ -46,6 +46,11 @@ typedef struct slot {
 	int64_t inflight;
 	uint64_t rss_bytes;
 	uint64_t rss_at;          /* CLOCK_MONOTONIC seconds of the last update */
+	/* layout 2: the status page */
+	int32_t threads;          /* serving threads of the process */
+	int32_t pad2;
+	uint64_t slow;            /* requests over limits.slow_request_ms */
+	uint64_t busy_since_ns[CS_METRICS_THREADS]; /* per thread, CLOCK_MONOTONIC; 0: idle */
 } slot;
 
 typedef struct board {
@@ -56,6 +61,10 @@ typedef struct board {
 	int32_t claim_lock;       /* pid holding the claim lock, 0 when free */
 	char model[72];
 	double load_seconds;
+	/* layout 2: the status page */
+	int64_t started_unix;     /* when the board was made */
+	int64_t max_active;       /* most requests in flight at once */
+	uint64_t max_children_reached; /* times the pool wanted more than its max */
 	slot slots[CS_METRICS_SLOTS];
 } board;
 
@@ -68,6 +77,7 @@ struct cs_metrics {
 };
 
 static cs_metrics *current;
+static _Thread_local int thread_idx; /* this thread's busy_since_ns entry */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -177,6 +187,9 @@ static slot *claim(board *b)
 				continue;
 			/* a dead owner's requests stay counted; its in-flight do not */
 			__atomic_store_n(&s->inflight, 0, __ATOMIC_RELAXED);
+			for (int t = 0; t < CS_METRICS_THREADS; t++)
+				__atomic_store_n(&s->busy_since_ns[t], 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->threads, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->start_ticks, ticks, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->rss_bytes, rss_bytes(), __ATOMIC_RELAXED);
 			__atomic_store_n(&s->pid, (int32_t)me, __ATOMIC_RELEASE);
@@ -208,6 +221,7 @@ static void board_init(board *b, const char *model, double load_seconds)
 	b->slot_size = (uint32_t)sizeof(slot);
 	snprintf(b->model, sizeof b->model, "%s", model);
 	b->load_seconds = load_seconds;
+	b->started_unix = (int64_t)time(NULL);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -423,13 +437,61 @@ void cs_metrics_attach(cs_metrics *m)
 		mine(m);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void cs_metrics_set_thread(cs_metrics *m, int idx, int threads)
+{
+	slot *s;
+
+	thread_idx = idx >= 0 && idx < CS_METRICS_THREADS ? idx : 0;
+	if (m && threads > 0 && (s = mine(m)))
+		__atomic_store_n(&s->threads, threads, __ATOMIC_RELAXED);
+}
+
 void cs_metrics_begin(cs_metrics *m)
 {
+	int64_t active = 0, max;
 	slot *s;
 
 	if (!m || !(s = mine(m)))
 		return;
 	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->busy_since_ns[thread_idx], mono_ns(), __ATOMIC_RELAXED);
+	/* the pool's in-flight high-water mark */
+	for (uint32_t i = 0; i < CS_METRICS_SLOTS; i++) {
+		const slot *o = &m->b->slots[i];
+
+		if (__atomic_load_n(&o->pid, __ATOMIC_RELAXED) != 0) {
+			int64_t f = __atomic_load_n(&o->inflight, __ATOMIC_RELAXED);
+
+			active += f > 0 ? f : 0;
+		}
+	}
+	max = __atomic_load_n(&m->b->max_active, __ATOMIC_RELAXED);
+	while (active > max &&
+	       !__atomic_compare_exchange_n(&m->b->max_active, &max, active, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void cs_metrics_slow(cs_metrics *m)
+{
+	slot *s;
+
+	if (m && (s = mine(m)))
+		add(&s->slow, 1);
+}
+
+void cs_metrics_max_children_reached(cs_metrics *m)
+{
+	if (m)
+		add(&m->b->max_children_reached, 1);
 }
 
 void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
@@ -451,6 +513,7 @@ void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
 	observe(&s->request, seconds);
 	if (queue_seconds >= 0)
 		observe(&s->queue, queue_seconds);
+	__atomic_store_n(&s->busy_since_ns[thread_idx], 0, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
 	now = mono_seconds();
 	if (now != ld(&s->rss_at)) { /* at most once a second */
@@ -650,4 +713,84 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
 	}
 	*len = b.len;
 	return b.p;
+}
+
+/* ------------------------------------------------------------ status */
+
+/* The q-quantile of a histogram, interpolated inside its bucket; 0 when empty. */
+static double quantile(const hist *h, double q)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (int i = 0; i <= CS_METRICS_BUCKETS; i++)
+		total += h->bucket[i];
+	if (!total)
+		return 0;
+	for (int i = 0; i <= CS_METRICS_BUCKETS; i++) {
+		double lo = i ? bucket_le[i - 1] : 0;
+		double hi = i < CS_METRICS_BUCKETS ? bucket_le[i] : bucket_le[CS_METRICS_BUCKETS - 1] * 2;
+		double want = q * (double)total;
+
+		if ((double)(seen + h->bucket[i]) >= want && h->bucket[i]) {
+			double frac = (want - (double)seen) / (double)h->bucket[i];
+
+			return lo + (hi - lo) * (frac < 0 ? 0 : frac > 1 ? 1 : frac);
+		}
+		seen += h->bucket[i];
+	}
+	return bucket_le[CS_METRICS_BUCKETS - 1];
+}
+
+void cs_metrics_status(cs_metrics *m, cs_pool_status *out)
+{
+	uint64_t now = mono_ns();
+	hist hr = {{0}, 0};
+
+	memset(out, 0, sizeof(*out));
+	if (!m)
+		return;
+	snprintf(out->model, sizeof out->model, "%s", m->b->model);
+	out->start_unix = m->b->started_unix;
+	out->max_active = __atomic_load_n(&m->b->max_active, __ATOMIC_RELAXED);
+	out->max_children_reached = ld(&m->b->max_children_reached);
+	for (uint32_t i = 0; i < CS_METRICS_SLOTS; i++) {
+		const slot *s = &m->b->slots[i];
+		cs_metrics_proc *p;
+		int threads;
+
+		if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		for (int e = 0; e < CS_EP_COUNT; e++)
+			for (int c = 0; c < N_CLASSES; c++)
+				out->accepted += ld(&s->requests[e][c]);
+		out->slow += ld(&s->slow);
+		sum_hist(&hr, &s->request);
+		if (!slot_live(s) || out->n_procs >= CS_METRICS_SLOTS)
+			continue;
+		p = &out->procs[out->n_procs++];
+		p->pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
+		threads = __atomic_load_n(&s->threads, __ATOMIC_RELAXED);
+		p->threads = threads > 0 ? threads : 1;
+		for (int e = 0; e < CS_EP_COUNT; e++)
+			for (int c = 0; c < N_CLASSES; c++)
+				p->requests += ld(&s->requests[e][c]);
+		p->rss_bytes = ld(&s->rss_bytes);
+		for (int t = 0; t < CS_METRICS_THREADS; t++) {
+			uint64_t since = __atomic_load_n(&s->busy_since_ns[t], __ATOMIC_RELAXED);
+			double age;
+
+			if (!since || since > now)
+				continue;
+			p->busy++;
+			age = (double)(now - since) / 1e9;
+			if (age > p->busy_for_s)
+				p->busy_for_s = age;
+		}
+		out->processes++;
+		out->active += p->busy;
+		out->idle += p->threads > p->busy ? p->threads - p->busy : 0;
+	}
+	out->busy_seconds = (double)hr.sum_ns / 1e9;
+	out->p50_s = quantile(&hr, 0.50);
+	out->p99_s = quantile(&hr, 0.99);
 }

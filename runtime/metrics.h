@@ -29,6 +29,7 @@
 
 #define CS_METRICS_SLOTS 256
 #define CS_METRICS_BUCKETS 15 /* finite latency buckets, see metrics.c */
+#define CS_METRICS_THREADS 64 /* serving threads per process with a busy clock */
 
 /* What a request was for, as counted (the `endpoint` label). */
 typedef enum cs_metrics_endpoint {
@@ -99,6 +100,50 @@ cs_metrics *cs_metrics_current(void);
  */
 char *cs_metrics_render(cs_metrics *m, const char *version,
 			const char *plugin, size_t *len);
+
+/*
+ * This thread's index among the process's serving threads (0..63), and how
+ * many there are: the status page's busy clocks are per thread.
+ */
+void cs_metrics_set_thread(cs_metrics *m, int idx, int threads);
+
+/* A request took longer than limits.slow_request_ms. */
+void cs_metrics_slow(cs_metrics *m);
+
+/* The pool wanted more processes than its maximum (once per refusal). */
+void cs_metrics_max_children_reached(cs_metrics *m);
+
+/* One live process of the pool, for the status page. */
+typedef struct cs_metrics_proc {
+	int pid;
+	int threads;         /* serving threads */
+	int busy;            /* of them in a request now */
+	double busy_for_s;   /* age of its oldest request in flight, 0 when idle */
+	uint64_t requests;   /* answered */
+	uint64_t rss_bytes;
+} cs_metrics_proc;
+
+/* The pool at a glance, in the manner of PHP-FPM's status page. */
+typedef struct cs_pool_status {
+	char model[72];
+	int64_t start_unix;          /* when the pool's board was made */
+	uint64_t accepted;           /* requests answered, all processes ever */
+	int processes;               /* live */
+	int active;                  /* serving threads in a request */
+	int idle;                    /* serving threads waiting */
+	int64_t max_active;          /* most in flight at once */
+	uint64_t max_children_reached;
+	uint64_t slow;               /* over limits.slow_request_ms */
+	double p50_s, p99_s;         /* request latency, from the histogram */
+	double busy_seconds;         /* time spent in requests, all threads ever:
+					its change over a second is the average
+					number of busy threads in that second */
+	int n_procs;
+	cs_metrics_proc procs[CS_METRICS_SLOTS];
+} cs_pool_status;
+
+/* Fills a status snapshot of the pool (a large struct: not on a small stack). */
+void cs_metrics_status(cs_metrics *m, cs_pool_status *out);
 
 /* Test hook: the number of live processes with a slot. */
 int cs_metrics_processes(cs_metrics *m);

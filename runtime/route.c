@@ -166,6 +166,10 @@ void cs_route_match(const char *http_method, const char *path,
 		set_kind(out, http_method, 0, CS_ROUTE_METRICS);
 		return;
 	}
+	if (seg_is(path, end, "/status")) {
+		set_kind(out, http_method, 0, CS_ROUTE_STATUS);
+		return;
+	}
 	if (len >= 3 && strncmp(path, "/v2", 3) == 0) {
 		match_v2(http_method, path + 3, end, served, out);
 		return;

@@ -19,6 +19,7 @@ typedef enum cs_route_kind {
 	CS_ROUTE_V2_MODEL_READY, /* GET /v2/models/<m>[/versions/<v>]/ready */
 	CS_ROUTE_V2_INFER,      /* POST /v2/models/<m>[/versions/<v>]/infer */
 	CS_ROUTE_METRICS,       /* GET /metrics */
+	CS_ROUTE_STATUS,        /* GET /status */
 	CS_ROUTE_API_MODEL,     /* POST /models/<m>/api/model */
 	CS_ROUTE_API_STREAM,    /* POST /models/<m>/api/stream/<method> */
 	CS_ROUTE_API_FILE,      /* POST /models/<m>/api/file/<method> */
@@ -44,6 +45,7 @@ typedef struct cs_route {
  *   POST /models/<served>/api/file/<method>     -> API_FILE
  *   GET|HEAD /health                            -> HEALTH
  *   GET|HEAD /metrics                           -> METRICS
+ *   GET|HEAD /status                            -> STATUS
  *   GET|HEAD /v2, /v2/health/live, /v2/health/ready
  *   GET|HEAD /v2/models/<served>[/versions/<v>][/ready]
  *   POST /v2/models/<served>[/versions/<v>]/infer

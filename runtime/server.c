@@ -24,6 +24,7 @@
 #include "batcher.h"
 #include "envelope.h"
 #include "json_tensor.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
@@ -474,6 +475,125 @@ static void health(cs_server *s, cs_response *resp)
 	json_decref(o);
 }
 
+/* Whether a query string has a bare or valued parameter `name`. */
+static int query_has(const char *q, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = q; p && *p;) {
+		if (strncmp(p, name, n) == 0 && (p[n] == '\0' || p[n] == '&' || p[n] == '='))
+			return 1;
+		p = strchr(p, '&');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * GET /status: the pool at a glance, in the manner of PHP-FPM's status
+ * page; ?json for JSON, &full for one entry per process.
+ */
+static void status_page(cs_server *s, const char *query, cs_response *resp)
+{
+	cs_pool_status *st = calloc(1, sizeof(*st));
+	int full = query_has(query, "full");
+	int waiting = cs_listen_queue(s->listen_fd);
+
+	if (!st) {
+		cs_response_error(resp, 500, "out of memory");
+		return;
+	}
+	cs_metrics_status(s->metrics, st);
+	if (query_has(query, "json")) {
+		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:f}",
+			"pool", s->model->mf->name, "version", s->model->mf->version,
+			"start_time", (json_int_t)st->start_unix,
+			"start_since", (json_int_t)(time(NULL) - st->start_unix),
+			"accepted_requests", (json_int_t)st->accepted,
+			"listen_queue", waiting,
+			"active_processes", st->active, "idle_processes", st->idle,
+			"total_processes", st->processes,
+			"max_active_processes", (json_int_t)st->max_active,
+			"max_children_reached", (json_int_t)st->max_children_reached,
+			"slow_requests", (json_int_t)st->slow,
+			"p50_ms", st->p50_s * 1000, "p99_ms", st->p99_s * 1000);
+
+		if (o)
+			json_object_set_new(o, "total_threads", json_integer(st->active + st->idle));
+		if (o && full) {
+			json_t *procs = json_array();
+
+			for (int i = 0; i < st->n_procs; i++) {
+				const cs_metrics_proc *p = &st->procs[i];
+
+				json_array_append_new(procs, json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:I}",
+					"pid", p->pid, "state", p->busy ? "busy" : "idle",
+					"threads", p->threads, "busy_threads", p->busy,
+					"requests", (json_int_t)p->requests,
+					"request_duration_ms", p->busy_for_s * 1000,
+					"rss_bytes", (json_int_t)p->rss_bytes));
+			}
+			json_object_set_new(o, "processes", procs);
+		}
+		if (o)
+			cs_response_json(resp, 200, o);
+		else
+			cs_response_error(resp, 500, "cannot build the status");
+		json_decref(o);
+	} else {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		if (!f) {
+			free(st);
+			cs_response_error(resp, 500, "out of memory");
+			return;
+		}
+		fprintf(f, "pool:                 %s\n"
+			"version:              %s\n"
+			"start time:           %lld\n"
+			"start since:          %lld\n"
+			"accepted requests:    %llu\n"
+			"listen queue:         %d\n"
+			"idle processes:       %d\n"
+			"active processes:     %d\n"
+			"total processes:      %d\n"
+			"total threads:        %d\n"
+			"max active processes: %lld\n"
+			"max children reached: %llu\n"
+			"slow requests:        %llu\n"
+			"p50 ms:               %.2f\n"
+			"p99 ms:               %.2f\n",
+			s->model->mf->name, s->model->mf->version,
+			(long long)st->start_unix,
+			(long long)(time(NULL) - st->start_unix),
+			(unsigned long long)st->accepted, waiting, st->idle,
+			st->active, st->processes, st->active + st->idle,
+			(long long)st->max_active,
+			(unsigned long long)st->max_children_reached,
+			(unsigned long long)st->slow, st->p50_s * 1000, st->p99_s * 1000);
+		for (int i = 0; full && i < st->n_procs; i++) {
+			const cs_metrics_proc *p = &st->procs[i];
+
+			fprintf(f, "\n************************\n"
+				"pid:                  %d\n"
+				"state:                %s\n"
+				"threads:              %d (%d busy)\n"
+				"requests:             %llu\n"
+				"request duration ms:  %.1f\n"
+				"rss bytes:            %llu\n",
+				p->pid, p->busy ? "busy" : "idle", p->threads, p->busy,
+				(unsigned long long)p->requests, p->busy_for_s * 1000,
+				(unsigned long long)p->rss_bytes);
+		}
+		fclose(f);
+		cs_response_take(resp, 200, "text/plain; charset=utf-8", buf, len);
+	}
+	free(st);
+}
+
 static cs_metrics_endpoint endpoint_of(cs_route_kind k)
 {
 	switch (k) {
@@ -487,6 +607,7 @@ static cs_metrics_endpoint endpoint_of(cs_route_kind k)
 	case CS_ROUTE_HEALTH: case CS_ROUTE_V2_LIVE: case CS_ROUTE_V2_READY:
 		return CS_EP_HEALTH;
 	case CS_ROUTE_METRICS: return CS_EP_METRICS;
+	case CS_ROUTE_STATUS: return CS_EP_METRICS;
 	default: return CS_EP_OTHER;
 	}
 }
@@ -590,6 +711,9 @@ static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
 					 text, len);
 		return CS_EP_METRICS;
 	}
+	case CS_ROUTE_STATUS:
+		status_page(s, req.query, resp);
+		return CS_EP_METRICS;
 	case CS_ROUTE_BAD_METHOD:
 		cs_response_error(resp, 405, "%s is not allowed on %s (allowed: %s)",
 				  req.method, req.path, route.allow);
@@ -704,6 +828,18 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
 	cs_metrics_end(s->metrics, ep, resp.status, mono_now() - t0, queued);
+	if (s->model->mf->limits.slow_request_ms &&
+	    (mono_now() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {
+		const char *id = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
+
+		cs_metrics_slow(s->metrics);
+		cs_log_warn("slow request: %s %s%s%s took %.0f ms (limits.slow_request_ms %llu)",
+			    method ? method : "-",
+			    FCGX_GetParam("REQUEST_URI", fr->envp) ?
+			    FCGX_GetParam("REQUEST_URI", fr->envp) : "-",
+			    id ? " id=" : "", id ? id : "", (mono_now() - t0) * 1000,
+			    (unsigned long long)s->model->mf->limits.slow_request_ms);
+	}
 	cs_log_debug("%s %s -> %d", method ? method : "-",
 		     FCGX_GetParam("DOCUMENT_URI", fr->envp) ?
 		     FCGX_GetParam("DOCUMENT_URI", fr->envp) : "-", resp.status);
@@ -879,6 +1015,7 @@ static int serve_loop(cs_server *s, int main_thread)
 	/* listen_sock -1: libfcgi never accepts by itself; this loop does */
 	FCGX_InitRequest(&fr, -1, 0);
 	cs_arena_init(&arena, 0);
+	cs_metrics_set_thread(s->metrics, s->thread_index, s->root->threads);
 
 	while (!stopping(s)) {
 		int n = 0, r, first_conn, accepting = conns->n < MAX_CONNS;
@@ -1052,6 +1189,7 @@ int cs_server_run(cs_server *s)
 
 			t->srv = *s;
 			t->srv.glue = NULL;
+			t->srv.thread_index = i + 1;
 			if (cs_glue_new(s->model, s->lua_dir, &t->srv.glue, err,
 					sizeof err) != CS_OK) {
 				cs_log_error("serving thread %d: %s", i + 1, err);

@@ -42,6 +42,7 @@ typedef struct cs_server {
 				       manifest asks for batching */
 	struct cs_server *root;  /* internal: the process's server, whose
 				    counters the threads share */
+	int thread_index;        /* internal: 0 for the calling thread */
 } cs_server;
 
 /*

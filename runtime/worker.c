@@ -79,14 +79,39 @@ typedef struct heartbeat_arg {
 	const cs_master_opts *mopts;
 } heartbeat_arg;
 
-/* Called from the heartbeat thread about once a second. */
+/*
+ * Called from the heartbeat thread about once a second: the pool's figures
+ * from the shared scoreboard (every process of the pool, not only this one).
+ */
 static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 {
+	static double prev_busy_s = -1, prev_t;
 	const heartbeat_arg *a = arg;
+	cs_pool_status *st;
+	struct timespec ts;
+	double t;
 
-	/* TODO(issue 4): fill rps, p50/p99 and busy from the scoreboard */
 	f->requests = __atomic_load_n(&a->srv->requests, __ATOMIC_RELAXED);
 	f->processes = a->mopts->processes > 0 ? a->mopts->processes : 1;
+	if (!a->srv->metrics || !(st = calloc(1, sizeof(*st))))
+		return;
+	cs_metrics_status(a->srv->metrics, st);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	f->requests = st->accepted;
+	f->processes = st->processes;
+	f->threads = st->active + st->idle;
+	f->waiting = cs_listen_queue(a->srv->listen_fd);
+	f->p50_ms = st->p50_s * 1000;
+	f->p99_ms = st->p99_s * 1000;
+	/* busy threads averaged over the last interval, from time spent serving */
+	if (prev_busy_s >= 0 && t > prev_t)
+		f->busy = (st->busy_seconds - prev_busy_s) / (t - prev_t);
+	else
+		f->busy = st->active;
+	prev_busy_s = st->busy_seconds;
+	prev_t = t;
+	free(st);
 }
 
 static void on_stop(int sig)

@@ -18,6 +18,7 @@
 #include "heartbeat.h"
 
 #define MAX_PROCESSES 64
+#define DEFAULT_TIMEOUT_MS 60000 /* a record published before the field existed */
 
 static long long wall_ms(void)
 {
@@ -234,7 +235,8 @@ static int any_alive(const json_t *dep, const char *name)
 /* A new deployment record. */
 static json_t *record(cs_cli *cli, const char *name, const char *version,
 		      const char *state, int processes, json_t *socks,
-		      json_t *pids, long long gen, long long max_body)
+		      json_t *pids, long long gen, long long max_body,
+		      long long timeout_ms)
 {
 	char route[128], logf[PATH_MAX + 32], host[256];
 	json_t *d = json_object();
@@ -260,6 +262,7 @@ static json_t *record(cs_cli *cli, const char *name, const char *version,
 	set_str(d, "lua_dir", cli->lua_dir);
 	set_int(d, "next_socket", gen);
 	set_int(d, "max_body_bytes", max_body);
+	set_int(d, "request_timeout_ms", timeout_ms);
 	set_int(d, "updated", wall_ms());
 	return d;
 }
@@ -278,7 +281,7 @@ int cli_deploy(cs_cli *cli, const char *name, const char *version, int n,
 	char ref[200], err[CS_ERROR_SIZE * 2], *mpath = NULL;
 	json_t *m = NULL, *dep = NULL, *socks = json_array(), *pids = json_array(), *d = NULL;
 	const char *ver;
-	long long gen = 0, max_body;
+	long long gen = 0, max_body, timeout_ms;
 	int rc, reloaded = 0, port;
 
 	if ((rc = cli_registry(cli, 0)) != CLI_OK) {
@@ -292,6 +295,7 @@ int cli_deploy(cs_cli *cli, const char *name, const char *version, int n,
 	}
 	ver = jstr(json_object_get(m, "record"), "version", "");
 	max_body = jnum(json_object_get(m, "record"), "max_body_bytes", 1 << 20);
+	timeout_ms = jnum(json_object_get(m, "record"), "request_timeout_ms", DEFAULT_TIMEOUT_MS);
 	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
 		const char *state = jstr(dep, "state", "");
 
@@ -326,7 +330,7 @@ int cli_deploy(cs_cli *cli, const char *name, const char *version, int n,
 	if ((rc = start_procs(cli, name, ver, n, &gen, socks, pids, timeout_s)) != CLI_OK)
 		goto out;
 	cli_step(cli, "  ready: every socket answers GET /models/%s", name);
-	d = record(cli, name, ver, "running", n, socks, pids, gen, max_body);
+	d = record(cli, name, ver, "running", n, socks, pids, gen, max_body, timeout_ms);
 	cli_step(cli, "  record the deployment, write the route, nginx -t, reload");
 	rc = put_and_route(cli, name, d, &reloaded);
 	if (rc != CLI_OK) {
@@ -499,7 +503,8 @@ int cli_cmd_pause(cs_cli *cli, int argc, char **argv)
 	pids = json_loads(jstr(dep, "pids", "[]"), 0, NULL);
 	socks = json_loads(jstr(dep, "sockets", "[]"), 0, NULL);
 	d = record(cli, name, jstr(dep, "version", ""), "paused", (int)jnum(dep, "processes", 1),
-		   empty, empty, jnum(dep, "next_socket", 0), jnum(dep, "max_body_bytes", 1 << 20));
+		   empty, empty, jnum(dep, "next_socket", 0), jnum(dep, "max_body_bytes", 1 << 20),
+		   jnum(dep, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 	cli_step(cli, "pause %s: route answers 503 (nginx reload), then stop %zu process(es)",
 		 name, json_array_size(pids));
 	rc = put_and_route(cli, name, d, &reloaded);
@@ -536,7 +541,8 @@ static int replace(cs_cli *cli, const char *name, json_t *dep, int n,
 	if (rc != CLI_OK)
 		goto out;
 	d = record(cli, name, ver, "running", n, socks, pids, gen,
-		   jnum(dep, "max_body_bytes", 1 << 20));
+		   jnum(dep, "max_body_bytes", 1 << 20),
+		   jnum(dep, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 	cli_step(cli, "  switch the route to the new process(es) (nginx reload)");
 	rc = put_and_route(cli, name, d, &reloaded);
 	if (rc != CLI_OK) {
@@ -630,7 +636,8 @@ int cli_cmd_scale(cs_cli *cli, int argc, char **argv)
 	if (strcmp(jstr(dep, "state", ""), "running") != 0) {
 		/* paused or stopped: only the number to start with changes */
 		d = record(cli, name, jstr(dep, "version", ""), jstr(dep, "state", ""), n,
-			   socks, pids, gen, jnum(dep, "max_body_bytes", 1 << 20));
+			   socks, pids, gen, jnum(dep, "max_body_bytes", 1 << 20),
+		   jnum(dep, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 		if (cs_registry_deployment_put(cli->reg, name, d) != CS_OK)
 			rc = cli_reg_fail(cli);
 		else
@@ -645,7 +652,8 @@ int cli_cmd_scale(cs_cli *cli, int argc, char **argv)
 		if (rc != CLI_OK)
 			goto out;
 		d = record(cli, name, jstr(dep, "version", ""), "running", n, socks, pids, gen,
-			   jnum(dep, "max_body_bytes", 1 << 20));
+			   jnum(dep, "max_body_bytes", 1 << 20),
+		   jnum(dep, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 		rc = put_and_route(cli, name, d, &reloaded);
 		if (rc != CLI_OK) {
 			/* put the old record back and stop the new processes */
@@ -677,7 +685,8 @@ int cli_cmd_scale(cs_cli *cli, int argc, char **argv)
 			json_array_remove(socks, last);
 		}
 		d = record(cli, name, jstr(dep, "version", ""), "running", n, socks, pids, gen,
-			   jnum(dep, "max_body_bytes", 1 << 20));
+			   jnum(dep, "max_body_bytes", 1 << 20),
+		   jnum(dep, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 		rc = put_and_route(cli, name, d, &reloaded);
 		if (rc == CLI_OK)
 			stop_procs(cli, name, gone_p, gone_s);
@@ -929,7 +938,8 @@ void cli_stop_all(cs_cli *cli)
 		if (strcmp(jstr(d, "state", ""), "paused") != 0) {
 			r = record(cli, name, jstr(d, "version", ""), "stopped",
 				   (int)jnum(d, "processes", 1), empty, empty,
-				   jnum(d, "next_socket", 0), jnum(d, "max_body_bytes", 1 << 20));
+				   jnum(d, "next_socket", 0), jnum(d, "max_body_bytes", 1 << 20),
+				   jnum(d, "request_timeout_ms", DEFAULT_TIMEOUT_MS));
 			cs_registry_deployment_put(cli->reg, name, r);
 			json_decref(r);
 		}

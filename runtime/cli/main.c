@@ -105,6 +105,25 @@ static const command commands[] = {
 "Usage: cubeserve scale NAME N [--timeout S]\n\n"
 "Starts or stops processes (1..64) and reloads the route; records the\n"
 "scaling hint (reason: manual).\n"},
+	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
+"Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
+"                           [--min N] [--max N] [--up-after S] [--down-after S]\n"
+"                           [--window S] [--duration S] [--once] [--json]\n\n"
+"Once every interval (default 1 s) reads the heartbeats of every running\n"
+"deployment (or the ones named), computes the desired processes with the\n"
+"policy of docs/scaling.md (utilization = busy / processes against the\n"
+"target, grow fast, shrink one at a time after a quiet spell, a band of\n"
+"hysteresis), writes the model's scaling hint (desired, reason, time) and\n"
+"applies changes with `cubeserve scale`. Runs until Ctrl-C or --duration.\n"
+"Options:\n"
+"      --target U       utilization to aim for, 0..1 (default 0.70)\n"
+"      --band B         shrink only below target - B (default 0.15)\n"
+"      --min N, --max N processes per deployment (default 1..8)\n"
+"      --up-after S     seconds over the target before growing (default 3)\n"
+"      --down-after S   seconds under the band before shrinking (default 30)\n"
+"      --window S       seconds the utilization is averaged over (default 10)\n"
+"      --once           one evaluation, then exit\n"
+"      --json           one JSON line per deployment and evaluation\n"},
 	{"logs", cli_cmd_logs, "a deployment's log",
 "Usage: cubeserve logs NAME [-n|--lines LINES] [-f|--follow]\n\n"
 "Prints the last LINES (default 50) of RUN/logs/NAME.log; -f follows it.\n"},

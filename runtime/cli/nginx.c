@@ -180,7 +180,7 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 {
 	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
 		"KEEP_CONN", "FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT"};
-	char *upart = NULL, *lpart = NULL, servers[8192], maxbody[32];
+	char *upart = NULL, *lpart = NULL, servers[8192], maxbody[32], timeout[32];
 	json_t *d;
 	size_t i;
 
@@ -232,7 +232,13 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		vals[3] = "on";
 		vals[4] = fastcgi_params();
 		vals[5] = maxbody;
-		vals[6] = "60s";
+		/*
+		 * nginx waits a little longer than the worker's own limit: the
+		 * worker answers 504 itself; nginx's 504 is for a stuck backend
+		 */
+		snprintf(timeout, sizeof timeout, "%llds",
+			 (jnum(d, "request_timeout_ms", 60000) + 999) / 1000 + 2);
+		vals[6] = timeout;
 		render(up, upart, keys, vals, 7);
 		render(loc, lpart, keys, vals, 7);
 	}

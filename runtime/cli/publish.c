@@ -304,6 +304,8 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 	}
 	snprintf(sizebuf, sizeof sizebuf, "%zu", mf->limits.max_body_bytes);
 	json_object_set_new(vfields, "max_body_bytes", json_string(sizebuf));
+	snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long)mf->limits.request_timeout_ms);
+	json_object_set_new(vfields, "request_timeout_ms", json_string(sizebuf));
 	snprintf(sizebuf, sizeof sizebuf, "%zu", total);
 	json_object_set_new(vfields, "size", json_string(sizebuf));
 	if (gethostname(host, sizeof host - 1) != 0)

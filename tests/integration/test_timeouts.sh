@@ -1,0 +1,119 @@
+#!/bin/bash
+# test_timeouts.sh - slow requests, request time limits and stuck children:
+# a test backend that sleeps as long as it is told, behind a private nginx,
+# in a pool under the prefork master. Prints TAP.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
+CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
+export CS_TOP_SRCDIR CS_TOP_BUILDDIR
+PATH=$PATH:/usr/sbin:/sbin
+
+for tool in nginx spawn-fcgi curl jq pgrep; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $tool is not installed"
+		exit 0
+	fi
+done
+plugin=$CS_TOP_BUILDDIR/tests/plugins/.libs/sleep.so
+if [ ! -f "$plugin" ]; then
+	echo "1..1"; echo "not ok 1 - the sleep test plugin is built at $plugin"; exit 1
+fi
+
+# shellcheck disable=SC1091
+. "$CS_TOP_SRCDIR/scripts/stack.sh"
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-timeouts.XXXXXX")
+failed=0
+cleanup() {
+	cs_stack_stop
+	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
+}
+trap cleanup EXIT
+cs_stack_init "$run"
+
+n=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() {
+	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
+	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
+}
+wait_for() { # wait_for SECONDS CMD...
+	local limit=$(( $1 * 20 )) i=0; shift
+	while ! "$@"; do i=$((i + 1)); [ "$i" -ge "$limit" ] && return 1; sleep 0.05; done
+}
+
+cat >"$run/glue.lua" <<'LUA'
+local M = {}
+function M.predict(req)
+  local out = model:infer{ ms = tensor.new("INT64", {1}, { req.json.ms }) }
+  return { slept = out.slept:get(1) }
+end
+function M.spin(req) local x = 0 while true do x = x + 1 end end
+return M
+LUA
+cat >"$run/model.json" <<JSON
+{"name": "sleepy", "version": "1", "plugin": "$plugin", "glue": "glue.lua",
+ "limits": {"request_timeout_ms": 800, "slow_request_ms": 150,
+            "glue_instructions": 100000000000}}
+JSON
+cs_worker_start sleepy "$run/model.json" --processes 1
+port=$(cs_free_port)
+CS_NGINX_TIMEOUT=2s cs_nginx_start "$port"
+url=http://127.0.0.1:$port/models/sleepy
+master=$(cs_pid sleepy)
+if ! cs_wait_http "$url" 30 "$master"; then
+	echo "1..1"; echo "not ok 1 - the pool came up"; tail "$CS_RUN/logs/sleepy.log" | sed 's/^/#   /'; exit 1
+fi
+log=$CS_RUN/logs/sleepy.log
+call() { # call BODY [PATH]: sets status, body
+	body=$(curl -s -m 20 -o - -w '\n%{http_code}' "$url${2:-}" -d "$1")
+	status=${body##*$'\n'}
+	body=${body%$'\n'*}
+}
+
+call '{"ms": 10}'
+[ "$status" = 200 ] && [ "$(jq -r .slept <<<"$body")" = 10 ] && pass "a quick request: 200" ||
+	fail "a quick request: 200" "$status $body"
+
+call '{"ms": 300}'
+if [ "$status" = 200 ] && wait_for 3 grep -q "slow request: POST /models/sleepy took [0-9]* ms (limits.slow_request_ms 150)" "$log"; then
+	pass "a 300 ms request over slow_request_ms 150 is answered and logged as slow"
+else
+	fail "a slow request is logged" "$status $body" "$(tail -n 3 "$log")"
+fi
+st=$(curl -s -m 5 "http://127.0.0.1:$port/status/sleepy?json")
+[ "$(jq -r .slow_requests <<<"$st")" -ge 1 ] && pass "the status page counts it (slow_requests $(jq -r .slow_requests <<<"$st"))" ||
+	fail "the status page counts slow requests" "$st"
+
+call '' /spin
+if [ "$status" = 504 ] && [[ $body == *"request time limit"* ]]; then
+	pass "glue running past request_timeout_ms 800 is stopped with a 504 JSON"
+else
+	fail "glue past the time limit: 504" "$status $body"
+fi
+
+child=$(pgrep -P "$master" -f cubeserve-worker | head -n 1)
+start=$(date +%s%N)
+call '{"ms": 60000}'
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$status" = 504 ] && jq -e .error <<<"$body" >/dev/null 2>&1 && [ "$ms" -lt 10000 ]; then
+	pass "a backend stuck for 60 s: the client gets a 504 JSON after ${ms} ms"
+else
+	fail "a stuck backend: 504 JSON" "$status $body after $ms ms"
+fi
+if wait_for 5 grep -q "child $child stuck in a request" "$log"; then
+	pass "the master kills the stuck child"
+else
+	fail "the master kills the stuck child" "$(tail -n 5 "$log")"
+fi
+newchild() { local c; c=$(pgrep -P "$master" -f cubeserve-worker | head -n 1); [ -n "$c" ] && [ "$c" != "$child" ]; }
+if wait_for 5 newchild; then
+	call '{"ms": 10}'
+	[ "$status" = 200 ] && pass "a new child serves again" || fail "a new child serves again" "$status $body"
+else
+	fail "a new child replaces the stuck one"
+fi
+
+echo "1..$n"
