@@ -74,10 +74,46 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Publishes and deploys the examples (each a DIR/model.json). */
+/* Publishes and deploys one example manifest (DIR/model*.json). */
+static void example(cs_cli *cli, const char *label, const char *mpath,
+		    json_t *deployed, int timeout_s)
+{
+	char name[80];
+	json_t *m, *dep = NULL;
+	int skipped;
+
+	m = json_load_file(mpath, 0, NULL);
+	if (!m)
+		return;
+	if (!plugin_built(cli, jstr(m, "plugin", ""))) {
+		printf("up: skipping example %s: plugin '%s' was not built\n", label,
+		       jstr(m, "plugin", ""));
+		json_decref(m);
+		return;
+	}
+	json_decref(m);
+	printf("up: publish example %s\n", mpath);
+	if (cli_publish(cli, mpath, 1, &skipped, name, sizeof name) != CLI_OK) {
+		printf("up: example %s was not published (see above); going on\n", label);
+		return;
+	}
+	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
+		json_decref(dep);
+		return; /* deployed (or paused) already */
+	}
+	if (cli_deploy(cli, name, NULL, 1, timeout_s) == CLI_OK)
+		json_array_append_new(deployed, json_string(name));
+	else
+		printf("up: example %s was not deployed (see above); going on\n", name);
+}
+
+/*
+ * Publishes and deploys the examples: every DIR/model*.json (a model served
+ * by several backends has a manifest per backend, e.g. digits).
+ */
 static void examples(cs_cli *cli, const char *dir, json_t *deployed, int timeout_s)
 {
-	char *names[64], p[PATH_MAX + 300], name[80];
+	char *names[64], p[PATH_MAX + 300];
 	size_t n = 0;
 	struct dirent *e;
 	DIR *d = opendir(dir);
@@ -92,34 +128,29 @@ static void examples(cs_cli *cli, const char *dir, json_t *deployed, int timeout
 	closedir(d);
 	qsort(names, n, sizeof *names, cmp_str);
 	for (size_t i = 0; i < n && !stop_flag; i++) {
-		json_t *m, *dep = NULL;
-		int skipped;
+		char *files[16];
+		size_t nf = 0;
+		DIR *sub;
 
-		snprintf(p, sizeof p, "%s/%s/model.json", dir, names[i]);
-		m = json_load_file(p, 0, NULL);
-		if (!m)
-			continue;
-		if (!plugin_built(cli, jstr(m, "plugin", ""))) {
-			printf("up: skipping example %s: plugin '%s' was not built\n", names[i],
-			       jstr(m, "plugin", ""));
-			json_decref(m);
-			continue;
-		}
-		json_decref(m);
 		snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-		printf("up: publish example %s\n", p);
-		if (cli_publish(cli, p, 1, &skipped, name, sizeof name) != CLI_OK) {
-			printf("up: example %s was not published (see above); going on\n", names[i]);
+		sub = opendir(p);
+		if (!sub)
 			continue;
+		while ((e = readdir(sub)) && nf < 16) {
+			size_t len = strlen(e->d_name);
+
+			if (strncmp(e->d_name, "model", 5) == 0 && len > 5 &&
+			    strcmp(e->d_name + len - 5, ".json") == 0)
+				files[nf++] = strdup(e->d_name);
 		}
-		if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
-			json_decref(dep);
-			continue; /* deployed (or paused) already */
+		closedir(sub);
+		qsort(files, nf, sizeof *files, cmp_str);
+		for (size_t k = 0; k < nf && !stop_flag; k++) {
+			snprintf(p, sizeof p, "%s/%s/%s", dir, names[i], files[k]);
+			example(cli, names[i], p, deployed, timeout_s);
 		}
-		if (cli_deploy(cli, name, NULL, 1, timeout_s) == CLI_OK)
-			json_array_append_new(deployed, json_string(name));
-		else
-			printf("up: example %s was not deployed (see above); going on\n", name);
+		for (size_t k = 0; k < nf; k++)
+			free(files[k]);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
