@@ -417,6 +417,14 @@ cs_metrics *cs_metrics_current(void)
 	return current;
 }
 
+cs_metrics *cs_metrics_set_current(cs_metrics *m)
+{
+	cs_metrics *old = current;
+
+	current = m;
+	return old;
+}
+
 /* ------------------------------------------------------------ recording */
 
 static void observe(hist *h, double seconds)

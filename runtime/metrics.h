@@ -94,6 +94,13 @@ void cs_metrics_infer(cs_metrics *m, double seconds);
 cs_metrics *cs_metrics_current(void);
 
 /*
+ * Replaces the board cs_metrics_current() returns (NULL: record nothing,
+ * e.g. while the master warms the model up, so it takes no slot) and
+ * returns the previous one.
+ */
+cs_metrics *cs_metrics_set_current(cs_metrics *m);
+
+/*
  * Renders the Prometheus text exposition (format 0.0.4) of the whole pool:
  * a malloc'd string (the caller frees it) and its length, or NULL when out
  * of memory. version and plugin label cubeserve_model_info.

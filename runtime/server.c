@@ -1077,8 +1077,13 @@ static int serve_loop(cs_server *s, int main_thread)
 				}
 				set_io_timeouts(s, fd);
 				conn_add(conns, fd);
-				if (s->root->threads > 1)
-					break; /* leave the next one to another thread */
+				/*
+				 * One per wake-up: the next pending connection goes
+				 * to whichever process or thread polls first, so
+				 * kept-alive connections spread over the pool
+				 * instead of piling up on one child.
+				 */
+				break;
 			}
 		}
 	}

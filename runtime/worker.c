@@ -19,6 +19,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "master.h"
+#include "metrics.h"
 #include "model.h"
 #include "request.h"
 #include "server.h"
@@ -157,6 +158,51 @@ static void setup_signals(sigset_t *wait_mask)
 	sigdelset(wait_mask, SIGINT);
 	sigdelset(wait_mask, SIGQUIT);
 	sigdelset(wait_mask, SIGHUP);
+}
+
+/*
+ * Before forking: run the manifest's example once, so what a backend
+ * prepares lazily on its first inference (packed weights, kernels) is made
+ * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
+ * libtorch's OpenMP pool started before fork() hangs the children.
+ */
+static void warm_up(cs_model *model, cs_glue *glue)
+{
+	const cs_manifest *mf = model->mf;
+	char *envp[] = {NULL};
+	cs_glue_result res;
+	cs_metrics *saved;
+	cs_request req;
+	cs_arena arena;
+	int rc;
+
+	if (!mf->example_json || !cs_glue_has_method(glue, "predict"))
+		return;
+	if (mf->threads > 1) {
+		cs_log_info("no warm-up before forking: threads %d (a backend's thread pool does not survive fork)",
+			    mf->threads);
+		return;
+	}
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.path = "/models/warm-up";
+	req.query = "";
+	req.content_type = "application/json";
+	req.request_id = "warm-up";
+	req.body = mf->example_json;
+	req.body_len = strlen(mf->example_json);
+	req.envp = envp;
+	cs_arena_init(&arena, 0);
+	saved = cs_metrics_set_current(NULL); /* the master serves nothing */
+	rc = cs_glue_call(glue, "predict", &req, &arena, &res);
+	cs_metrics_set_current(saved);
+	if (rc == CS_OK)
+		cs_log_info("warmed up with the manifest's example before forking");
+	else
+		cs_log_warn("warm-up with the manifest's example failed (HTTP %d); serving anyway",
+			    res.http_status);
+	free(res.body);
+	cs_arena_destroy(&arena);
 }
 
 /* --check: run the example request through predict and print the answer. */
@@ -402,6 +448,7 @@ int main(int argc, char **argv)
 			cs_log_warn("%s; serving without heartbeats", err);
 	}
 	if (mopts.processes > 0) {
+		warm_up(model, srv.glue);
 		if (!mopts.max_processes)
 			mopts.max_processes = mopts.processes * 4;
 		switch (cs_master_run(&srv, &mopts)) {
