@@ -1,0 +1,77 @@
+// inproc.js - in-process baseline of peer (c) for bench/peers.sh:
+// digits-large.onnx on onnxruntime-node, batch 1, one intra-op thread per
+// process, the same session options as server.js, no HTTP.
+//
+//   node bench/peers/node/inproc.js MODEL.onnx PROCS SECONDS
+//
+// Runs PROCS cluster workers, each calling session.run() on the benchmark
+// image (tensor built from a JS array, softmax + top-3 as the server does)
+// for SECONDS; prints
+//   INPROC procs=P calls=N per_s=R p50_us=A p99_us=B
+"use strict";
+
+const cluster = require("node:cluster");
+
+const [model, procsArg, secondsArg] = process.argv.slice(2);
+const procs = Number(procsArg || 1);
+const seconds = Number(secondsArg || 5);
+const PIXELS = [0, 0, 1, 10, 14, 0, 0, 0, 0, 0, 8, 14, 11, 3, 0, 0, 0, 0, 16, 2, 2, 0, 0, 0,
+  0, 3, 13, 0, 0, 0, 0, 0, 0, 4, 13, 0, 6, 10, 3, 0, 0, 3, 15, 13, 12, 10, 12, 0,
+  0, 0, 10, 16, 4, 5, 14, 0, 0, 0, 0, 9, 15, 14, 9, 0];
+
+if (cluster.isPrimary) {
+  const lats = [];
+  let ready = 0;
+  let done = 0;
+  for (let i = 0; i < procs; i++) {
+    const w = cluster.fork();
+    w.on("message", (m) => {
+      if (m.ready && ++ready === procs) {
+        for (const id in cluster.workers) cluster.workers[id].send({ go: true });
+      }
+      if (m.lat) {
+        for (const v of m.lat) lats.push(v);
+        w.kill();
+        if (++done === procs) {
+          lats.sort((a, b) => a - b);
+          const n = lats.length;
+          console.log(`INPROC procs=${procs} calls=${n} per_s=${(n / seconds).toFixed(1)} ` +
+            `p50_us=${Math.round(lats[n >> 1])} p99_us=${Math.round(lats[Math.min(n - 1, Math.floor(n * 0.99))])}`);
+        }
+      }
+    });
+  }
+} else {
+  (async () => {
+    const ort = require("onnxruntime-node");
+    const s = await ort.InferenceSession.create(model, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+    });
+    const inName = s.inputNames[0];
+    const outName = s.outputNames[0];
+    for (let i = 0; i < 50; i++) {
+      await s.run({ [inName]: new ort.Tensor("float32", new Float32Array(64), [1, 1, 8, 8]) });
+    }
+    process.on("message", async () => {
+      const lat = [];
+      const end = performance.now() + seconds * 1000;
+      for (;;) {
+        const t0 = performance.now();
+        if (t0 >= end) break;
+        const out = await s.run({ [inName]: new ort.Tensor("float32", Float32Array.from(PIXELS), [1, 1, 8, 8]) });
+        const l = out[outName].data;
+        let max = -Infinity;
+        for (const v of l) if (v > max) max = v;
+        let sum = 0;
+        const p = Array.from(l, (v) => { const e = Math.exp(v - max); sum += e; return e; });
+        p.map((v, i) => [v / sum, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+        lat.push((performance.now() - t0) * 1000);
+      }
+      process.send({ lat });
+    });
+    process.send({ ready: true });
+  })();
+}
