@@ -901,6 +901,17 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 	return CS_OK;
 }
 
+/* After a call: forget the request; collect when the garbage piles up. */
+static void call_end(cs_glue *g)
+{
+	g->req = NULL;
+	g->arena = NULL;
+	lua_settop(g->L, 0);
+	/* a request's garbage should not pile up into the next one's budget */
+	if (g->mem_used > g->mem_limit / 2)
+		lua_gc(g->L, LUA_GCCOLLECT, 0);
+}
+
 int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 		 cs_arena *arena, cs_glue_result *res)
 {
@@ -955,12 +966,7 @@ int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 			cs_log_warn("%s %s: %s", req->method, req->path,
 				    res->body ? res->body : "error");
 	}
-	g->req = NULL;
-	g->arena = NULL;
-	lua_settop(L, 0);
-	/* a request's garbage should not pile up into the next one's budget */
-	if (g->mem_used > g->mem_limit / 2)
-		lua_gc(L, LUA_GCCOLLECT, 0);
+	call_end(g);
 	return rc;
 }
 
@@ -1084,11 +1090,7 @@ int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
 			rc = status == 400 ? CS_EINVAL : CS_EBACKEND;
 		}
 	}
-	g->req = NULL;
-	g->arena = NULL;
-	lua_settop(L, 0);
-	if (g->mem_used > g->mem_limit / 2)
-		lua_gc(L, LUA_GCCOLLECT, 0);
+	call_end(g);
 	return rc;
 }
 

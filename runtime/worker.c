@@ -160,6 +160,33 @@ static void setup_signals(sigset_t *wait_mask)
 	sigdelset(wait_mask, SIGHUP);
 }
 
+/* Runs the manifest's example through predict, as a POST would. */
+static int call_example(cs_model *model, cs_glue *glue, const char *id,
+			cs_glue_result *res)
+{
+	const cs_manifest *mf = model->mf;
+	char *envp[] = {NULL};
+	char path[128];
+	cs_request req;
+	cs_arena arena;
+	int rc;
+
+	snprintf(path, sizeof path, "/models/%s", mf->name);
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.path = path;
+	req.query = "";
+	req.content_type = "application/json";
+	req.request_id = id;
+	req.body = mf->example_json;
+	req.body_len = strlen(mf->example_json);
+	req.envp = envp;
+	cs_arena_init(&arena, 0);
+	rc = cs_glue_call(glue, "predict", &req, &arena, res);
+	cs_arena_destroy(&arena);
+	return rc;
+}
+
 /*
  * Before forking: run the manifest's example once, so what a backend
  * prepares lazily on its first inference (packed weights, kernels) is made
@@ -169,11 +196,8 @@ static void setup_signals(sigset_t *wait_mask)
 static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
-	char *envp[] = {NULL};
 	cs_glue_result res;
 	cs_metrics *saved;
-	cs_request req;
-	cs_arena arena;
 	int rc;
 
 	if (!mf->example_json || !cs_glue_has_method(glue, "predict"))
@@ -183,18 +207,8 @@ static void warm_up(cs_model *model, cs_glue *glue)
 			    mf->threads);
 		return;
 	}
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.path = "/models/warm-up";
-	req.query = "";
-	req.content_type = "application/json";
-	req.request_id = "warm-up";
-	req.body = mf->example_json;
-	req.body_len = strlen(mf->example_json);
-	req.envp = envp;
-	cs_arena_init(&arena, 0);
 	saved = cs_metrics_set_current(NULL); /* the master serves nothing */
-	rc = cs_glue_call(glue, "predict", &req, &arena, &res);
+	rc = call_example(model, glue, "warm-up", &res);
 	cs_metrics_set_current(saved);
 	if (rc == CS_OK)
 		cs_log_info("warmed up with the manifest's example before forking");
@@ -202,18 +216,13 @@ static void warm_up(cs_model *model, cs_glue *glue)
 		cs_log_warn("warm-up with the manifest's example failed (HTTP %d); serving anyway",
 			    res.http_status);
 	free(res.body);
-	cs_arena_destroy(&arena);
 }
 
 /* --check: run the example request through predict and print the answer. */
 static int run_check(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
-	char *envp[] = {NULL};
-	char path[128];
 	cs_glue_result res;
-	cs_request req;
-	cs_arena arena;
 	int rc;
 
 	if (!mf->example_json) {
@@ -226,25 +235,13 @@ static int run_check(cs_model *model, cs_glue *glue)
 			mf->path);
 		return 1;
 	}
-	snprintf(path, sizeof path, "/models/%s", mf->name);
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.path = path;
-	req.query = "";
-	req.content_type = "application/json";
-	req.request_id = "check";
-	req.body = mf->example_json;
-	req.body_len = strlen(mf->example_json);
-	req.envp = envp;
-	cs_arena_init(&arena, 0);
-	rc = cs_glue_call(glue, "predict", &req, &arena, &res);
+	rc = call_example(model, glue, "check", &res);
 	fwrite(res.body, 1, res.body_len, stdout);
 	fputc('\n', stdout);
 	if (rc)
 		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
 			mf->path, res.http_status);
 	free(res.body);
-	cs_arena_destroy(&arena);
 	return rc ? 1 : 0;
 }
 
