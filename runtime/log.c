@@ -32,7 +32,7 @@ int cs_log_level_parse(const char *name)
 
 void cs_log(int level, const char *fmt, ...)
 {
-	char line[1024];
+	char line[4096];
 	struct timespec ts;
 	struct tm tm;
 	size_t off;

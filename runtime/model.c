@@ -103,7 +103,7 @@ static int check_declared(const char *model, const char *what,
 int cs_model_load(const cs_manifest *mf, const char *plugin_dir,
 		  cs_model **out, char *err, size_t errlen)
 {
-	char perr[CS_ERROR_SIZE] = "";
+	char perr[CS_ERROR_SIZE * 4] = ""; /* a load error names a long path */
 	cs_model_spec spec;
 	struct timespec t0, t1;
 	cs_model *m;

@@ -275,7 +275,7 @@ int main(int argc, char **argv)
 	cs_heartbeat *hb = NULL;
 	heartbeat_arg hb_arg;
 	int is_child = 0;
-	char err[CS_ERROR_SIZE * 4];
+	char err[CS_ERROR_SIZE * 8];
 	char *unix_path = NULL;
 	int unix_path_owner = 1;
 	int backlog = 1024, level = CS_LOG_INFO, check = 0, c, rc = 1;
