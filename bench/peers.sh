@@ -2,7 +2,8 @@
 # peers.sh - cubeserve against the servers users would otherwise pick, in one
 # run on the same cores, loopback only, serving the compute-bound
 # digits-large model (same weights, same JSON in and out):
-#   (a) cubeserve: nginx + cubeserve-worker --processes 2, onnx and torch
+#   (a) cubeserve: nginx + cubeserve-worker --processes 2, onnx and torch,
+#       each without and with dynamic batching
 #   (b) gunicorn (2 sync workers) + Flask + torch (bench/peers/flask_app.py)
 #   (c) Node.js node:cluster of 2 + onnxruntime-node (bench/peers/node/)
 # wrk at c=1 and c=32, the backends' in-process throughput on the same cores,
@@ -14,7 +15,7 @@ usage() {
 Usage: bench/peers.sh [--duration S] [--threads T] [--procs N]
                       [--mem-procs N] [--backends "onnx torch"]
                       [--inproc-seconds S] [--builddir DIR] [--no-memory]
-                      [--write]
+                      [--no-batching] [--write]
 
   --duration S        seconds per wrk run (default 10)
   --threads T         wrk threads (default 2)
@@ -24,6 +25,10 @@ Usage: bench/peers.sh [--duration S] [--threads T] [--procs N]
   --inproc-seconds S  seconds per in-process run (default 5)
   --builddir DIR      cubeserve build without sanitizers (default ./build-bench)
   --no-memory         skip the memory check
+  --no-batching       skip the cubeserve rows with dynamic batching (the
+                      manifest plus "batching": {"max_batch_size": 32,
+                      "max_queue_delay_us": 2000, "threads": 16}: 16 serving
+                      threads per process, so that c=32 can fill batches)
   --write             put the results into docs/performance.md (between the
                       bench/peers.sh markers of the "Against peers" section)
 
@@ -46,6 +51,7 @@ backends="onnx torch"
 inproc_s=5
 builddir=$srcdir/build-bench
 memory=1
+batching=1
 write=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--inproc-seconds) inproc_s=${2:?--inproc-seconds needs a value}; shift ;;
 	--builddir) builddir=${2:?--builddir needs a value}; shift ;;
 	--no-memory) memory=0 ;;
+	--no-batching) batching=0 ;;
 	--write) write=1 ;;
 	*) echo "peers: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -132,11 +139,19 @@ jq --arg m "$onnx_model" --arg g "$srcdir/examples/digits/glue.lua" \
 jq --arg m "$pt_model" --arg g "$srcdir/examples/digits/glue.lua" \
 	'.name = "digits-large-torch" | .model = $m | .glue = $g' \
 	"$srcdir/examples/digits/model-torch.json" >"$run/digits-large-torch.json"
+# The same with dynamic batching: up to 32 rows per inference, 2 ms at most
+# in the queue, 16 serving threads per process feeding the batcher (with 2
+# processes, c=32 keeps 16 requests in flight in each).
+batch_json='{"max_batch_size": 32, "max_queue_delay_us": 2000, "threads": 16}'
+for b in onnx torch; do
+	jq --argjson bt "$batch_json" '.name += "-batch" | .batching = $bt' \
+		"$run/digits-large-$b.json" >"$run/digits-large-$b-batch.json"
+done
 
 # ---------------------------------------------------------------- targets
 # target_up KIND N: starts one target with N serving processes; sets URL (the
 # endpoint) and ROOT (the pid whose process tree is the target).
-# Kinds: cs-onnx, cs-torch, gunicorn, node.
+# Kinds: cs-onnx, cs-torch, cs-onnx-batch, cs-torch-batch, gunicorn, node.
 URL=
 ROOT=
 target_up() {
@@ -326,6 +341,10 @@ declare -A label
 for b in $backends; do
 	targets+=("cs-$b")
 	label[cs-$b]="(a) cubeserve $b, --processes $procs"
+	if [ "$batching" = 1 ]; then
+		targets+=("cs-$b-batch")
+		label[cs-$b-batch]="(a) cubeserve $b + batching, --processes $procs"
+	fi
 done
 targets+=(gunicorn node)
 label[gunicorn]="(b) gunicorn + Flask + torch, $procs sync workers"
@@ -465,21 +484,27 @@ inproc=$(
 		done
 	done
 )
+cs_targets=()
+for k in "${targets[@]}"; do
+	case $k in cs-*) cs_targets+=("$k") ;; esac
+done
 best=
-for b in $backends; do
-	if [ -z "$best" ] || awk -v a="$(field "${R[cs-$b,32]}" 1)" -v b="$(field "${R[$best,32]}" 1)" 'BEGIN { exit !(a > b) }'; then
-		best=cs-$b
+for k in "${cs_targets[@]}"; do
+	if [ -z "$best" ] || awk -v a="$(field "${R[$k,32]}" 1)" -v b="$(field "${R[$best,32]}" 1)" 'BEGIN { exit !(a > b) }'; then
+		best=$k
 	fi
 done
 ratios=$(
-	for b in $backends; do
-		rn=$(x "$(field "${R[cs-$b,32]}" 1)" "$(field "${R[node,32]}" 1)")
-		rg=$(x "$(field "${R[cs-$b,32]}" 1)" "$(field "${R[gunicorn,32]}" 1)")
+	for k in "${cs_targets[@]}"; do
+		rn=$(x "$(field "${R[$k,32]}" 1)" "$(field "${R[node,32]}" 1)")
+		rg=$(x "$(field "${R[$k,32]}" 1)" "$(field "${R[gunicorn,32]}" 1)")
 		mn=$(awk -v r="$rn" 'BEGIN { print (r + 0 >= 1.2) ? "met" : "NOT met" }')
 		mg=$(awk -v r="$rg" 'BEGIN { print (r + 0 >= 4) ? "met" : "NOT met" }')
-		echo "- cubeserve $b at c=32: **${rn}x** Node+onnxruntime (target >= 1.2x: $mn), **${rg}x** gunicorn+Flask+torch (target >= 4x: $mg)"
+		k2=${k#cs-}
+		echo "- cubeserve ${k2/-batch/ + batching} at c=32: **${rn}x** Node+onnxruntime (target >= 1.2x: $mn), **${rg}x** gunicorn+Flask+torch (target >= 4x: $mg)"
 	done
-	echo "- best cubeserve backend at c=32: ${best#cs-}"
+	k2=${best#cs-}
+	echo "- best cubeserve configuration at c=32: ${k2/-batch/ + batching}"
 )
 mem=
 if [ "$memory" = 1 ]; then
@@ -504,6 +529,7 @@ report=$(
 	echo "cubeserve: nginx (1 worker process, access log off, upstream keepalive 16) +"
 	echo "cubeserve-worker --processes $procs under spawn-fcgi, examples/digits/glue.lua,"
 	echo "threads 1 (torch: optimize on, as examples/digits/model-torch.json)."
+	[ "$batching" = 0 ] || echo "\"+ batching\": the same manifest plus \"batching\": $batch_json (16 serving threads per process)."
 	echo "gunicorn: -w $procs -k sync, torch 1 intra-op thread per worker, optimize_for_inference."
 	echo "Node: node:cluster of $procs, onnxruntime intraOpNumThreads 1, sequential."
 	echo "wrk $threads threads, ${duration}s per run after a 3 s warm-up; OPENBLAS_NUM_THREADS=1."
