@@ -39,6 +39,7 @@ struct cs_batcher {
 	pthread_cond_t wake;   /* the batch thread waits here */
 	job *head, *tail;
 	int64_t queued_rows;
+	long queued_jobs;
 	int stopping;
 	cs_batch_stats stats;
 	cs_arena arena;        /* the batch's inputs and outputs */
@@ -210,6 +211,13 @@ static int is_preferred(const cs_batcher *b, int64_t rows)
 	return 0;
 }
 
+/* Whether every request in flight is waiting in the queue (mutex held). */
+static int all_queued(const cs_batcher *b)
+{
+	return b->o.inflight &&
+	       b->queued_jobs >= __atomic_load_n(b->o.inflight, __ATOMIC_RELAXED);
+}
+
 static void *batch_thread(void *arg)
 {
 	cs_batcher *b = arg;
@@ -229,7 +237,7 @@ static void *batch_thread(void *arg)
 		due = b->head->queued;
 		ts_add_us(&due, b->o.max_queue_delay_us);
 		while (!b->stopping && b->queued_rows < b->o.max_batch_size &&
-		       !is_preferred(b, b->queued_rows)) {
+		       !is_preferred(b, b->queued_rows) && !all_queued(b)) {
 			if (pthread_cond_timedwait(&b->wake, &b->mu, &due) == ETIMEDOUT)
 				break;
 			if (!b->head) /* every queued job timed out */
@@ -246,6 +254,7 @@ static void *batch_thread(void *arg)
 			if (!b->head)
 				b->tail = NULL;
 			b->queued_rows -= jb->rows;
+			b->queued_jobs--;
 			jb->taken = 1;
 			jobs[n++] = jb;
 			rows += jb->rows;
@@ -363,6 +372,7 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 		b->head = &jb;
 	b->tail = &jb;
 	b->queued_rows += jb.rows;
+	b->queued_jobs++;
 	pthread_cond_signal(&b->wake);
 	while (!jb.done) {
 		if (deadline && !jb.taken) {
@@ -380,6 +390,7 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 					if (b->tail == &jb)
 						b->tail = prev;
 					b->queued_rows -= jb.rows;
+					b->queued_jobs--;
 				}
 				b->stats.timeouts++;
 				pthread_mutex_unlock(&b->mu);

@@ -23,6 +23,13 @@ typedef struct cs_batch_opts {
 	uint64_t max_queue_delay_us; /* from the first queued request's arrival */
 	const int *preferred;        /* batch sizes to dispatch at once; may be NULL */
 	size_t n_preferred;
+	/*
+	 * Requests in flight in this process (read atomically), or NULL. When
+	 * every request in flight is already queued, no one else can join the
+	 * batch: it runs at once instead of waiting out the delay, so a lone
+	 * request pays no queue delay.
+	 */
+	const long *inflight;
 } cs_batch_opts;
 
 /*

@@ -820,7 +820,9 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 	queued = queue_seconds(fr);
 	cs_metrics_begin(s->metrics);
 	memset(&resp, 0, sizeof resp);
+	__atomic_fetch_add(&s->root->inflight, 1, __ATOMIC_RELAXED);
 	ep = dispatch(s, fr, arena, t0, queued, &resp);
+	__atomic_fetch_sub(&s->root->inflight, 1, __ATOMIC_RELAXED);
 	if (!resp.status) /* never answer nothing */
 		cs_response_error(&resp, 500, "no response");
 	if (drain_body(fr) != 0 || last)
@@ -1130,6 +1132,7 @@ static void start_batcher(cs_server *s)
 	o.max_queue_delay_us = b->max_queue_delay_us;
 	o.preferred = b->preferred;
 	o.n_preferred = b->n_preferred;
+	o.inflight = &s->inflight;
 	if (cs_batcher_new(s->model, &o, &s->batcher, err, sizeof err) != CS_OK) {
 		cs_log_warn("batching is off: %s", err);
 		s->batcher = NULL;

@@ -43,6 +43,7 @@ typedef struct cs_server {
 	struct cs_server *root;  /* internal: the process's server, whose
 				    counters the threads share */
 	int thread_index;        /* internal: 0 for the calling thread */
+	long inflight;           /* internal: requests in flight in the process */
 } cs_server;
 
 /*
