@@ -8,36 +8,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi curl jq wrk xargs; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi curl jq wrk xargs
 
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-batch.XXXXXX")
-failed=0
-cleanup() {
-	cs_stack_stop
-	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
+stack_run cs-batch
 
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
-}
 
 ex=$CS_TOP_SRCDIR/examples/linear
 mkdir -p "$run/plain" "$run/batched"
@@ -128,4 +104,4 @@ else
 	fail "requests shared inferences" "$line"
 fi
 
-echo "1..$n"
+tap_done

@@ -7,36 +7,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi curl wrk pgrep; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi curl wrk pgrep
 
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-master.XXXXXX")
-failed=0
-cleanup() {
-	cs_stack_stop
-	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
+stack_run cs-master
 
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
-}
 check() { # check DESC CMD...
 	local desc=$1; shift
 	if "$@"; then pass "$desc"; else fail "$desc"; fi
@@ -44,13 +20,6 @@ check() { # check DESC CMD...
 children() { pgrep -P "$master" -f cubeserve-worker | sort; }
 nchildren() { children | wc -l; }
 has_children() { [ "$(nchildren)" -eq "$1" ]; }
-# wait_for SECONDS CMD...: until CMD succeeds (polls every 50 ms)
-wait_for() {
-	local limit=$(( $1 * 20 )) i=0; shift
-	while ! "$@"; do
-		i=$((i + 1)); [ "$i" -ge "$limit" ] && return 1; sleep 0.05
-	done
-}
 
 cp "$CS_TOP_SRCDIR/examples/linear/"{model.json,glue.lua,weights.json} "$run/"
 manifest=$run/model.json
@@ -145,4 +114,4 @@ else
 fi
 check "no child is left" test -z "$(pgrep -f "cubeserve-worker --manifest $manifest" || true)"
 
-echo "1..$n"
+tap_done

@@ -6,43 +6,15 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi curl jq pgrep; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+# shellcheck disable=SC1091
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi curl jq pgrep
 plugin=$CS_TOP_BUILDDIR/tests/plugins/.libs/sleep.so
 if [ ! -f "$plugin" ]; then
 	echo "1..1"; echo "not ok 1 - the sleep test plugin is built at $plugin"; exit 1
 fi
 
-# shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-timeouts.XXXXXX")
-failed=0
-cleanup() {
-	cs_stack_stop
-	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
-
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
-}
-wait_for() { # wait_for SECONDS CMD...
-	local limit=$(( $1 * 20 )) i=0; shift
-	while ! "$@"; do i=$((i + 1)); [ "$i" -ge "$limit" ] && return 1; sleep 0.05; done
-}
+stack_run cs-timeouts
 
 cat >"$run/glue.lua" <<'LUA'
 local M = {}
@@ -116,4 +88,4 @@ else
 	fail "a new child replaces the stuck one"
 fi
 
-echo "1..$n"
+tap_done
