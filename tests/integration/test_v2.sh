@@ -70,6 +70,10 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$CS_RUN/logs/echo-ubsan 
 pool_pids=$(tr -s '\n' ' ' <"$run/echo.pids")
 cs_route echo "unix:$CS_RUN/echo.sock"
 export CS_NGINX_MAX_BODY=16m
+# a new upstream connection per request: the echo pool's two processes then
+# both get requests (with kept-alive connections one process may serve all
+# of them), which the pool-wide metrics check below needs
+export CS_NGINX_KEEPALIVE=0
 if ! cs_nginx_start "$port" ||
 	! cs_wait_http "http://127.0.0.1:$port/models/linear" 30 "$(cs_pid linear)" ||
 	! cs_wait_http "http://127.0.0.1:$port/v2/models/echo/ready" 30; then
