@@ -201,6 +201,11 @@ void cs_route_match(const char *http_method, const char *path,
 		return;
 	}
 	n = split(slash + 1, end, seg, se, 3);
+	if (n > 3) {
+		/* an empty segment or too many: seg[] is not all set (found by fuzzing) */
+		out->why = "no such method";
+		return;
+	}
 	if (n >= 2 && seg_is(seg[0], se[0], "api")) {
 		/* the CubeAI call envelope */
 		if (n == 2 && seg_is(seg[1], se[1], "model")) {

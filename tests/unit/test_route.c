@@ -44,7 +44,9 @@ TEST(not_found)
 	const char *paths[] = {
 		"/", "/models", "/models/", "/models/other", "/models/linear/a/b",
 		"/models/lin%20ear", "/models/linear/pre.dict", "/modelslinear",
-		"/models/linear/../x", "", NULL,
+		"/models/linear/../x", "", "/models/linear//x",
+		"/models/linear//api/model", "/models/linear/api//model",
+		"/models/linear/a/b/c/d", NULL,
 	};
 
 	for (const char **p = paths; *p; p++) {
