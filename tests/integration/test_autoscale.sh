@@ -84,6 +84,10 @@ cat >"$run/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"ms": 40}'
 wrk.headers["Content-Type"] = "application/json"
+-- a new client connection per request: scaling reloads nginx, and an old
+-- nginx worker closes idle kept-alive client connections as it leaves (a
+-- client would retry; wrk counts it as a read error)
+wrk.headers["Connection"] = "close"
 LUA
 wrk -t2 -c8 -d12s -s "$run/post.lua" "http://127.0.0.1:$port/models/slow" >"$run/wrk.txt" 2>&1 &
 load=$!
