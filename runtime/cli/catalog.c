@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "heartbeat.h"
-#include "store.h"
+#include "registry/heartbeat.h"
+#include "registry/store.h"
 
 /* Parses the options of a command that has none of its own. */
 static int no_options(cs_cli *cli, int argc, char **argv, int nargs_min,

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "registry.h"
+#include "registry/registry.h"
 
 /* Exit codes (docs/cli.md); never renumbered. */
 enum {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "store.h"
+#include "registry/store.h"
 
 #ifndef CS_BUILD_SRCDIR
 #define CS_BUILD_SRCDIR ""

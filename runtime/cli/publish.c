@@ -16,8 +16,8 @@
 #include <hiredis/hiredis.h>
 
 #include "cli.h"
-#include "manifest.h"
-#include "store.h"
+#include "model/manifest.h"
+#include "registry/store.h"
 
 #define MAX_FILES 4
 

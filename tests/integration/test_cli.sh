@@ -37,7 +37,7 @@ if [ ! -x "$CS" ] || [ ! -x "$CUBESERVE_WORKER" ]; then
 	exit 1
 fi
 if ! "$CUBESERVE_WORKER" --help | grep -q -- '--registry'; then
-	echo "1..0 # SKIP $CUBESERVE_WORKER has no --model/--registry yet (the worker.c change of issue 5)"
+	echo "1..0 # SKIP $CUBESERVE_WORKER has no --model/--registry yet"
 	exit 0
 fi
 # shellcheck disable=SC1091

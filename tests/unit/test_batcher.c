@@ -8,8 +8,8 @@
 #include "tap.h"
 #include "helpers.h"
 
-#include "batcher.h"
-#include "model.h"
+#include "model/batcher.h"
+#include "model/model.h"
 
 static char dir[] = "/tmp/cs-batch-XXXXXX";
 static cs_manifest *mf;

@@ -12,9 +12,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "glue.h"
-#include "lua_json.h"
-#include "lua_tensor.h"
+#include "glue/glue.h"
+#include "glue/lua_json.h"
+#include "glue/lua_tensor.h"
 #include "tap.h"
 
 #if defined(__SANITIZE_ADDRESS__)

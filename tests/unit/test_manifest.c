@@ -3,7 +3,7 @@
 
 #include "tap.h"
 
-#include "manifest.h"
+#include "model/manifest.h"
 
 static char dir[] = "/tmp/cs-manifest-XXXXXX";
 

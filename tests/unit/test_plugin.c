@@ -4,8 +4,8 @@
 #include "tap.h"
 #include "helpers.h"
 
-#include "model.h"
-#include "plugin.h"
+#include "model/model.h"
+#include "model/plugin.h"
 
 static char plugins[512], testplugins[512];
 static char dir[] = "/tmp/cs-plugin-XXXXXX";

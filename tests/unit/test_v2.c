@@ -5,9 +5,9 @@
 
 #include "tap.h"
 
-#include "envelope.h"
-#include "json_tensor.h"
-#include "v2.h"
+#include "protocol/envelope.h"
+#include "protocol/json_tensor.h"
+#include "protocol/v2.h"
 
 static const cs_json_limits lim = {64, 1 << 20, 1 << 24, 256 << 20};
 static cs_arena arena;
