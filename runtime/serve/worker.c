@@ -15,7 +15,9 @@
 
 #include "core/clock.h"
 #include "glue/glue.h"
+#include "core/names.h"
 #include "registry/heartbeat.h"
+#include "registry/registry.h"
 #include "serve/listen.h"
 #include "core/log.h"
 #include "model/manifest.h"
