@@ -19,17 +19,17 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "core/names.h"
 #include "core/clock.h"
-#include "model/infer.h"
-#include "glue/glue.h"
 #include "core/log.h"
-#include "glue/lua_json.h"
-#include "glue/lua_util.h"
-#include "glue/lua_tensor.h"
-#include "model/model.h"
+#include "core/names.h"
 #include "core/request.h"
 #include "core/status.h"
+#include "glue/glue.h"
+#include "glue/lua_json.h"
+#include "glue/lua_tensor.h"
+#include "glue/lua_util.h"
+#include "model/infer.h"
+#include "model/model.h"
 
 #ifndef CS_LUA_DIR
 #define CS_LUA_DIR "/usr/local/share/cubeserve/lua"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "protocol/v2.h"
 
 /* ------------------------------------------------------------ parsing */

@@ -14,17 +14,17 @@
 #include <unistd.h>
 
 #include "core/clock.h"
-#include "glue/glue.h"
+#include "core/log.h"
 #include "core/names.h"
+#include "core/request.h"
+#include "glue/glue.h"
+#include "model/manifest.h"
+#include "model/model.h"
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "serve/listen.h"
-#include "core/log.h"
-#include "model/manifest.h"
 #include "serve/master.h"
 #include "serve/metrics.h"
-#include "model/model.h"
-#include "core/request.h"
 #include "serve/server.h"
 
 static void usage(FILE *f)

@@ -4,9 +4,9 @@
 #include "tap.h"
 #include "helpers.h"
 
+#include "core/request.h"
 #include "glue/glue.h"
 #include "model/model.h"
-#include "core/request.h"
 
 static char dir[] = "/tmp/cs-glue-XXXXXX";
 static char plugins[512], luadir[512];
