@@ -8,16 +8,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi redis-server redis-cli curl jq wrk; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+# shellcheck disable=SC1091
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi redis-server redis-cli curl jq wrk
 CS=$CS_TOP_BUILDDIR/cubeserve
 export CUBESERVE_WORKER=$CS_TOP_BUILDDIR/cubeserve-worker
 plugin=$CS_TOP_BUILDDIR/tests/plugins/.libs/sleep.so
@@ -27,21 +20,12 @@ fi
 # shellcheck disable=SC1091
 . "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 
-run=$(mktemp -d /tmp/cs-scale.XXXXXX)
+run_dir /tmp/cs-scale
 export CUBESERVE_RUN_DIR=$run/stack
-n=0
-failed=0
 scaler=
 cleanup() {
 	[ -n "$scaler" ] && kill "$scaler" 2>/dev/null && wait "$scaler" 2>/dev/null || true
 	"$CS" down >/dev/null 2>&1 || true
-	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
-}
-trap cleanup EXIT
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift
-	local line; for line in "$@"; do printf '#   %s\n' "$line"; done
 }
 processes() { "$CS" status slow --json 2>/dev/null | jq -r '.[0].processes // 0'; }
 # wait_until SECONDS CMD...: polls every 250 ms
@@ -120,4 +104,4 @@ changes=$(jq -s '[.[] | .desired] | [foreach .[] as $d ({prev: null, n: 0}; {pre
 curl -s -m 5 "http://127.0.0.1:$port/models/slow" -d '{"ms": 1}' | grep -q '"slept":1' &&
 	pass "the model still answers" || fail "the model still answers"
 
-echo "1..$n"
+tap_done

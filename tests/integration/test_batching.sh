@@ -95,7 +95,7 @@ else
 	pass "no request fails under load (c=32, $(awk '/requests in/ {print $1}' "$run/wrk.txt") requests)"
 fi
 cs_stop linearb
-line=$(grep "batcher:" "$CS_RUN/logs/linearb.log" | tail -n 1)
+line=$(grep "batcher:" "$CS_RUN/logs/linearb.log" | tail -n 1 || true)
 reqs=$(sed -E 's/.*batcher: ([0-9]+) requests.*/\1/' <<<"$line")
 infs=$(sed -E 's/.* in ([0-9]+) inferences.*/\1/' <<<"$line")
 if [[ $reqs =~ ^[0-9]+$ ]] && [[ $infs =~ ^[0-9]+$ ]] && [ "$infs" -gt 0 ] && [ $((reqs)) -ge $((infs * 2)) ]; then
@@ -104,4 +104,6 @@ else
 	fail "requests shared inferences" "$line"
 fi
 
+cs_stack_stop
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 tap_done

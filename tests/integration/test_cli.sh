@@ -19,16 +19,9 @@ case ${1:-} in
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi redis-server curl jq; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+# shellcheck disable=SC1091
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi redis-server curl jq
 CS=$CS_TOP_BUILDDIR/cubeserve
 export CUBESERVE_WORKER=${CUBESERVE_WORKER:-$CS_TOP_BUILDDIR/cubeserve-worker}
 if [ ! -x "$CS" ] || [ ! -x "$CUBESERVE_WORKER" ]; then
@@ -43,33 +36,16 @@ fi
 # shellcheck disable=SC1091
 . "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port, cs_wait_exit
 
-run=$(mktemp -d /tmp/cs-cli.XXXXXX)
+run_dir /tmp/cs-cli
 bystander=
-n=0
-failed=0
 cleanup() {
 	local d
 	for d in "$run"/fg "$run"/bg; do
 		[ -d "$d" ] && CUBESERVE_RUN_DIR=$d "$CS" down >/dev/null 2>&1 || true
 	done
 	[ -n "$bystander" ] && kill "$bystander" 2>/dev/null || true
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
 }
-trap cleanup EXIT
 
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
-}
 # check DESC CMD...: passes when CMD succeeds.
 check() {
 	local desc=$1
@@ -156,7 +132,7 @@ redis_pid=$(sed -n 's/^  redis  .* pid \([0-9][0-9]*\),.*/\1/p' "$run/up-fg.out"
 nginx_pid=$(cat "$CUBESERVE_RUN_DIR/nginx/nginx.pid" 2>/dev/null || true)
 worker_pids=$("$CS" status --json | jq -r '.[].pids | fromjson | .[]' | tr '\n' ' ')
 cs 5 up --port "$(cs_free_port)" && [[ $out == *"already up"* ]] &&
-	pass "a second up in the same run directory is refused (exit 5)"
+	pass "a second up in the same run directory is refused (exit 5)" || fail "a second up in the same run directory is refused (exit 5)"
 kill -INT "$up_pid"
 if cs_wait_exit "$up_pid" 20000; then
 	pass "Ctrl-C (SIGINT) stops up"
@@ -180,7 +156,7 @@ port=$(cs_free_port)
 if cs 0 up --detach --no-examples --port "$port" && [[ $out == *"cubeserve is up"* ]]; then
 	pass "up --detach returns once the stack is up"
 fi
-cs 0 list && [[ $out == *"no models"* ]] && pass "list on an empty registry: no models"
+cs 0 list && [[ $out == *"no models"* ]] && pass "list on an empty registry: no models" || fail "list on an empty registry: no models"
 
 mk() { # mk DIR NAME VERSION [JQ-FILTER]: a model dir from examples/linear
 	mkdir -p "$1"
@@ -194,14 +170,14 @@ mk "$run/iris" iris 1.0.0
 b0=$(blobs)
 mk "$run/bad1" bad1 1.0.0 '.modle = "typo"'
 cs 1 publish "$run/bad1" && [[ $out == *"step 1"*"modle"* ]] &&
-	pass "publish of a bad manifest fails at step 1 naming the field"
+	pass "publish of a bad manifest fails at step 1 naming the field" || fail "publish of a bad manifest fails at step 1 naming the field"
 mk "$run/bad2" bad2 1.0.0
 echo '{"not": "weights"}' >"$run/bad2/weights.json"
 cs 1 publish "$run/bad2" && [[ $out == *"step 3"* ]] &&
-	pass "publish of an unloadable model fails at step 3 (test load)"
+	pass "publish of an unloadable model fails at step 3 (test load)" || fail "publish of an unloadable model fails at step 3 (test load)"
 mk "$run/bad3" bad3 1.0.0 '.example = {"y": [1, 2, 3, 4]}'
 cs 1 publish "$run/bad3" && [[ $out == *"step 3"*"example"* ]] &&
-	pass "publish of a model whose example request fails is refused at step 3"
+	pass "publish of a model whose example request fails is refused at step 3" || fail "publish of a model whose example request fails is refused at step 3"
 rcs=
 for m in bad1 bad2 bad3; do
 	r=0
@@ -215,7 +191,7 @@ else
 fi
 
 # ------------------------------------------------------------ publish, show
-cs 0 publish "$run/iris" && [[ $out == *"[5/5]"* ]] && pass "publish iris@1.0.0 (5 steps)"
+cs 0 publish "$run/iris" && [[ $out == *"[5/5]"* ]] && pass "publish iris@1.0.0 (5 steps)" || fail "publish iris@1.0.0 (5 steps)"
 b1=$(blobs)
 cs 0 show iris --json
 if jq -e '.name == "iris" and .default == "1.0.0" and (.record.files | fromjson | length) == 3
@@ -232,7 +208,7 @@ else
 	fail "the artifact is stored under its sha256" "sha $sha"
 fi
 cs 5 publish "$run/iris" && [[ $out == *"already published"* ]] &&
-	pass "publishing the same version again is refused (exit 5)"
+	pass "publishing the same version again is refused (exit 5)" || fail "publishing the same version again is refused (exit 5)"
 mk "$run/iris2" iris 2.0.0
 cs 0 publish "$run/iris2" >/dev/null
 if [ "$(blobs)" = "$((b1 + 1))" ]; then
@@ -241,18 +217,18 @@ else
 	fail "identical files are stored once" "blobs $b1 -> $(blobs)"
 fi
 cs 0 versions iris --json && [ "$(jq -r '[.[].version] | join(",")' <<<"$out")" = "1.0.0,2.0.0" ] &&
-	pass "versions iris: 1.0.0, 2.0.0"
+	pass "versions iris: 1.0.0, 2.0.0" || fail "versions iris: 1.0.0, 2.0.0"
 cs 0 set-default iris 2.0.0 && cs 0 show iris --json && [ "$(jq -r .default <<<"$out")" = 2.0.0 ] &&
-	pass "set-default iris 2.0.0"
+	pass "set-default iris 2.0.0" || fail "set-default iris 2.0.0"
 cs 4 set-default iris 9.9.9 && pass "set-default to an unknown version exits 4"
 cs 0 search IRIS --tag demo --json && [ "$(jq -r '[.[].name] | join(",")' <<<"$out")" = iris ] &&
-	pass "search finds iris by text (any case) and tag"
+	pass "search finds iris by text (any case) and tag" || fail "search finds iris by text (any case) and tag"
 cs 0 search iris --tag nosuchtag --json && [ "$(jq length <<<"$out")" = 0 ] &&
-	pass "search with a tag nobody has finds nothing"
+	pass "search with a tag nobody has finds nothing" || fail "search with a tag nobody has finds nothing"
 cs 0 rate iris 4 --user ann && cs 0 rate iris 2 --user bob && cs 0 rate iris 5 --user ann &&
 	cs 0 favorite iris --user ann && cs 0 show iris --json &&
 	[ "$(jq -r '[.rating_sum, .rating_count, .favorites] | join(",")' <<<"$out")" = "7,2,1" ] &&
-	pass "rate (one rating per user, replaced) and favorite"
+	pass "rate (one rating per user, replaced) and favorite" || fail "rate (one rating per user, replaced) and favorite"
 cs 2 rate iris 6 && pass "rate 6 is bad usage (exit 2)"
 
 # ------------------------------------------------------------ the race
@@ -290,20 +266,20 @@ if wait_for 5 live iris 2; then
 else
 	fail "status: 2 live instances of iris" "$("$CS" status iris 2>&1)"
 fi
-cs 0 scale iris 3 && wait_for 5 live iris 3 && pass "scale iris 3: 3 live instances"
+cs 0 scale iris 3 && wait_for 5 live iris 3 && pass "scale iris 3: 3 live instances" || fail "scale iris 3: 3 live instances"
 for i in $(seq 1 30); do http POST /models/iris "$iris"; [ "$status" = 200 ] || break; done
-[ "$status" = 200 ] && pass "30 calls after scaling all answered 200"
+[ "$status" = 200 ] && pass "30 calls after scaling all answered 200" || fail "30 calls after scaling all answered 200"
 if wait_for 5 eval '[ "$("$CS" status iris --json | jq ".[0].requests >= 30 and .[0].state == \"running\"")" = true ]'; then
 	pass "status iris: running, requests counted from the heartbeats"
 else
 	fail "status iris counts requests" "$("$CS" status iris --json 2>&1 | head -c 600)"
 fi
-cs 0 status && [[ $out == *iris*running*3/3* ]] && pass "status (text): iris running 3/3"
-cs 0 scale iris 1 && wait_for 8 live iris 1 && pass "scale iris 1: 1 live instance"
+cs 0 status && [[ $out == *iris*running*3/3* ]] && pass "status (text): iris running 3/3" || fail "status (text): iris running 3/3"
+cs 0 scale iris 1 && wait_for 8 live iris 1 && pass "scale iris 1: 1 live instance" || fail "scale iris 1: 1 live instance"
 cs 0 routes && [[ $out == *"upstream cubeserve_iris"* ]] && [[ $out == *"location = /models/iris"* ]] &&
-	pass "routes prints the upstream and the locations of iris"
-cs 0 logs iris -n 5 && [[ $out == *iris* ]] && pass "logs iris"
-cs 5 remove iris && [[ $out == *deployed* ]] && pass "remove while deployed is refused (exit 5)"
+	pass "routes prints the upstream and the locations of iris" || fail "routes prints the upstream and the locations of iris"
+cs 0 logs iris -n 5 && [[ $out == *iris* ]] && pass "logs iris" || fail "logs iris"
+cs 5 remove iris && [[ $out == *deployed* ]] && pass "remove while deployed is refused (exit 5)" || fail "remove while deployed is refused (exit 5)"
 
 # ------------------------------------------------------------ pause, resume
 cs 0 pause iris
@@ -359,7 +335,7 @@ cs 0 undeploy iris
 http POST /models/iris "$iris"
 [ "$status" = 404 ] && pass "undeploy: the route is gone (404)" || fail "undeploy: 404" "status $status"
 cs 0 remove iris@1.0.0 && cs 0 show iris --json && [ "$(jq -r '[.versions[].version] | join(",")' <<<"$out")" = 2.0.0 ] &&
-	pass "remove iris@1.0.0 keeps 2.0.0"
+	pass "remove iris@1.0.0 keeps 2.0.0" || fail "remove iris@1.0.0 keeps 2.0.0"
 cs 0 remove iris && cs 4 show iris && pass "remove iris: gone (show exits 4)"
 cs 0 remove race
 if [ "$(blobs)" = 0 ]; then
@@ -371,12 +347,8 @@ fi
 # ------------------------------------------------------------ down
 nginx_pid=$(cat "$CUBESERVE_RUN_DIR/nginx/nginx.pid" 2>/dev/null || true)
 cs 0 down && ! kill -0 "$nginx_pid" 2>/dev/null && ! pgrep -f "redis-server.*$CUBESERVE_RUN_DIR/" >/dev/null &&
-	kill -0 "$bystander" && pass "down stops the detached stack, nothing else"
-cs 0 down && [[ $out == *"nothing to stop"* ]] && pass "down with no stack up: nothing to stop"
+	kill -0 "$bystander" && pass "down stops the detached stack, nothing else" || fail "down stops the detached stack, nothing else"
+cs 0 down && [[ $out == *"nothing to stop"* ]] && pass "down with no stack up: nothing to stop" || fail "down with no stack up: nothing to stop"
 
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run"/*/logs/*.log "$run"/*.out >/dev/null 2>&1; then
-	fail "no sanitizer reports" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run"/*/logs/*.log "$run"/*.out | head -n 20)"
-else
-	pass "no sanitizer reports in the logs"
-fi
-echo "1..$n"
+no_sanitizer_reports "no sanitizer reports in the logs" "$run"/*/logs/*.log "$run"/*.out
+tap_done

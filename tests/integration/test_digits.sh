@@ -25,33 +25,10 @@ case ${1:-} in
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi curl jq; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
-
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-digits.XXXXXX")
-failed=0
-cleanup() {
-	cs_stack_stop
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi curl jq
+stack_run cs-digits
 
 # A backend is there when its plugin was built (found as cs_plugin_open does).
 have_plugin() {
@@ -67,17 +44,6 @@ if [ ${#backends[@]} -eq 0 ]; then
 fi
 
 # ------------------------------------------------------------------ TAP
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
-}
-skip() { n=$((n + 1)); echo "ok $n - # SKIP $1"; }
 diag_logs() {
 	local f
 	for f in "$CS_RUN"/logs/*.log "$CS_RUN"/nginx/logs/error.log; do
@@ -448,11 +414,7 @@ done
 
 # ------------------------------------------------------------------ sanitizers
 cs_stack_stop
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log >/dev/null 2>&1; then
-	fail "no sanitizer reports in the worker logs" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log | head -n 20)"
-else
-	pass "no sanitizer reports in the worker logs"
-fi
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 
 [ "$failed" -eq 0 ] || diag_logs
-echo "1..$n"
+tap_done

@@ -18,45 +18,12 @@ case ${1:-} in
 esac
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-
-for tool in nginx spawn-fcgi curl jq; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
-
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-http.XXXXXX")
-cleanup() {
-	cs_stack_stop
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
-}
-failed=0
-trap cleanup EXIT
-cs_stack_init "$run"
+. "$here/lib.sh"
+require_tools nginx spawn-fcgi curl jq
+stack_run cs-http
 
 # ------------------------------------------------------------------ TAP
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
-}
 diag_logs() {
 	local f
 	for f in "$CS_RUN"/logs/*.log "$CS_RUN"/nginx/logs/error.log; do
@@ -334,8 +301,7 @@ if command -v ss >/dev/null 2>&1; then
 		fail "nginx keeps FastCGI connections to the worker alive" "$(ss -x 2>&1 | grep -F "$CS_RUN" | head -n 5)"
 	fi
 else
-	n=$((n + 1))
-	echo "ok $n - # SKIP ss is not installed: cannot see kept-alive FastCGI connections"
+	skip "ss is not installed: cannot see kept-alive FastCGI connections"
 fi
 
 # 8 kept-alive clients at once, 25 requests each: no stall behind idle
@@ -430,11 +396,7 @@ unset "CS_STACK_PID[bad]"
 # ------------------------------------------------------------------ sanitizers
 cs_stop linear
 cs_stop nginx
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log >/dev/null 2>&1; then
-	fail "no sanitizer reports in the worker logs" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log | head -n 20)"
-else
-	pass "no sanitizer reports in the worker logs"
-fi
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 
 [ "$failed" -eq 0 ] || diag_logs
-echo "1..$n"
+tap_done

@@ -8,33 +8,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-PY=/usr/bin/python3
-
-for tool in nginx spawn-fcgi curl jq "$PY"; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-invalid.XXXXXX")
-failed=0
-cleanup() {
-	cs_stack_stop
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
+. "$here/lib.sh"
+PY=/usr/bin/python3
+require_tools nginx spawn-fcgi curl jq "$PY"
+stack_run cs-invalid
 
 for m in bad echo; do
 	mkdir -p "$run/$m"
@@ -57,38 +35,27 @@ if ! cs_nginx_start "$port" ||
 	exit 1
 fi
 pids="$(cs_pid linear) $(cs_pid bad) $(cs_pid echo)"
-echo "ok 1 - stack up: nginx on 127.0.0.1:$port; workers $pids"
-n=1
+pass "stack up: nginx on 127.0.0.1:$port; workers $pids"
 
 "$PY" "$here/invalid_client.py" "http://127.0.0.1:$port" \
 	"$CS_TOP_SRCDIR/tests/data/invalid" "$n" >"$run/client.tap" 2>&1 || true
 cat "$run/client.tap"
+# the client's TAP goes on this script's count
 n=$(($(grep -cE '^(not )?ok ' "$run/client.tap" || true) + n))
-failed=$(grep -c '^not ok ' "$run/client.tap" || true)
+failed=$(($(grep -c '^not ok ' "$run/client.tap" || true) + failed))
 cases=$(ls "$CS_TOP_SRCDIR"/tests/data/invalid/*.req | wc -l)
-n=$((n + 1))
 if [ "$cases" -ge 150 ] && grep -q '^# invalid_client: ' "$run/client.tap"; then
-	echo "ok $n - the corpus holds $cases cases (>= 150) and all were sent"
+	pass "the corpus holds $cases cases (>= 150) and all were sent"
 else
-	failed=$((failed + 1))
-	echo "not ok $n - the corpus holds >= 150 cases and all were sent ($cases)"
+	fail "the corpus holds >= 150 cases and all were sent ($cases)"
 fi
-n=$((n + 1))
 alive=1
 for p in $pids; do kill -0 "$p" 2>/dev/null || alive=0; done
 if [ "$alive" = 1 ]; then
-	echo "ok $n - every worker is the process that started (no crash, no restart)"
+	pass "every worker is the process that started (no crash, no restart)"
 else
-	failed=$((failed + 1))
-	echo "not ok $n - every worker is the process that started"
+	fail "every worker is the process that started"
 fi
 cs_stack_stop
-n=$((n + 1))
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log >/dev/null 2>&1; then
-	failed=$((failed + 1))
-	echo "not ok $n - no sanitizer reports in the worker logs"
-	grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log | head -n 20 | sed 's/^/#   /'
-else
-	echo "ok $n - no sanitizer reports in the worker logs"
-fi
-echo "1..$n"
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
+tap_done

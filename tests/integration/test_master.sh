@@ -114,4 +114,6 @@ else
 fi
 check "no child is left" test -z "$(pgrep -f "cubeserve-worker --manifest $manifest" || true)"
 
+cs_stack_stop
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 tap_done

@@ -6,25 +6,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-export CS_TOP_SRCDIR
-PATH=$PATH:/usr/sbin:/sbin
+# shellcheck disable=SC1091
+. "$here/lib.sh"
 routes=$CS_TOP_SRCDIR/scripts/cubeserve-routes
-
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-routes.XXXXXX")
-trap 'rm -rf "$run"' EXIT
-
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
-}
+run_dir cs-routes
 
 # refused DESC FRAGMENT ARGS...: cubeserve-routes exits 2 naming FRAGMENT.
 refused() {
@@ -97,8 +82,7 @@ else
 fi
 
 if ! command -v nginx >/dev/null 2>&1 || [ ! -r /etc/nginx/fastcgi_params ]; then
-	n=$((n + 1))
-	echo "ok $n - # SKIP nginx (with /etc/nginx/fastcgi_params) is not installed"
+	skip "nginx (with /etc/nginx/fastcgi_params) is not installed"
 else
 	# shellcheck disable=SC1091
 	. "$CS_TOP_SRCDIR/scripts/stack.sh"
@@ -123,4 +107,4 @@ else
 	fi
 fi
 
-echo "1..$n"
+tap_done

@@ -88,4 +88,6 @@ else
 	fail "a new child replaces the stuck one"
 fi
 
+cs_stack_stop
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 tap_done

@@ -9,47 +9,15 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-CS_TOP_SRCDIR=${CS_TOP_SRCDIR:-$(cd "$here/../.." && pwd)}
-CS_TOP_BUILDDIR=${CS_TOP_BUILDDIR:-$CS_TOP_SRCDIR/build}
-export CS_TOP_SRCDIR CS_TOP_BUILDDIR
-PATH=$PATH:/usr/sbin:/sbin
-PY=/usr/bin/python3
-
-for tool in nginx spawn-fcgi curl jq promtool "$PY"; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-
 # shellcheck disable=SC1091
-. "$CS_TOP_SRCDIR/scripts/stack.sh"
-
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-v2.XXXXXX")
-failed=0
+. "$here/lib.sh"
+PY=/usr/bin/python3
+require_tools nginx spawn-fcgi curl jq promtool "$PY"
+stack_run cs-v2
 pool_pids=
 cleanup() {
 	local p
 	for p in $pool_pids; do kill -TERM "$p" 2>/dev/null || true; done
-	cs_stack_stop
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
-}
-trap cleanup EXIT
-cs_stack_init "$run"
-
-n=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	local line
-	for line in "$@"; do printf '#   %s\n' "$line"; done
 }
 
 # the echo model runs from a copy: its manifest points at the linear weights
@@ -64,6 +32,7 @@ cs_worker_start linear "$CS_TOP_SRCDIR/examples/linear/model.json"
 # (spawn-fcgi -F leaves the children no stderr: sanitizer reports go to files)
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$CS_RUN/logs/echo-asan \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$CS_RUN/logs/echo-ubsan \
+TSAN_OPTIONS=${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$CS_RUN/logs/echo-tsan \
 	"$CS_SPAWN_FCGI" -F 2 -s "$CS_RUN/echo.sock" -M 0600 -P "$run/echo.pids" -- \
 	"$CS_WORKER" --manifest "$run/echo/model.json" --plugin-dir "$CS_PLUGIN_DIR" \
 	--lua-dir "$CS_LUA_DIR" --log-level debug >>"$CS_RUN/logs/echo.log" 2>&1
@@ -190,9 +159,5 @@ for p in $pool_pids; do cs_wait_exit "$p" 5000 || kill -KILL "$p" 2>/dev/null ||
 pool_pids=
 cs_stop linear
 cs_stop nginx
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/* >/dev/null 2>&1; then
-	fail "no sanitizer reports in the worker logs" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/* | head -n 20)"
-else
-	pass "no sanitizer reports in the worker logs"
-fi
-echo "1..$n"
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*
+tap_done
