@@ -19,6 +19,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "core/json_out.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/names.h"
@@ -388,7 +389,7 @@ static int l_cs_json_encode(lua_State *L)
 	v = cs_lua_to_json(L, 1, err, sizeof err);
 	if (!v)
 		return luaL_error(L, "cs.json_encode: %s", err);
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = cs_json_dumps(v, NULL);
 	json_decref(v);
 	if (!s)
 		return luaL_error(L, "cs.json_encode: out of memory");
@@ -817,7 +818,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 				     method, err);
 			return CS_EINVAL;
 		}
-		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		s = cs_json_dumps(v, NULL);
 		json_decref(v);
 		if (!s) {
 			result_error(res, CS_ENOMEM, "out of memory");
