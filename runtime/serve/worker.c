@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/names.h"
+#include "core/paths.h"
 #include "core/request.h"
 #include "glue/glue.h"
 #include "model/manifest.h"
@@ -194,6 +195,31 @@ static int call_example(cs_model *model, cs_glue *glue, const char *id,
  * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
  * libtorch's OpenMP pool started before fork() hangs the children.
  */
+/*
+ * Run from a build tree (and not told otherwise by an option or the
+ * environment), the worker uses the build's plugins and the source tree's
+ * Lua library, as `cubeserve` does, so the documented --check line works
+ * before `make install`.
+ */
+static void build_tree_defaults(const char **plugin_dir, const char **lua_dir)
+{
+	static char plugins[4200], lua[4200];
+	const char *src;
+	char exe[4096];
+
+	if (!cs_in_build_tree(&src))
+		return;
+	cs_exe_dir(exe, sizeof exe);
+	if (!*plugin_dir && !(getenv("CUBESERVE_PLUGIN_DIR") && *getenv("CUBESERVE_PLUGIN_DIR"))) {
+		snprintf(plugins, sizeof plugins, "%s/plugins", exe);
+		*plugin_dir = plugins;
+	}
+	if (!*lua_dir && !(getenv("CUBESERVE_LUA_DIR") && *getenv("CUBESERVE_LUA_DIR"))) {
+		snprintf(lua, sizeof lua, "%s/lua", src);
+		*lua_dir = lua;
+	}
+}
+
 static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
@@ -375,6 +401,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cs_log_setup(mf->name, level);
+	build_tree_defaults(&plugin_dir, &lua_dir);
 	if (!lua_dir)
 		lua_dir = getenv("CUBESERVE_LUA_DIR");
 	if (!lua_dir || !*lua_dir)
