@@ -190,12 +190,6 @@ static int call_example(cs_model *model, cs_glue *glue, const char *id,
 }
 
 /*
- * Before forking: run the manifest's example once, so what a backend
- * prepares lazily on its first inference (packed weights, kernels) is made
- * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
- * libtorch's OpenMP pool started before fork() hangs the children.
- */
-/*
  * Run from a build tree (and not told otherwise by an option or the
  * environment), the worker uses the build's plugins and the source tree's
  * Lua library, as `cubeserve` does, so the documented --check line works
@@ -220,6 +214,12 @@ static void build_tree_defaults(const char **plugin_dir, const char **lua_dir)
 	}
 }
 
+/*
+ * Before forking: run the manifest's example once, so what a backend
+ * prepares lazily on its first inference (packed weights, kernels) is made
+ * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
+ * libtorch's OpenMP pool started before fork() hangs the children.
+ */
 static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
@@ -261,11 +261,15 @@ static int run_check(cs_model *model, cs_glue *glue)
 		return 1;
 	}
 	rc = call_example(model, glue, "check", &res);
-	fwrite(res.body, 1, res.body_len, stdout);
-	fputc('\n', stdout);
-	if (rc)
-		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
-			mf->path, res.http_status);
+	if (rc) {
+		/* one line, on stderr only: the response is the reason */
+		fprintf(stderr, "%s: the example request failed with HTTP %d: %.*s\n",
+			mf->path, res.http_status, (int)res.body_len,
+			res.body ? res.body : "");
+	} else {
+		fwrite(res.body, 1, res.body_len, stdout);
+		fputc('\n', stdout);
+	}
 	free(res.body);
 	return rc ? 1 : 0;
 }
