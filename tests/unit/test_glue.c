@@ -125,6 +125,14 @@ TEST(errors_become_json_with_status)
 
 	REQUIRE(g != NULL);
 	EXPECT(g, "boom", "", 500, "glue.lua:9: boom");
+	{
+		/* the client sees the glue's file name, not where it is stored */
+		char *o_ = NULL;
+
+		call(g, "boom", "", &o_);
+		CHECK_STR(o_, "{\"error\":\"glue method 'boom' failed: glue.lua:9: boom\"}");
+		free(o_);
+	}
 	OK_AFTER(g);
 	EXPECT(g, "teapot", "", 418, "short and stout");
 	EXPECT(g, "badjson", "{bad", 400, "not valid JSON");
