@@ -286,7 +286,9 @@ static int stopping(const cs_server *s)
 {
 	unsigned long max = s->root->max_requests;
 
-	if (cs_stop_requested || __atomic_load_n(&stop_all, __ATOMIC_ACQUIRE))
+	/* the handler stores it atomically too: other threads read it here */
+	if (__atomic_load_n(&cs_stop_requested, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&stop_all, __ATOMIC_ACQUIRE))
 		return 1;
 	return max && __atomic_load_n(&s->root->requests, __ATOMIC_RELAXED) >= max;
 }
@@ -490,8 +492,10 @@ int cs_server_run(cs_server *s)
 				     strerror(errno));
 			n_extra = 0;
 		}
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old); /* inherited by the threads */
+		/*
+		 * Every copy of *s is made before the first thread starts: a
+		 * running thread updates s's counters (inflight, requests).
+		 */
 		for (int i = 0; i < n_extra; i++) {
 			char err[CS_ERROR_SIZE * 2];
 			serve_thread *t = &extra[i];
@@ -505,6 +509,14 @@ int cs_server_run(cs_server *s)
 				continue;
 			}
 			cs_glue_set_infer(t->srv.glue, &t->srv.infer);
+		}
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old); /* inherited by the threads */
+		for (int i = 0; i < n_extra; i++) {
+			serve_thread *t = &extra[i];
+
+			if (!t->srv.glue)
+				continue;
 			if (pthread_create(&t->tid, NULL, serve_thread_main, t) != 0) {
 				cs_log_error("cannot start serving thread %d", i + 1);
 				cs_glue_free(t->srv.glue);

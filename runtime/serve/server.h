@@ -21,7 +21,12 @@
 #include "model/model.h"
 #include "serve/metrics.h"
 
-/* Set by the worker's signal handlers; read between requests. */
+/*
+ * Set by the worker's signal handlers (which run in the main thread: the
+ * serving threads block every signal); read between requests.
+ * cs_stop_requested is also read by the serving threads, so it is stored
+ * and loaded with __atomic builtins.
+ */
 extern volatile sig_atomic_t cs_stop_requested;
 extern volatile sig_atomic_t cs_reload_requested;
 

@@ -120,7 +120,8 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 static void on_stop(int sig)
 {
 	(void)sig;
-	cs_stop_requested = 1;
+	/* atomic: the serving threads read it (lock-free, so signal-safe) */
+	__atomic_store_n(&cs_stop_requested, 1, __ATOMIC_RELAXED);
 }
 
 static void on_reload(int sig)
