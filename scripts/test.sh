@@ -16,9 +16,10 @@ Usage: scripts/test.sh [--no-deps] [--no-tsan] [--builddir DIR] [CONFIGURE-ARGS.
   4. ThreadSanitizer (skipped with --no-tsan or CS_NO_TSAN=1): DIR-tsan is
      configured --enable-werror --enable-tsan --without-torch --without-onnx,
      and the tests that run threads (the batcher, the registry's heartbeat
-     thread, batching through nginx, the prefork master, time limits) run
-     there with TSAN_OPTIONS=halt_on_error=1:exitcode=66; a ThreadSanitizer
-     report fails the test that saw it.
+     thread, batching through nginx, the cubeserve command's workers, the
+     prefork master, time limits) run there with
+     TSAN_OPTIONS=halt_on_error=1:exitcode=66; a ThreadSanitizer report
+     fails the test that saw it.
   5. a line per test program of both, then "N passed, N failed[, N skipped]"
      over both, where failed counts FAIL + ERROR + XPASS. Exits 1 when any
      failed.
@@ -60,10 +61,11 @@ if ! "$srcdir/scripts/build.sh" "$builddir" --enable-werror --enable-sanitizers 
 	exit 1
 fi
 
-# The tests that start threads: batcher threads (unit and through nginx),
-# the heartbeat thread, serving threads under the prefork master.
+# The tests that start threads: the batcher's (unit, and serving threads
+# feeding it through nginx), the heartbeat thread (unit, and the workers
+# `cubeserve up` starts), the prefork master and time limits.
 tsan_tests="tests/unit/test_batcher tests/unit/test_registry tests/integration/test_batching.sh
-	tests/integration/test_master.sh tests/integration/test_timeouts.sh"
+	tests/integration/test_cli.sh tests/integration/test_master.sh tests/integration/test_timeouts.sh"
 tsan_dir=$builddir-tsan
 
 echo "test: make check -j${CS_JOBS:-2} in $builddir"
