@@ -64,8 +64,8 @@ fi
 # The tests that start threads: the batcher's (unit, and serving threads
 # feeding it through nginx), the heartbeat thread (unit, and the workers
 # `cubeserve up` starts), the prefork master and time limits.
-tsan_tests="tests/unit/test_batcher tests/unit/test_registry tests/integration/test_batching.sh
-	tests/integration/test_cli.sh tests/integration/test_master.sh tests/integration/test_timeouts.sh"
+tsan_tests=(tests/unit/test_batcher tests/unit/test_registry tests/integration/test_batching.sh
+	tests/integration/test_cli.sh tests/integration/test_master.sh tests/integration/test_timeouts.sh)
 tsan_dir=$builddir-tsan
 
 echo "test: make check -j${CS_JOBS:-2} in $builddir"
@@ -92,18 +92,20 @@ if [ "$tsan" = 1 ]; then
 	else
 		# only what these tests run: their programs and the test plugins
 		# (check-TESTS, unlike check, builds no other check program)
-		progs=$(for t in $tsan_tests; do case $t in *.sh) ;; *) echo "$t" ;; esac; done)
-		echo "test: make check-TESTS in $tsan_dir:" $tsan_tests
+		progs=(tests/plugins/sleep.la)
+		for t in "${tsan_tests[@]}"; do
+			case $t in *.sh) ;; *) progs+=("$t") ;; esac
+		done
+		echo "test: make check-TESTS in $tsan_dir: ${tsan_tests[*]}"
 		rm -f "$tsan_dir/test-suite.log"
 		find "$tsan_dir" \( -name '*.trs' -o -name '*.log' \) -path "$tsan_dir/tests/*" -delete
-		# shellcheck disable=SC2086
-		{ make -C "$tsan_dir" -j"${CS_JOBS:-2}" $progs tests/plugins/sleep.la &&
+		{ make -C "$tsan_dir" -j"${CS_JOBS:-2}" "${progs[@]}" &&
 			TSAN_OPTIONS=${TSAN_OPTIONS:+$TSAN_OPTIONS:}halt_on_error=1:exitcode=66:second_deadlock_stack=1 \
-			make -C "$tsan_dir" check-TESTS TESTS="$(echo $tsan_tests)"; } \
+			make -C "$tsan_dir" check-TESTS TESTS="${tsan_tests[*]}"; } \
 			>"$tsan_dir/check.out" 2>&1 || trc=$?
 		if [ -f "$tsan_dir/test-suite.log" ]; then
 			dirs+=("$tsan_dir")
-			[ "$rc" -eq 0 ] && rc=$trc
+			if [ "$rc" -eq 0 ]; then rc=$trc; fi
 		else
 			tail -n 40 "$tsan_dir/check.out"
 			echo "test: the ThreadSanitizer tests did not run (exit $trc; output in $tsan_dir/check.out)"

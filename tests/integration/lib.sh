@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - what the integration tests share: the tree's paths, tool checks,
 # TAP output, bounded polling, a temp run dir cleaned up on exit, a private
 # stack in it, and the check for sanitizer reports in the logs.
