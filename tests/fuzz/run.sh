@@ -61,3 +61,4 @@ for target in v2 manifest route; do
 	rm -rf "$new"
 done
 echo "1..$n"
+[ "$failed" -eq 0 ] # a failure is the exit status too, not only TAP

@@ -59,7 +59,9 @@ fi
 diffs=0
 for i in $(seq 1 200); do
 	# the same numbers, as text; keys compared sorted (Lua tables have no order)
-	[ "$(jq -S -c . "$run/a-plain/$i")" = "$(jq -S -c . "$run/a-batched/$i")" ] || diffs=$((diffs + 1))
+	# (an answer, not two equal errors: it has a label)
+	a=$(jq -S -c . "$run/a-plain/$i" 2>/dev/null || true)
+	[[ $a == *'"label":'* ]] && [ "$a" = "$(jq -S -c . "$run/a-batched/$i" 2>/dev/null)" ] || diffs=$((diffs + 1))
 done
 if [ "$diffs" = 0 ]; then
 	pass "every batched answer equals the unbatched one, number for number"

@@ -114,6 +114,9 @@ jq -c '[.samples[] | {
 }]' "$samples" >"$run/expected.json"
 count=$(jq length "$run/expected.json")
 pick=(0 5 9 12 17 22 26 31) # the batch of 8
+if [ "$count" -le 31 ]; then # else "all $count samples" would check too few
+	echo "1..1"; echo "not ok 1 - $samples holds at least 32 samples (it holds $count)"; exit 1
+fi
 jq -c '.[] | {pixels}' "$run/expected.json" >"$run/reqs-glue"
 jq -c '.[] | {inputs: {image: .image}}' "$run/expected.json" >"$run/reqs-raw"
 jq -c '{inputs: {image: [.[].image[0]]}}' "$run/expected.json" >"$run/req-raw-all"
