@@ -468,6 +468,9 @@ static int one_status(cs_cli *cli, json_t *d, int port, json_t **out)
 	json_object_del(d, "sockets");
 	json_object_del(d, "pids");
 	json_object_set_new(d, "live", json_integer(live));
+	json_object_set_new(d, "desired_pools", json_integer(
+		!strcmp(jstr(d, "state", ""), "running") ?
+		(json_int_t)num(d, "instances", 1) * (jstr(d, "canary_version", "")[0] ? 2 : 1) : 0));
 	json_object_set_new(d, "ready", json_boolean(live > 0 && !strcmp(jstr(d, "state", ""), "running")));
 	json_object_foreach(all, k, b)
 		json_object_set(d, k, b);
@@ -555,13 +558,13 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 		printf("no deployments\n");
 		goto out;
 	}
-	printf("%-16s %-10s %-8s %-6s %-8s %-9s %-8s %-8s %-6s %s\n", "MODEL", "VERSION", "STATE",
-	       "PROCS", "REQ/S", "REQUESTS", "P50(ms)", "P99(ms)", "ERRORS", "LAST ERROR");
+	printf("%-16s %-10s %-8s %-6s %-5s %-8s %-9s %-8s %-8s %-6s %s\n", "MODEL", "VERSION", "STATE",
+	       "POOLS", "PROCS", "REQ/S", "REQUESTS", "P50(ms)", "P99(ms)", "ERRORS", "LAST ERROR");
 	json_array_foreach(out, i, d) {
 		char procs[32], p50s[16], p99s[16], le[400];
 
 		snprintf(procs, sizeof procs, "%lld/%lld", (long long)num(d, "live", 0),
-			 (long long)num(d, "instances", 1));
+			 (long long)num(d, "desired_pools", 1));
 		fig_cols(d, p50s, p99s, sizeof p50s);
 		if (jstr(d, "last_error", "")[0]) {
 			char t[32];
@@ -576,8 +579,9 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 		} else {
 			snprintf(le, sizeof le, "-");
 		}
-		printf("%-16s %-10s %-8s %-6s %-8.1f %-9lld %-8s %-8s %-6lld %s\n", jstr(d, "name", ""),
-		       jstr(d, "version", ""), jstr(d, "state", ""), procs, num(d, "rps", 0),
+		printf("%-16s %-10s %-8s %-6s %-5lld %-8.1f %-9lld %-8s %-8s %-6lld %s\n", jstr(d, "name", ""),
+		       jstr(d, "version", ""), jstr(d, "state", ""), procs,
+		       (long long)num(d, "processes", 1), num(d, "rps", 0),
 		       (long long)num(d, "requests", 0), p50s, p99s, (long long)num(d, "errors", 0), le);
 		if (json_object_get(d, "url"))
 			printf("  route %s\n", jstr(d, "url", ""));

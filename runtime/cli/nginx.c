@@ -253,6 +253,36 @@ static json_t *routed_servers(const json_t *d)
 	return out;
 }
 
+/*
+ * Each routed pool's own /metrics/NAME/ID and /status/NAME/ID, so that
+ * Prometheus scrapes every pool of a deployment (its samples carry
+ * pool="ID") and a sum over them is the deployment's.
+ */
+static void pool_routes(const json_t *d, FILE *up, FILE *loc)
+{
+	json_t *pools = json_loads(jstr(d, "pools", ""), 0, NULL), *p;
+	const char *name = jstr(d, "name", "");
+	size_t i;
+
+	json_array_foreach(pools, i, p) {
+		const char *role = jstr(p, "role", "");
+		long long id = jnum(p, "id", -1);
+
+		if ((strcmp(role, "stable") && strcmp(role, "canary")) || id < 0)
+			continue;
+		fprintf(up, "upstream cubeserve_%s_pool_%lld {\n    server unix:%s;\n}\n", name, id,
+			jstr(p, "socket", ""));
+		for (int k = 0; k < 2; k++)
+			fprintf(loc, "location = /%s/%s/%lld {\n    rewrite ^ /%s break;\n"
+				"    include %s;\n    fastcgi_pass cubeserve_%s_pool_%lld;\n"
+				"    fastcgi_connect_timeout 5s;\n    fastcgi_read_timeout 10s;\n"
+				"    fastcgi_intercept_errors off;\n}\n",
+				k ? "status" : "metrics", name, id, k ? "status" : "metrics",
+				fastcgi_params(), name, id);
+	}
+	json_decref(pools);
+}
+
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 {
 	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
@@ -322,6 +352,7 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		vals[6] = timeout;
 		render(up, upart, keys, vals, 7);
 		render(loc, lpart, keys, vals, 7);
+		pool_routes(d, up, loc);
 	}
 	free(upart);
 	free(lpart);

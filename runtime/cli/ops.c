@@ -35,17 +35,21 @@
 /*
  * CS_TEST_STOP_AT=K makes an operation exit at once (as if killed) when
  * it reaches step K; the integration tests use it to check that an
- * interrupted operation leaves the old or the new state.
+ * interrupted operation leaves the old or the new state. Only tests set
+ * these variables.
  */
 static int step_no;
 
 static void step(cs_cli *cli, const char *what)
 {
-	const char *e = getenv("CS_TEST_STOP_AT");
+	const char *e = getenv("CS_TEST_STOP_AT"), *pause = getenv("CS_TEST_PAUSE_AT");
 
 	step_no++;
 	if (what)
 		cli_step(cli, "  [%d] %s", step_no, what);
+	/* CS_TEST_PAUSE_AT=K:MS waits MS ms at step K (a slow operation) */
+	if (pause && *pause && atoi(pause) == step_no && strchr(pause, ':'))
+		cli_sleep_ms(atoi(strchr(pause, ':') + 1));
 	if (e && *e && atoi(e) == step_no) {
 		fprintf(stderr, "cubeserve: CS_TEST_STOP_AT=%d: stopping here\n", step_no);
 		fflush(NULL);
@@ -426,7 +430,9 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 			rep->restarted++;
 			json_object_set_new(p, "dead", json_true());
 		} else if (!strcmp(role, "previous") &&
-			   (!alive || now > jnum(p, "until", 0) || !running)) {
+			   (!alive || now > jnum(p, "until", 0) || !running ||
+			    jnum(p, "until", 0) - now > keep_ms)) {
+			/* expired, or a shorter keep-warm was asked since */
 			set_role(p, "draining");
 		}
 		if (json_is_true(json_object_get(p, "dead")) && !pool_serving(p))

@@ -72,7 +72,7 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 {
 	static const char *const sf_cand[] = {"/usr/bin/spawn-fcgi", NULL};
 	char sock[PATH_MAX], sb[PATH_MAX], logf[PATH_MAX + 32], exitf[PATH_MAX + 32];
-	char model[200], nproc[16], host[256];
+	char model[200], nproc[16], host[256], pool_id[32];
 	pid_t pid;
 	json_t *p;
 
@@ -97,6 +97,7 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 		 fnv32(cli->run_dir), id);
 	snprintf(model, sizeof model, "%s@%s", name, version);
 	snprintf(nproc, sizeof nproc, "%d", processes > 0 ? processes : 1);
+	snprintf(pool_id, sizeof pool_id, "%lld", id);
 	log_path(cli, name, logf, sizeof logf);
 	exit_path(cli, name, id, exitf, sizeof exitf);
 	unlink(sock);
@@ -107,7 +108,7 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 				cli->registry_url, "--plugin-dir", cli->plugin_dir,
 				"--lua-dir", cli->lua_dir, "--processes", nproc,
 				"--max-processes", "64", "--scoreboard", sb,
-				"--log-level", "info", NULL};
+				"--pool", pool_id, "--log-level", "info", NULL};
 
 		pid = cli_spawn_watched(argv, logf, exitf, err, errlen);
 	}
@@ -151,7 +152,7 @@ int pool_wait_ready(cs_cli *cli, const char *name, json_t *pool,
 				 name, ver, (long long)json_integer_value(json_object_get(pool, "pid")),
 				 why[0] ? why : "exited", cli->run_dir, name);
 			print_log_tail(cli, name, 15);
-			return CS_EUNAVAILABLE;
+			return CS_EBACKEND;
 		}
 		if (cli_now_ms() >= deadline) {
 			snprintf(err, errlen, "%s@%s did not answer GET %s on %s within %d s",

@@ -827,6 +827,8 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		cs_response_error(&resp, 500, "no response");
 	/* every answer names the version that gave it (switches, canaries) */
 	cs_response_header(&resp, "X-Model-Version: %s", s->model->mf->version);
+	if (resp.status >= 400) /* the heartbeat reports the latest failure */
+		cs_metrics_error(s->metrics, resp.status, resp.body, resp.len);
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
