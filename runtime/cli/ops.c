@@ -690,6 +690,12 @@ int cs_op_deploy(cs_cli *cli, const cs_deploy_opts *o, char *err, size_t errlen)
 
 		snprintf(cur, sizeof cur, "%s", jstr(d, "version", ""));
 
+		if (!o->version && !o->canary_percent) {
+			snprintf(err, errlen, "refused: %s is already deployed (version %s); `cubeserve deploy %s@VERSION` switches it, or use restart, scale or undeploy",
+				 o->name, cur, o->name);
+			rc = CS_REG_DEPLOYED;
+			goto out_unlock;
+		}
 		if (!strcmp(cur, ver) && !o->canary_percent) {
 			snprintf(err, errlen, "refused: %s is already deployed at version %s; use restart, scale or undeploy",
 				 o->name, cur);
