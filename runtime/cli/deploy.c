@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/names.h"
 #include "ops.h"
 #include "pool.h"
 #include "registry/heartbeat.h"
