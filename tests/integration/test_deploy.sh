@@ -98,6 +98,8 @@ port=$(cs_free_port)
 if ! "$CS" up --detach --no-examples --port "$port" >"$run/up.out" 2>&1; then
 	echo "1..1"; echo "not ok 1 - cubeserve up --detach"; sed 's/^/#   /' "$run/up.out"; exit 1
 fi
+grep -q "^  $(readlink -f "$CS") status" "$run/up.out" && pass "up prints a path to the cubeserve command that works" ||
+	fail "up prints the command's path" "$(tail -n 4 "$run/up.out")"
 for v in 1.0.0 2.0.0 3.0.0; do
 	mkdir -p "$run/v$v"
 	cp "$CS_TOP_SRCDIR/examples/linear/glue.lua" "$CS_TOP_SRCDIR/examples/linear/weights.json" "$run/v$v/"
