@@ -287,6 +287,16 @@ static int is_routed(const json_t *p)
 	return !strcmp(role_of(p), "stable") || !strcmp(role_of(p), "canary");
 }
 
+/* Whether the pool runs on this machine (a record without a host: yes). */
+static int local_pool(const json_t *p)
+{
+	const char *h = jstr(p, "host", "");
+	char host[256];
+
+	my_host(host, sizeof host);
+	return !*h || !strcmp(h, host);
+}
+
 /* A routed pool to be replaced: its master died, or a restart retires it. */
 static int replaced(const json_t *p)
 {
@@ -412,10 +422,14 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 		want = 1;
 	if (pct <= 0 || pct >= 100 || !*cver || !strcmp(cver, ver))
 		cver = "";
-	/* 1. observe */
+	/* 1. observe (the pools of this host: a pid means nothing elsewhere) */
 	json_array_foreach(pools, i, p) {
 		const char *role = role_of(p);
-		int alive = pool_alive(name, p);
+		int alive;
+
+		if (!local_pool(p))
+			continue;
+		alive = pool_alive(name, p);
 
 		if (!strcmp(role, "staging")) {
 			/* started by an operation that did not finish */
