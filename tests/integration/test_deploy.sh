@@ -31,15 +31,13 @@ fi
 # shellcheck disable=SC1091
 . "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 
-run=$(mktemp -d /tmp/cs-deploy.XXXXXX)
+run_dir /tmp/cs-deploy
 export CUBESERVE_RUN_DIR=$run/stack
 load=
 cleanup() {
 	[ -n "$load" ] && kill "$load" 2>/dev/null || true
 	"$CS" down >/dev/null 2>&1 || true
-	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
 }
-trap cleanup EXIT
 
 iris='{"x": [5.1, 3.5, 1.4, 0.2]}'
 st() { "$CS" status linear --json; }
@@ -198,17 +196,17 @@ cs 0 status linear && [[ $out == *"version 3.0.0"*canary*"share  10%"* ]] && [[ 
 	pass "status shows both versions with their share, req/s, p50/p99 and errors" || fail "status shows both versions" "$out"
 under_load "promote linear under load" 3 "$CS" promote linear
 [ "$(served)" = 3.0.0 ] && pass "after promote 3.0.0 answers every request" || fail "promote" "$(served)"
-cs 5 promote linear && [[ $out == *"no canary"* ]] && pass "promote with no canary is refused (exit 5)"
+cs 5 promote linear && [[ $out == *"no canary"* ]] && pass "promote with no canary is refused (exit 5)" || fail "promote with no canary is refused (exit 5)"
 
 # ------------------------------------------------------------ bad input changes nothing
 before=$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --raw hgetall cs:deployment:linear | md5sum)
 unchanged() { [ "$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --raw hgetall cs:deployment:linear | md5sum)" = "$before" ]; }
-cs 4 deploy linear@9.9.9 && [[ $out == *9.9.9* ]] && unchanged && pass "an unknown version: exit 4, nothing changed"
+cs 4 deploy linear@9.9.9 && [[ $out == *9.9.9* ]] && unchanged && pass "an unknown version: exit 4, nothing changed" || fail "an unknown version: exit 4, nothing changed"
 for bad in 0 100 abc; do
 	cs 2 deploy linear@2.0.0 --canary "$bad" && [[ $out == *"1..99"* || $out == *number* ]] ||
 		fail "--canary $bad refused"
 done
-unchanged && pass "a canary share outside 1..99 is bad usage (exit 2), nothing changed"
+unchanged && pass "a canary share outside 1..99 is bad usage (exit 2), nothing changed" || fail "a canary share outside 1..99 is bad usage (exit 2), nothing changed"
 sha=$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --raw hget cs:version:linear:2.0.0 artifact_sha256)
 blob=$CUBESERVE_RUN_DIR/store/sha256/${sha:0:2}/$sha
 cp "$blob" "$run/blob.bak"
@@ -241,7 +239,7 @@ wait_for 5 settled 3.0.0 || true
 # a fresh deployment has nothing to roll back to
 cs 0 undeploy linear
 cs 0 deploy linear@1.0.0
-cs 5 rollback linear && [[ $out == *"nothing to roll back"* ]] && pass "rollback with nothing to go back to is refused (exit 5)"
+cs 5 rollback linear && [[ $out == *"nothing to roll back"* ]] && pass "rollback with nothing to go back to is refused (exit 5)" || fail "rollback with nothing to go back to is refused (exit 5)"
 
 # ------------------------------------------------------------ two switches at once
 CS_TEST_PAUSE_AT=3:2000 "$CS" deploy linear@2.0.0 >"$run/race1.out" 2>&1 &
@@ -303,7 +301,7 @@ chk GET /health/linear 503 '.error | test("paused")' || bad="$bad health"
 [ -z "$bad" ] && pass "paused: 503 JSON 'paused' on every endpoint, V2 ready says ready: false" ||
 	fail "paused on every endpoint" "$bad"
 [ -z "$(st | jq '.[0].pools[]')" ] && pass "paused: the pools drained and stopped" || fail "paused pools stopped" "$(st | jq -c '.[0].pools')"
-cs 0 resume linear && [ "$(served)" = "$cur" ] && pass "resume: $cur answers again"
+cs 0 resume linear && [ "$(served)" = "$cur" ] && pass "resume: $cur answers again" || fail "resume: $cur answers again"
 
 # ------------------------------------------------------------ status --json, last error
 curl -s -o /dev/null -m 5 "http://127.0.0.1:$port/models/linear" -d '{"x": "not numbers"}'
@@ -334,7 +332,7 @@ for i in $(seq 1 10); do rps_ok || bad_rps=1; sleep 0.2; done
 
 # ------------------------------------------------------------ two instances
 cs 0 scale linear --instances 2 && wait_for 5 eval '[ "$(st | jq .[0].live)" = 2 ]' &&
-	pass "scale --instances 2: two masters, both in the route"
+	pass "scale --instances 2: two masters, both in the route" || fail "scale --instances 2: two masters, both in the route"
 for i in $(seq 1 20); do curl -s -o /dev/null -m 5 "http://127.0.0.1:$port/models/linear" -d "$iris"; done
 m0=$(curl -s -m 5 "http://127.0.0.1:$port/metrics/linear")
 pools=$(st | jq -r '.[0].pools[] | select(.role == "stable") | .id')
@@ -360,11 +358,7 @@ else
 	fail "up redeploys" "$(tail -n 8 "$run/up2.out")" "$(st 2>&1 | head -c 600)"
 fi
 cs 0 undeploy linear && [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "http://127.0.0.1:$port/models/linear" -d "$iris")" = 404 ] &&
-	! pgrep -f "$CUBESERVE_RUN_DIR/redis.sock.*--scoreboard" >/dev/null && pass "undeploy: route gone, every pool stopped"
+	! pgrep -f "$CUBESERVE_RUN_DIR/redis.sock.*--scoreboard" >/dev/null && pass "undeploy: route gone, every pool stopped" || fail "undeploy: route gone, every pool stopped"
 
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CUBESERVE_RUN_DIR"/logs/*.log >/dev/null 2>&1; then
-	fail "no sanitizer reports" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CUBESERVE_RUN_DIR"/logs/*.log | head -n 20)"
-else
-	pass "no sanitizer reports in the logs"
-fi
+no_sanitizer_reports "no sanitizer reports in the logs" "$CUBESERVE_RUN_DIR"/logs/*.log
 tap_done
