@@ -538,7 +538,7 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 	}
 	port = cli->reg ? cli_nginx_port(cli) : 0;
 	json_array_foreach(deps, i, d) {
-		json_t *s;
+		json_t *s = NULL;
 
 		if (argc - optind == 1 && strcmp(argv[optind], jstr(d, "name", "")) != 0)
 			continue;
