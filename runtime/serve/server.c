@@ -29,6 +29,7 @@
 #include "serve/metrics.h"
 #include "protocol/request.h"
 #include "protocol/route.h"
+#include "serve/gateway.h"
 #include "serve/server.h"
 #include "core/status.h"
 #include "protocol/v2.h"
@@ -704,6 +705,8 @@ static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
 		char *text = cs_metrics_render(s->metrics, mf->version,
 					       s->model->plugin->api->name, &len);
 
+		if (text)
+			text = cs_gateway_metrics(s->gateway, text, &len);
 		if (!text)
 			cs_response_error(resp, 500, "metrics unavailable");
 		else
@@ -739,6 +742,10 @@ static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
 	case CS_ROUTE_API_FILE:
 		break;
 	}
+	/* the key gateway: before the body is read or the model runs */
+	if (s->gateway && cs_gateway_guards(route.kind) &&
+	    cs_gateway_check(s->gateway, &req, resp) != 0)
+		return endpoint_of(route.kind);
 	if (read_body(s, fr, &req, arena, resp)) {
 		if (route.kind == CS_ROUTE_API_MODEL || route.kind == CS_ROUTE_API_STREAM ||
 		    route.kind == CS_ROUTE_API_FILE)
@@ -829,6 +836,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
+	cs_gateway_done(s->gateway, resp.status);
 	cs_metrics_end(s->metrics, ep, resp.status, mono_now() - t0, queued);
 	if (s->model->mf->limits.slow_request_ms &&
 	    (mono_now() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {

@@ -44,6 +44,8 @@ typedef struct cs_server {
 				    counters the threads share */
 	int thread_index;        /* internal: 0 for the calling thread */
 	long inflight;           /* internal: requests in flight in the process */
+	struct cs_gateway *gateway; /* the key check on model calls (borrowed),
+				       or NULL: every call goes through */
 } cs_server;
 
 /*
