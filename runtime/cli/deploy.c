@@ -820,6 +820,7 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 			snprintf(url, sizeof url, "http://127.0.0.1:%d/models/%s", port, name);
 			json_object_set_new(d, "url", json_string(url));
 		}
+		cli_auth_status(cli, name, d);
 		json_array_append(out, d);
 		json_decref(insts);
 	}
@@ -860,6 +861,7 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 			printf("  instance %-24s %-8s %-40s requests %s, %s req/s\n",
 			       jstr(in, "id", ""), jstr(in, "state", ""), jstr(in, "listen", ""),
 			       jstr(in, "requests", "0"), dash(jstr(in, "rps", "")));
+		cli_auth_status(cli, jstr(d, "name", ""), NULL);
 	}
 out:
 	json_decref(out);

@@ -709,11 +709,17 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 
 			if (wait > 0) {
 				char msg[160];
+				int after = (int)ceil(wait) < 1 ? 1 : (int)ceil(wait);
+				json_t *o;
 
-				snprintf(msg, sizeof msg, "%.6g", v.rate);
-				deny(t, OUT_RATE, resp, 429,
-				     "rate limit of %s calls per second for this key exceeded", msg);
-				cs_response_header(resp, "Retry-After: %d", (int)ceil(wait) < 1 ? 1 : (int)ceil(wait));
+				ADD(&t->counts[OUT_RATE], 1);
+				snprintf(msg, sizeof msg, "rate limit of %.6g calls per second for this API key exceeded",
+					 v.rate);
+				o = json_pack("{s:s,s:f,s:i}", "error", msg, "retry_after_seconds", wait,
+					      "rate_per_second", (int)ceil(v.rate));
+				cs_response_json(resp, 429, o);
+				json_decref(o);
+				cs_response_header(resp, "Retry-After: %d", after);
 				return 429;
 			}
 		}
