@@ -1008,9 +1008,19 @@ static int owns(cs_registry *r, const cs_principal *who, const char *model,
 int cs_auth_allow(cs_registry *r, const cs_principal *who,
 		  const char *action, const char *model)
 {
+	static const char *const known[] = {"model.publish", "model.manage", "deploy",
+		"key.create", "key.manage", "user.manage", "audit.read", "vote"};
 	char what[200];
+	size_t i;
 	int none;
 
+	for (i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (action && strcmp(action, known[i]) == 0)
+			break;
+	if (i == sizeof known / sizeof known[0]) {
+		set_err(r, CS_EINVAL, "internal: unknown action '%s'", action ? action : "");
+		return CS_EINVAL;
+	}
 	if (!who || !who->user[0] || who->role == CS_ROLE_NONE) {
 		set_err(r, CS_AUTH_DENIED, "log in first (`cubeserve login`) or set CUBESERVE_KEY");
 		return CS_AUTH_DENIED;
