@@ -38,6 +38,7 @@
 #include <sodium.h>
 
 #include "core/log.h"
+#include "core/status.h"
 #include "registry/auth.h"
 #include "serve/gateway.h"
 
@@ -553,10 +554,10 @@ static int read_key(gw_table *t, const unsigned char h[32], view *v)
 	return -1;
 }
 
-static int deny(gw_table *t, int outcome, cs_response *resp, int status,
+static int deny(gw_table *t, int outcome, cs_response *resp, cs_status st,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int deny(gw_table *t, int outcome, cs_response *resp, int status,
+static int deny(gw_table *t, int outcome, cs_response *resp, cs_status st,
 		const char *fmt, ...)
 {
 	char msg[300];
@@ -566,10 +567,10 @@ static int deny(gw_table *t, int outcome, cs_response *resp, int status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	cs_response_error(resp, status, "%s", msg);
-	if (status == 401)
+	cs_response_fail(resp, st, "%s", msg);
+	if (st == CS_EAUTH)
 		cs_response_header(resp, "WWW-Authenticate: Bearer realm=\"cubeserve\"");
-	return status;
+	return st;
 }
 
 /*
@@ -651,55 +652,55 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 
 	pending_slot = -1;
 	if (!g)
-		return 0;
+		return CS_OK;
 	t = g->t;
 	memset(&v, 0, sizeof v);
 	if (read_header(t, &v) != 0)
-		return deny(t, OUT_STALE, resp, 503, "the key table is being rewritten; try again");
+		return deny(t, OUT_STALE, resp, CS_EUNAVAILABLE, "the key table is being rewritten; try again");
 	age = wall_ms() - LD(&t->refreshed_ms);
 	stale = !v.loaded || age > (int64_t)g->stale_s * 1000;
 	if (v.loaded && !v.auth_on)
-		return 0;
+		return CS_OK;
 	has = presented(req, &key, &len);
 	if (stale && !(v.loaded && v.is_public && has == 0)) {
 		sodium_memzero(v.pepper, sizeof v.pepper);
-		return deny(t, OUT_STALE, resp, 503,
+		return deny(t, OUT_STALE, resp, CS_EUNAVAILABLE,
 			    "the gateway has no current key snapshot (Redis unreachable for longer than the allowed time); try again later");
 	}
 	if (has == 0) {
 		sodium_memzero(v.pepper, sizeof v.pepper);
 		if (v.is_public) {
 			ADD(&t->counts[OUT_PUBLIC], 1);
-			return 0;
+			return CS_OK;
 		}
-		return deny(t, OUT_NO_KEY, resp, 401,
+		return deny(t, OUT_NO_KEY, resp, CS_EAUTH,
 			    "model '%s' is private: an API key is required (Authorization: Bearer KEY, or X-API-Key: KEY)",
 			    g->model);
 	}
 	if (has < 0) {
 		sodium_memzero(v.pepper, sizeof v.pepper);
-		return deny(t, OUT_BAD_KEY, resp, 401,
+		return deny(t, OUT_BAD_KEY, resp, CS_EAUTH,
 			    "malformed credentials: expected 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
 	}
 	if (len > CS_AUTH_KEY_MAX) {
 		sodium_memzero(v.pepper, sizeof v.pepper);
-		return deny(t, OUT_BAD_KEY, resp, 401, "the API key is longer than 128 characters");
+		return deny(t, OUT_BAD_KEY, resp, CS_EAUTH, "the API key is longer than 128 characters");
 	}
 	if (!key_chars_ok(key, len)) {
 		sodium_memzero(v.pepper, sizeof v.pepper);
-		return deny(t, OUT_BAD_KEY, resp, 401,
+		return deny(t, OUT_BAD_KEY, resp, CS_EAUTH,
 			    "the API key has characters outside A-Z a-z 0-9 _ -");
 	}
 	crypto_generichash(h, sizeof h, (const unsigned char *)key, len, v.pepper, 32);
 	sodium_memzero(v.pepper, sizeof v.pepper);
 	if (read_key(t, h, &v) != 0)
-		return deny(t, OUT_STALE, resp, 503, "the key table is being rewritten; try again");
+		return deny(t, OUT_STALE, resp, CS_EUNAVAILABLE, "the key table is being rewritten; try again");
 	if (v.slot < 0 || v.tomb)
-		return deny(t, OUT_BAD_KEY, resp, 401, "unknown or revoked API key");
+		return deny(t, OUT_BAD_KEY, resp, CS_EAUTH, "unknown or revoked API key");
 	if (v.expires && v.expires <= wall_ms() / 1000)
-		return deny(t, OUT_BAD_KEY, resp, 401, "the API key has expired");
+		return deny(t, OUT_BAD_KEY, resp, CS_EAUTH, "the API key has expired");
 	if (!v.granted)
-		return deny(t, OUT_FORBIDDEN, resp, 403,
+		return deny(t, OUT_FORBIDDEN, resp, CS_EFORBIDDEN,
 			    "the API key does not grant model '%s'", g->model);
 	{
 		gw_key *k = &t->slot[v.slot];
@@ -715,12 +716,12 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 				ADD(&t->counts[OUT_RATE], 1);
 				snprintf(msg, sizeof msg, "rate limit of %.6g calls per second for this API key exceeded",
 					 v.rate);
-				o = json_pack("{s:s,s:f,s:i}", "error", msg, "retry_after_seconds", wait,
-					      "rate_per_second", (int)ceil(v.rate));
-				cs_response_json(resp, 429, o);
+				o = json_pack("{s:s,s:f,s:f}", "error", msg, "retry_after_seconds", wait,
+					      "rate_per_second", v.rate);
+				cs_response_json(resp, cs_status_http(CS_ERATE), o);
 				json_decref(o);
 				cs_response_header(resp, "Retry-After: %d", after);
-				return 429;
+				return CS_ERATE;
 			}
 		}
 		if (v.quota > 0) {
@@ -741,10 +742,10 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 				o = json_pack("{s:s,s:s,s:I}", "error",
 					      "daily quota of this API key used up", "reset", when,
 					      "quota", (json_int_t)v.quota);
-				cs_response_json(resp, 429, o);
+				cs_response_json(resp, cs_status_http(CS_ERATE), o);
 				json_decref(o);
 				cs_response_header(resp, "Retry-After: %lld", (long long)(reset - now));
-				return 429;
+				return CS_ERATE;
 			}
 		} else {
 			ADD(&k->pending, 1);
@@ -753,7 +754,7 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 	ADD(&t->counts[OUT_ALLOWED], 1);
 	pending_slot = v.slot;
 	pending_table = t;
-	return 0;
+	return CS_OK;
 }
 
 void cs_gateway_done(cs_gateway *g, int http_status)

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "protocol/request.h"
+#include "core/request.h"
 #include "protocol/route.h"
 
 /* How long the last snapshot decides while Redis is away. */
@@ -66,12 +66,13 @@ int cs_gateway_guards(cs_route_kind kind);
 /*
  * Checks a model call: the key from "Authorization: Bearer KEY" or
  * "X-API-Key: KEY" (req's FastCGI params), the model's access, the key's
- * grant, expiry, rate and daily quota. Returns 0 when the call may go on
+ * grant, expiry, rate and daily quota. Returns CS_OK when the call may go on
  * (a key, when one was used, is remembered for cs_gateway_done() in this
- * thread), else the HTTP status it has written into resp as JSON: 401
- * (no/malformed/unknown/revoked/expired key; WWW-Authenticate), 403 (not
- * granted), 429 (rate: Retry-After; quota: Retry-After and the reset
- * time), 503 (the snapshot is too old). Messages never hold the key.
+ * thread), else the cs_status of the JSON error written into
+ * resp: CS_EAUTH 401 (no/malformed/unknown/revoked/expired key;
+ * WWW-Authenticate), CS_EFORBIDDEN 403 (not granted), CS_ERATE 429 (rate:
+ * Retry-After; quota: Retry-After and the reset time), CS_EUNAVAILABLE
+ * 503 (the snapshot is too old). Messages never hold the key.
  */
 int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp);
 

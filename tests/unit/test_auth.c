@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/status.h"
 #include "registry/auth.h"
 #include "registry/registry.h"
 #include "serve/gateway.h"
@@ -370,7 +371,10 @@ static int check(cs_gateway *g, const char *param, cs_response *resp)
 	req.envp = envp;
 	st = cs_gateway_check(g, &req, resp);
 	free(envp[0]);
-	return st;
+	/* the status and the HTTP code it became must agree */
+	if (st != CS_OK && resp->status != cs_status_http(st))
+		return -1;
+	return st == CS_OK ? 0 : resp->status;
 }
 
 static cs_gateway *gateway(const char *prefix, const char *model)
