@@ -149,7 +149,7 @@ cs_metrics_endpoint cs_dispatch(cs_server *s, FCGX_Request *fr,
 	call = (cs_call){s, &req, &route, arena, t0, queued};
 	/* the key gateway: before the body is read or the model runs */
 	if (s->gateway && cs_gateway_guards(route.kind) &&
-	    cs_gateway_check(s->gateway, &req, resp) != CS_OK)
+	    cs_gateway_hook(s->gateway, &req, resp) != CS_GATEWAY_PASS)
 		return h->endpoint;
 	if (h->flags & CS_HANDLER_BODY) {
 		/* a call of a method the glue lacks is refused before its body */

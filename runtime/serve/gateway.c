@@ -757,6 +757,20 @@ int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp)
 	return CS_OK;
 }
 
+int cs_gateway_hook(cs_gateway *g, const cs_request *req, cs_response *resp)
+{
+	const char *mode = cs_request_param(req, "CS_GATEWAY");
+
+	if (mode && strcmp(mode, "off") == 0)
+		return CS_GATEWAY_PASS;
+	if (mode && strcmp(mode, "check") == 0) {
+		if (cs_gateway_check(g, req, resp) == CS_OK)
+			cs_response_take(resp, 204, "text/plain", NULL, 0);
+		return CS_GATEWAY_ANSWERED;
+	}
+	return cs_gateway_check(g, req, resp) == CS_OK ? CS_GATEWAY_PASS : CS_GATEWAY_ANSWERED;
+}
+
 void cs_gateway_done(cs_gateway *g, int http_status)
 {
 	gw_key *k;

@@ -77,6 +77,18 @@ int cs_gateway_guards(cs_route_kind kind);
 int cs_gateway_check(cs_gateway *g, const cs_request *req, cs_response *resp);
 
 /*
+ * The request path's hook: cs_gateway_check() unless nginx set the
+ * FastCGI param CS_GATEWAY (a param only nginx's configuration sets; a
+ * client's headers arrive as HTTP_*): "off" skips the check (nginx checked
+ * with auth_request), "check" answers the check alone (204 when the call
+ * may go on, else the error) without running the model: the auth_request
+ * endpoint. Returns CS_GATEWAY_PASS when the handler should run, else
+ * CS_GATEWAY_ANSWERED (resp is set).
+ */
+enum { CS_GATEWAY_PASS = 0, CS_GATEWAY_ANSWERED = 1 };
+int cs_gateway_hook(cs_gateway *g, const cs_request *req, cs_response *resp);
+
+/*
  * Meters the call cs_gateway_check() let through in this thread, by its
  * HTTP status (>= 400 counts as an error). A no-op when none is pending;
  * NULL g is allowed.

@@ -451,6 +451,48 @@ TEST(gateway_decides_from_the_snapshot)
 	cs_registry_close(r);
 }
 
+/* CS_GATEWAY from nginx: "check" answers the check alone, "off" skips it. */
+TEST(gateway_hook_for_auth_request)
+{
+	cs_registry *r = open_prefix("g4:");
+	cs_key_spec s = {"kim", "iris", 0, 0, 0, NULL, NULL};
+	char key[CS_AUTH_KEY_SIZE], hdr[256];
+	char *envp[3];
+	cs_response resp;
+	cs_request req;
+	cs_gateway *g;
+
+	CHECK(cs_auth_set_mode(r, 1) == CS_OK);
+	CHECK(cs_auth_user_add(r, "kim", CS_ROLE_CONSUMER, "pw", 2) == CS_OK);
+	CHECK(cs_auth_key_create(r, &s, key, sizeof key, NULL, 0) == CS_OK);
+	g = gateway("g4:", "iris");
+	CHECK(g != NULL);
+	if (!g)
+		return;
+	snprintf(hdr, sizeof hdr, "HTTP_AUTHORIZATION=Bearer %s", key);
+	memset(&req, 0, sizeof req);
+	req.envp = envp;
+	envp[0] = "CS_GATEWAY=check";
+	envp[1] = hdr;
+	envp[2] = NULL;
+	memset(&resp, 0, sizeof resp);
+	CHECK(cs_gateway_hook(g, &req, &resp) == CS_GATEWAY_ANSWERED);
+	CHECK(resp.status == 204);
+	envp[1] = NULL;
+	memset(&resp, 0, sizeof resp);
+	CHECK(cs_gateway_hook(g, &req, &resp) == CS_GATEWAY_ANSWERED);
+	CHECK(resp.status == 401);
+	cs_response_reset(&resp);
+	envp[0] = "CS_GATEWAY=off";
+	CHECK(cs_gateway_hook(g, &req, &resp) == CS_GATEWAY_PASS);
+	envp[0] = "HTTP_X_FORWARDED_FOR=1.2.3.4";
+	CHECK(cs_gateway_hook(g, &req, &resp) == CS_GATEWAY_ANSWERED);
+	CHECK(resp.status == 401);
+	cs_response_reset(&resp);
+	cs_gateway_close(g);
+	cs_registry_close(r);
+}
+
 /* Two processes share one table: the rate limit is the key's, not theirs. */
 TEST(gateway_rate_limit_across_processes)
 {
@@ -579,6 +621,7 @@ int main(void)
 	RUN(roles_allow);
 	RUN(access_and_audit);
 	RUN(gateway_decides_from_the_snapshot);
+	RUN(gateway_hook_for_auth_request);
 	RUN(gateway_rate_limit_across_processes);
 	RUN(gateway_quota_meters_and_redis_down);
 	stop_redis();
