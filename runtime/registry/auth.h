@@ -278,8 +278,8 @@ int cs_auth_today(void);
 /*
  * What a gateway of model needs, as a new object: {auth: bool, public:
  * bool, pepper: hex, day, keys: [{id, hash, user, granted: bool, rate,
- * quota, expires, revoked: bool, used_today}]} with every API key whose
- * user exists (sessions left out).
+ * quota, expires, used_today}]} with every API key not revoked (sessions
+ * left out). With auth off: no keys, and a zero pepper (nothing is checked).
  */
 int cs_auth_snapshot(cs_registry *r, const char *model, json_t **out);
 
