@@ -18,11 +18,11 @@
 
 #include <cubeserve/plugin.h>
 
-#include "core/names.h"
 #include "core/clock.h"
-#include "registry/heartbeat.h"
 #include "core/log.h"
+#include "core/names.h"
 #include "model/manifest.h"
+#include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/store.h"
 

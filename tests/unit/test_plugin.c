@@ -220,8 +220,7 @@ TEST(infer_checks_inputs)
 
 	cs_arena_init(&a, 0);
 	CHECK(cs_model_load(m, plugins, &model, err, sizeof err) == CS_OK);
-	if (!model)
-		return;
+	REQUIRE(model != NULL);
 	CHECK(cs_model_infer(model, &in, 1, out, &a, err, sizeof err) == CS_OK);
 	CHECK(model->n_outputs == 2);
 	CHECK_STR(out[1].name, "probs");
