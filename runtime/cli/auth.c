@@ -446,7 +446,17 @@ int cli_cmd_login(cs_cli *cli, int argc, char **argv)
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'f': pwfile = optarg; break;
-		case 't': ttl = strtoll(optarg, NULL, 10) * 86400; break;
+		case 't': {
+			char *end;
+			long long d = strtoll(optarg, &end, 10);
+
+			if (*end || d < 1 || d > 365) {
+				cli_err(cli, "--ttl must be 1..365 days, got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			ttl = d * 86400;
+			break;
+		}
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}
