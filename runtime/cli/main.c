@@ -180,7 +180,8 @@ static const command commands[] = {
 "With auth on only an admin manages users (anyone may change their own\n"
 "password); the first user of an empty registry may be added by anyone who\n"
 "can reach it. remove revokes the user's keys. After 5 wrong passwords in a\n"
-"row an account is locked for 2^(n-5) s (at most 15 min); passwd clears it.\n"},
+"row an account is locked for 15 s, doubling with every further wrong one\n"
+"(at most 15 min); passwd clears it.\n"},
 	{"key", cli_cmd_key, "API keys: create, list, show, revoke",
 "Usage: cubeserve key create --user NAME (--models a,b | --all) [--rate N/s]\n"
 "                            [--quota N/day] [--expires DATE]\n"

@@ -401,17 +401,17 @@ int cs_auth_user_count(cs_registry *r, long long *n)
 }
 
 /*
- * Counts a wrong password and sets the lock: after FREE failures the
- * account is locked for 2^(failures - FREE) seconds, at most MAX.
+ * Counts a wrong password and sets the lock: from FREE failures on the
+ * account is locked for FIRST * 2^(failures - FREE) seconds, at most MAX.
  */
 static const char fail_lua[] =
 	"local p, name, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
 	"local k = p .. 'user:' .. name\n"
 	"if redis.call('EXISTS', k) == 0 then return 0 end\n"
 	"local f = redis.call('HINCRBY', k, 'failures', 1)\n"
-	"local free, max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local free, max, first = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
 	"if f >= free then\n"
-	"  local s = math.min(max, 2 ^ math.min(30, f - free))\n"
+	"  local s = math.min(max, first * 2 ^ math.min(30, f - free))\n"
 	"  redis.call('HSET', k, 'locked_until', now + s * 1000)\n"
 	"end\n"
 	"return f\n";
@@ -435,7 +435,7 @@ int cs_auth_password_check(cs_registry *r, const char *name,
 			   const char *password, size_t pwlen,
 			   cs_principal *who)
 {
-	char k[256], t[32], fr[16], mx[16];
+	char k[256], t[32], fr[16], mx[16], first[16];
 	json_t *u = NULL;
 	redisReply *rep;
 	long long until, now = now_ms();
@@ -483,7 +483,8 @@ int cs_auth_password_check(cs_registry *r, const char *name,
 	if (!ok) {
 		snprintf(fr, sizeof fr, "%d", CS_AUTH_FREE_FAILURES);
 		snprintf(mx, sizeof mx, "%d", CS_AUTH_MAX_LOCK_SECONDS);
-		rep = eval(r, fail_lua, name, ll(t, now), fr, mx, NULL);
+		snprintf(first, sizeof first, "%d", CS_AUTH_FIRST_LOCK_SECONDS);
+		rep = eval(r, fail_lua, name, ll(t, now), fr, mx, first, NULL);
 		if (!rep)
 			return r->err;
 		freeReplyObject(rep);

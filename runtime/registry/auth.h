@@ -60,7 +60,8 @@ typedef struct cs_principal {
 #define CS_AUTH_ID_SIZE 32
 /* Wrong passwords in a row before the account is locked for a while. */
 #define CS_AUTH_FREE_FAILURES 5
-/* The longest lock (the lock doubles with every further failure). */
+/* The first lock; it doubles with every further failure, up to the longest. */
+#define CS_AUTH_FIRST_LOCK_SECONDS 15
 #define CS_AUTH_MAX_LOCK_SECONDS 900
 
 /* Whether name is a valid user name. */
@@ -110,7 +111,8 @@ int cs_auth_user_count(cs_registry *r, long long *n);
 /*
  * Checks a user's password, in constant time against the stored hash
  * (crypto_pwhash_str_verify). After CS_AUTH_FREE_FAILURES wrong passwords
- * in a row the account is locked for 2^(failures - free) seconds (at most
+ * in a row the account is locked for CS_AUTH_FIRST_LOCK_SECONDS *
+ * 2^(failures - free) seconds (at most
  * CS_AUTH_MAX_LOCK_SECONDS): while locked every attempt, right or wrong,
  * is CS_AUTH_LOCKED without the hash being computed, and errstr says until
  * when. A right password clears the count. CS_AUTH_DENIED for a wrong

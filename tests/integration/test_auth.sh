@@ -275,6 +275,7 @@ for i in $(seq 1 20); do
 	[ "$rc" = 7 ] || fail "wrong password $i exits 7" "$rc $(cat "$run/wrong.out")"
 	grep -q locked "$run/wrong.out" && locked=$((locked + 1))
 done
+# the first 5 are checked; the lock (15 s) outlasts the 15 quick refusals after them
 [ "$locked" = 15 ] && pass "20 wrong passwords: 5 refused, then the account is locked" ||
 	fail "20 wrong passwords lock the account" "locked=$locked"
 printf 'carl-pw\n' | XDG_CONFIG_HOME=$run/cfg-carl "$CS" login carl >"$run/right.out" 2>&1 && rc=0 || rc=$?

@@ -166,6 +166,20 @@ TEST(wrong_password_twenty_times_locks)
 	CHECK(locked == 20 - CS_AUTH_FREE_FAILURES);
 	CHECK(cs_auth_password_check(r, "carl", "right", 5, &who) == CS_AUTH_LOCKED);
 	CHECK_HAS(r->errstr, "locked");
+	{
+		/* the first lock: CS_AUTH_FIRST_LOCK_SECONDS from the 5th failure */
+		char k[64];
+		const char *hget[3] = {"HGET", k, "locked_until"};
+		struct timespec ts;
+		long long until, now;
+
+		snprintf(k, sizeof k, "t2:user:carl");
+		until = atoll(raw(r, 3, hget));
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		CHECK(until > now + (CS_AUTH_FIRST_LOCK_SECONDS - 3) * 1000LL);
+		CHECK(until <= now + CS_AUTH_FIRST_LOCK_SECONDS * 1000LL + 100);
+	}
 	CHECK(strstr(r->errstr, "right") == NULL);
 	CHECK(cs_auth_user_passwd(r, "carl", "new-one", 7) == CS_OK);
 	CHECK(cs_auth_password_check(r, "carl", "new-one", 7, &who) == CS_OK);
