@@ -8,6 +8,7 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	libsodium-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
 	# the stack: web server, spawner, registry, metrics

@@ -98,6 +98,7 @@ static void example(cs_cli *cli, const char *label, const char *mpath,
 		printf("up: example %s was not published (see above); going on\n", label);
 		return;
 	}
+	cli_auth_example(cli, name);
 	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
 		json_decref(dep);
 		return; /* deployed (or paused) already */
@@ -227,6 +228,9 @@ static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
 }
 
 /* The foreground part of up, also run by the detached child. */
+/* --auth: 1 on, 0 off, -1 as recorded in the registry (off when never set) */
+static int up_auth_mode = -1;
+
 static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		     int timeout_s, int detached)
 {
@@ -307,7 +311,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "redis-server did not come up on %s: %s (log: %s)", sock, err, logf);
 		goto out_stop;
 	}
-	if (cli_registry(cli, 1) != CLI_OK)
+	if (cli_registry(cli, 1) != CLI_OK || cli_auth_up(cli, up_auth_mode, stdout) != CLI_OK)
 		goto out_stop;
 	if (!cli_store(cli))
 		goto out_stop;
@@ -562,6 +566,7 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		{"examples", required_argument, NULL, 'e'},
 		{"no-examples", no_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
+		{"auth", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *examples_dir = NULL, *e = getenv("CS_PORT");
@@ -575,6 +580,13 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		case 'e': examples_dir = optarg; break;
 		case 'n': none = 1; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'A':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				cli_err(cli, "--auth must be on or off, got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			up_auth_mode = strcmp(optarg, "on") == 0;
+			break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}
