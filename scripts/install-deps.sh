@@ -16,6 +16,8 @@ PKGS=(
 	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
+	# the console: model uploads (cubeserve-api), browser tests
+	libarchive-dev chromium
 )
 
 usage() {
