@@ -121,7 +121,7 @@ json_t *api_openapi_doc(const char *name, json_t *model, json_t *rec)
 {
 	json_t *manifest = parsed(rec, "manifest"), *example = parsed(rec, "example");
 	json_t *inputs = parsed(rec, "inputs"), *outputs = parsed(rec, "outputs");
-	json_t *paths = json_object(), *doc, *methods = methods_of(manifest), *m;
+	json_t *paths = json_object(), *doc, *methods = methods_of(manifest), *m, *schemas;
 	const char *version = sfield(rec, "version", "");
 	char p[256];
 	size_t i;
@@ -186,33 +186,34 @@ json_t *api_openapi_doc(const char *name, json_t *model, json_t *rec)
 		"operationId", "health", "tags", "operations", "responses",
 		with_errors(json_pack("{s:{s:s}}", "200", "description", "ready"))));
 
-	doc = json_pack(
-		"{s:s,s:{s:s,s:s,s:s},s:[{s:s}],s:o,s:{s:{s:{s:s,s:[s],s:{s:{s:s},s:{s:s}}},"
-		"s:{s:s,s:[s],s:{s:{s:s},s:{s:s}}},"
-		"s:{s:s,s:{s:{s:s},s:{s:{s:s}}}},"
-		"s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:o}}},"
-		"s:{s:s,s:[s],s:{s:{s:s,s:o}}},"
-		"s:{s:s,s:{s:{s:s},s:{s:s},s:{s:s,s:o}}}}}}",
-		"openapi", "3.0.3",
-		"info", "title", name, "version", version, "description",
-		sfield(model, "description", ""),
-		"servers", "url", "/",
-		"paths", paths,
-		"components", "schemas",
-		"Error", "type", "object", "required", "error", "properties", "error", "type", "string",
-		"status", "type", "integer",
-		"Envelope", "type", "object", "required", "method", "properties", "method", "type",
-		"string", "kwargs", "type", "object",
-		"EnvelopeAnswer", "type", "object", "properties", "status", "type", "string", "value",
-		"description", "the method's answer",
-		"V2Metadata", "type", "object", "properties", "name", "type", "string", "platform",
-		"type", "string", "versions", "type", "array", "inputs", "type", "array", "example",
-		inputs ? json_incref(inputs) : json_array(),
-		"V2Request", "type", "object", "required", "inputs", "properties", "inputs", "type",
-		"array", "items", json_pack("{s:o}", "oneOf", tensor_schema(inputs)),
-		"V2Response", "type", "object", "properties", "model_name", "type", "string",
-		"model_version", "type", "string", "outputs", "type", "array", "items",
-		json_pack("{s:o}", "oneOf", tensor_schema(outputs)));
+	schemas = json_object();
+	json_object_set_new(schemas, "Error", json_pack(
+		"{s:s,s:[s],s:{s:{s:s},s:{s:s}}}", "type", "object", "required", "error",
+		"properties", "error", "type", "string", "status", "type", "integer"));
+	json_object_set_new(schemas, "Envelope", json_pack(
+		"{s:s,s:[s],s:{s:{s:s},s:{s:s}}}", "type", "object", "required", "method",
+		"properties", "method", "type", "string", "kwargs", "type", "object"));
+	json_object_set_new(schemas, "EnvelopeAnswer", json_pack(
+		"{s:s,s:{s:{s:s},s:{s:s}}}", "type", "object", "properties", "status", "type",
+		"string", "value", "description", "the method's answer"));
+	json_object_set_new(schemas, "V2Metadata", json_pack(
+		"{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:s,s:o}}}", "type", "object", "properties",
+		"name", "type", "string", "platform", "type", "string", "versions", "type", "array",
+		"inputs", "type", "array", "example", inputs ? json_incref(inputs) : json_array()));
+	json_object_set_new(schemas, "V2Request", json_pack(
+		"{s:s,s:[s],s:{s:{s:s,s:{s:o}}}}", "type", "object", "required", "inputs",
+		"properties", "inputs", "type", "array", "items", "oneOf", tensor_schema(inputs)));
+	json_object_set_new(schemas, "V2Response", json_pack(
+		"{s:s,s:{s:{s:s},s:{s:s},s:{s:s,s:{s:o}}}}", "type", "object", "properties",
+		"model_name", "type", "string", "model_version", "type", "string", "outputs",
+		"type", "array", "items", "oneOf", tensor_schema(outputs)));
+	doc = json_pack("{s:s,s:{s:s,s:s,s:s},s:[{s:s}],s:o,s:{s:o}}",
+			"openapi", "3.0.3",
+			"info", "title", name, "version", version, "description",
+			sfield(model, "description", ""),
+			"servers", "url", "/",
+			"paths", paths,
+			"components", "schemas", schemas);
 	json_object_set_new(doc, "x-cubeserve", json_pack("{s:s,s:O?,s:O?}", "model", name,
 							   "inputs", inputs, "outputs", outputs));
 	json_decref(methods);

@@ -4,7 +4,10 @@
  * written: a plain relative path with no "..", a regular file or a
  * directory (a symbolic link only when it stays inside the folder; hard
  * links, devices and fifos refused), and the total unpacked size bounded.
- * libarchive's own secure-extraction flags are on as a second guard.
+ * libarchive's own secure-extraction flags (no "..", no writing through
+ * a symbolic link) are on as a second guard; absolute entry names are
+ * refused here, since every entry is then written under dir's absolute
+ * path.
  */
 #include <errno.h>
 #include <limits.h>
@@ -94,7 +97,6 @@ int api_untar(const void *data, size_t len, const char *dir, size_t max_bytes,
 	archive_read_support_format_gnutar(a);
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 				       ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-				       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
 				       ARCHIVE_EXTRACT_NO_OVERWRITE);
 	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
 		snprintf(err, errlen, "not a .tar.gz: %s", archive_error_string(a));

@@ -215,6 +215,24 @@ void cli_stop_all(cs_cli *cli);
 int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 		int *skipped, char *name_out, size_t namelen);
 
+/* ------------------------------------------------------------ console.c */
+
+/* RUN/api.sock, the socket of cubeserve-api. */
+void cli_api_sock(const cs_cli *cli, char *out, size_t len);
+
+/*
+ * Writes PREFIX/console.conf (nginx/console.conf.in: /console/ and /api/)
+ * when cubeserve-api is built, else removes it. CLI_OK or CLI_FAIL.
+ */
+int cli_console_conf(cs_cli *cli, const char *prefix, const char *params);
+
+/*
+ * Starts cubeserve-api under spawn-fcgi on RUN/api.sock (log
+ * RUN/logs/api.log) and waits (bounded) until it answers. Returns its pid,
+ * 0 when cubeserve-api is not built, -1 when it could not start.
+ */
+pid_t cli_api_start(cs_cli *cli);
+
 /* ------------------------------------------------------------ commands */
 
 int cli_cmd_publish(cs_cli *cli, int argc, char **argv);
