@@ -154,10 +154,46 @@ int cli_nginx_conf(cs_cli *cli, int port)
 	return CLI_OK;
 }
 
-/* The route template split into its upstream, location and web parts. */
+/*
+ * Replaces every line "    @COMMON@" of part with the common lines.
+ * Returns a new string (free()), or NULL when out of memory.
+ */
+static char *expand_common(const char *part, const char *common)
+{
+	static const char mark[] = "    @COMMON@\n";
+	size_t n = 0, clen = strlen(common);
+	const char *p;
+	char *out, *o;
+
+	for (p = part; (p = strstr(p, mark)); p += sizeof mark - 1)
+		n++;
+	out = malloc(strlen(part) + n * clen + 1);
+	if (!out)
+		return NULL;
+	for (o = out, p = part;;) {
+		const char *m = strstr(p, mark);
+
+		if (!m) {
+			strcpy(o, p);
+			break;
+		}
+		memcpy(o, p, (size_t)(m - p));
+		o += m - p;
+		memcpy(o, common, clen);
+		o += clen;
+		p = m + sizeof mark - 1;
+	}
+	return out;
+}
+
+/*
+ * The route template split into its upstream, location and web parts, the
+ * locations with the #@common lines in place of each @COMMON@. The web
+ * part (after "#@web", may be absent) is the demo page location.
+ */
 static int load_route_template(cs_cli *cli, char **upart, char **lpart, char **wpart)
 {
-	char tpl[PATH_MAX + 32], *text, *u, *l, *w;
+	char tpl[PATH_MAX + 32], *text, *c, *u, *l, *w, *common;
 
 	snprintf(tpl, sizeof tpl, "%s/route.conf.in", cli->nginx_dir);
 	text = read_file(tpl);
@@ -165,20 +201,25 @@ static int load_route_template(cs_cli *cli, char **upart, char **lpart, char **w
 		cli_err(cli, "cannot read the route template '%s': %s", tpl, strerror(errno));
 		return CLI_FAIL;
 	}
+	c = strstr(text, "\n#@common\n");
 	u = strstr(text, "\n#@upstream\n");
 	l = strstr(text, "\n#@location\n");
-	if (!u || !l || l < u) {
-		cli_err(cli, "route template '%s' lacks the #@upstream / #@location markers", tpl);
+	if (!u || !l || l < u || (c && c > u)) {
+		cli_err(cli, "route template '%s' lacks the #@upstream / #@location markers (in that order, after #@common)", tpl);
 		free(text);
 		return CLI_FAIL;
 	}
-	*l = '\0';
 	w = strstr(l + 1, "\n#@web\n");
 	if (w)
-		*w = '\0';
-	*upart = strdup(u + strlen("\n#@upstream\n"));
-	*lpart = strdup(l + strlen("\n#@location\n"));
+		w[1] = '\0'; /* the locations end before the web part */
 	*wpart = strdup(w ? w + strlen("\n#@web\n") : "");
+	/* each part ends with its last line's newline */
+	common = c ? strndup(c + strlen("\n#@common\n"),
+			     (size_t)(u + 1 - (c + strlen("\n#@common\n")))) : strdup("");
+	*upart = strndup(u + strlen("\n#@upstream\n"),
+			 (size_t)(l + 1 - (u + strlen("\n#@upstream\n"))));
+	*lpart = common ? expand_common(l + strlen("\n#@location\n"), common) : NULL;
+	free(common);
 	free(text);
 	return *upart && *lpart && *wpart ? CLI_OK : CLI_FAIL;
 }
