@@ -89,7 +89,7 @@ json_t *api_json_body(api_req *q);
 const char *api_query(const api_req *q, const char *key, int nth, char *buf,
 		      size_t len);
 
-/* Whether s is a model or deployment name ([a-z0-9_-], 1..64). */
+/* Whether s is a model or deployment name (cs_name_valid()). */
 int api_name_ok(const char *s);
 
 /* Whether s is a version string ([A-Za-z0-9._+-], 1..64). */

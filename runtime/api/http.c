@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/names.h"
 #include "core/status.h"
 
 void api_send_h(api_req *q, int status, const char *headers, json_t *body)
@@ -192,11 +193,7 @@ const char *api_query(const api_req *q, const char *key, int nth, char *buf,
 
 int api_name_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > 64)
-		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+	return s && cs_name_valid(s);
 }
 
 int api_version_ok(const char *s)

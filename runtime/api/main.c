@@ -86,7 +86,7 @@ static void route(api_req *q)
 			return;
 		}
 		if (!api_name_ok(s[1])) {
-			api_error(q, 400, "'%.80s' is not a model name ([a-z0-9_-], at most 64)", s[1]);
+			api_error(q, 400, "'%.80s' is not a model name (letters, digits, _ and -, at most 64)", s[1]);
 			return;
 		}
 		if (c == 2) {
@@ -156,7 +156,7 @@ static void route(api_req *q)
 			return;
 		}
 		if (!api_name_ok(s[1])) {
-			api_error(q, 400, "'%.80s' is not a deployment name ([a-z0-9_-], at most 64)", s[1]);
+			api_error(q, 400, "'%.80s' is not a deployment name (letters, digits, _ and -, at most 64)", s[1]);
 			return;
 		}
 		if (c == 2) {
