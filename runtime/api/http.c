@@ -75,10 +75,13 @@ void api_reg_error(api_req *q)
 		return;
 	}
 	if (r->err == CS_EUNAVAILABLE) {
+		char msg[sizeof r->errstr];
+
 		/* reconnect on the next request */
+		snprintf(msg, sizeof msg, "%s", r->errstr[0] ? r->errstr : "the registry cannot be reached");
 		cs_registry_close(r);
 		q->ctx->reg = NULL;
-		api_error(q, 503, "%s", r->errstr[0] ? "the registry cannot be reached" : "");
+		api_error(q, 503, "%s", msg);
 		return;
 	}
 	api_error(q, api_http_for(r->err), "%s", r->errstr[0] ? r->errstr : cs_strerror(r->err));

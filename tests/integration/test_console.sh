@@ -43,6 +43,18 @@ if wait_for 20 curl -sf -o /dev/null "$base/console/" && wait_for 20 curl -sf -o
 else
 	fail "the stack serves /console/ and /api/" "$(tail -n 20 "$CUBESERVE_RUN_DIR/logs/api.log" 2>/dev/null)"
 fi
+# a model whose description tries to run script (published by upload)
+mkdir -p "$run/xss/m"
+cp "$CS_TOP_SRCDIR/examples/linear/glue.lua" "$CS_TOP_SRCDIR/examples/linear/weights.json" "$run/xss/m/"
+jq '.name = "xss" | .version = "1.0.0" | .description = "**bold** <script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"' \
+	"$CS_TOP_SRCDIR/examples/linear/model.json" >"$run/xss/m/model.json"
+tar czf "$run/xss.tgz" -C "$run/xss" m
+api POST /api/models "@$run/xss.tgz" application/gzip
+if [ "$status" = 202 ] && wait_job "$(jq -r .job <<<"$body")" && [ "$(jq -r .state <<<"$job")" = done ]; then
+	pass "a model with script tags in its description is published (through the API)"
+else
+	fail "publish the xss model" "status $status ${body:0:200} ${job:-}"
+fi
 # the browser's own TAP lines, numbered after ours
 set +e
 CS_CHROMIUM=$chromium timeout 300 node "$here/console_browser.mjs" "$base" "$shots" >"$run/browser.tap" 2>"$run/browser.err"
