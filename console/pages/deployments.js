@@ -1,7 +1,8 @@
 // deployments.js - every deployment (made with the CLI or here): state,
 // processes, live instances, req/s, p50/p99, last error, memory; polled
 // every 2 s with the time of the last refresh shown; buttons for scale,
-// pause, resume, restart and undeploy; one deployment's instances, a chart
+// pause, resume, restart and undeploy; on one deployment's page the version
+// switch, canary, promote and rollback, its instances, a chart
 // of req/s and p99 over the last minutes, and its log tail.
 import { html, useState, useEffect, useRef, fmtNum, ErrorBox } from '../lib/html.js';
 import { get, post, del } from '../lib/api.js';
@@ -119,6 +120,43 @@ function LogTail({ name }) {
     ${log ? html`<p class="muted">${log.log}</p><pre class="log" id="log">${log.text || '(empty)'}</pre>` : null}</section>`;
 }
 
+// Version switch, canary, promote and rollback: the `cubeserve deploy`
+// version switch through POST /api/deployments/NAME/switch, /promote, /rollback.
+function Versions({ d, onJob }) {
+  const [versions, setVersions] = useState([]);
+  const [ver, setVer] = useState('');
+  const [canary, setCanary] = useState('');
+  const [error, setError] = useState(null);
+  const enc = encodeURIComponent(d.name);
+  useEffect(() => {
+    get(`/api/models/${enc}`).then((m) => {
+      const vs = m.versions.map((v) => v.version);
+      setVersions(vs);
+      setVer(vs.find((v) => v !== d.version) || vs[0] || '');
+    }).catch(setError);
+  }, [d.name]);
+  const run = async (fn) => {
+    try { setError(null); const r = await fn(); if (r && r.job) onJob(r.job, `${r.kind} ${d.name}`); } catch (e) { setError(e); }
+  };
+  return html`<div class="actions versions">
+    <form class="inline" onSubmit=${(e) => {
+      e.preventDefault();
+      const body = { version: ver };
+      if (canary) body.canary = Number(canary);
+      run(() => post(`/api/deployments/${enc}/switch`, body));
+    }}>
+      <label>Version <select id="switch-version" value=${ver} onChange=${(e) => setVer(e.target.value)}>
+        ${versions.map((v) => html`<option value=${v}>${v}${v === d.version ? ' (deployed)' : ''}</option>`)}</select></label>
+      <label>canary % <input class="procs" type="number" min="1" max="99" placeholder="all" value=${canary}
+        onInput=${(e) => setCanary(e.target.value)} /></label>
+      <button type="submit" data-action="switch">${canary ? 'Start canary' : 'Switch'}</button>
+    </form>
+    <button type="button" data-action="promote" onClick=${() => run(() => post(`/api/deployments/${enc}/promote`))}>Promote canary</button>
+    <button type="button" data-action="rollback" onClick=${() => run(() => post(`/api/deployments/${enc}/rollback`))}>Roll back</button>
+    <${ErrorBox} error=${error} />
+  </div>`;
+}
+
 export function DeploymentPage({ name }) {
   const { data: d, error, at } = usePoll(`/api/deployments/${encodeURIComponent(name)}`, POLL_MS);
   const [samples, setSamples] = useState([]);
@@ -143,6 +181,7 @@ export function DeploymentPage({ name }) {
       <div><span class="big">${fmtNum(d.memory_kb / 1024, 1)}</span> MiB</div>
     </div>
     <${Actions} d=${d} onJob=${onJob} />
+    <${Versions} d=${d} onJob=${onJob} />
     <${Jobs} jobs=${jobs} />
     <${Chart} samples=${samples} />
     <h2>Instances</h2>

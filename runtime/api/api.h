@@ -130,6 +130,7 @@ void api_deployment_get(api_req *q, const char *name);
 void api_deployment_logs(api_req *q, const char *name);
 void api_deploy(api_req *q);
 void api_deployment_action(api_req *q, const char *name, const char *action);
+void api_deployment_switch(api_req *q, const char *name);
 
 void api_job_get(api_req *q, const char *id);
 

@@ -2,8 +2,9 @@
  * deployments.c - /api/deployments: every deployment the registry holds
  * (made with the CLI or the console), its live instances and figures from
  * the heartbeats, the memory of its processes, its log tail, and the
- * operations (deploy, scale, pause, resume, restart, undeploy), which run
- * the `cubeserve` command's own code as a job (jobs.c).
+ * operations (deploy, scale, pause, resume, restart, switch, promote,
+ * rollback, undeploy), which run the `cubeserve` command's own code as a
+ * job (jobs.c).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -337,5 +338,46 @@ void api_deployment_action(api_req *q, const char *name, const char *action)
 		const char *argv[] = {action, name, n ? nbuf : NULL, NULL};
 
 		started(q, action, name, argv);
+	}
+}
+
+/*
+ * Switch a deployment to another version, or try it as a canary taking
+ * PCT % of the requests: `cubeserve deploy NAME@VERSION [--canary PCT]`,
+ * the command's own version switch (promote and rollback are actions).
+ */
+void api_deployment_switch(api_req *q, const char *name)
+{
+	cs_registry *r;
+	json_t *b, *d, *m = NULL, *c;
+	const char *ver;
+	char ref[160], pct[16];
+
+	if (!api_write_allowed(q, "switch") || !(b = api_json_body(q)))
+		return;
+	ver = json_string_value(json_object_get(b, "version"));
+	if (!api_version_ok(ver)) {
+		api_error(q, 400, "switch needs field 'version' (a version string)");
+		return;
+	}
+	c = json_object_get(b, "canary");
+	if (c && (!json_is_integer(c) || json_integer_value(c) < 1 || json_integer_value(c) > 99)) {
+		api_error(q, 400, "field 'canary' must be a percentage 1..99");
+		return;
+	}
+	if (!(r = api_reg(q)) || !(d = get_dep(q, r, name)))
+		return;
+	json_decref(d);
+	if (cs_registry_model(r, name, ver, 0, &m) != CS_OK) {
+		api_reg_error(q);
+		return;
+	}
+	json_decref(m);
+	snprintf(ref, sizeof ref, "%s@%s", name, ver);
+	snprintf(pct, sizeof pct, "%lld", c ? (long long)json_integer_value(c) : 0LL);
+	{
+		const char *argv[] = {"deploy", ref, c ? "--canary" : NULL, pct, NULL};
+
+		started(q, c ? "canary" : "switch", name, argv);
 	}
 }

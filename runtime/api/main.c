@@ -175,8 +175,16 @@ static void route(api_req *q)
 				not_allowed(q);
 			return;
 		}
+		if (c == 3 && strcmp(s[2], "switch") == 0) {
+			if (is(q, "POST"))
+				api_deployment_switch(q, s[1]);
+			else
+				not_allowed(q);
+			return;
+		}
 		if (c == 3 && (strcmp(s[2], "scale") == 0 || strcmp(s[2], "pause") == 0 ||
-			       strcmp(s[2], "resume") == 0 || strcmp(s[2], "restart") == 0)) {
+			       strcmp(s[2], "resume") == 0 || strcmp(s[2], "restart") == 0 ||
+			       strcmp(s[2], "promote") == 0 || strcmp(s[2], "rollback") == 0)) {
 			if (is(q, "POST"))
 				api_deployment_action(q, s[1], s[2]);
 			else

@@ -275,6 +275,18 @@ api POST /api/deployments '{"name": "iris2", "processes": "two"}'
 expect "deploy with processes \"two\" is 400" 400 '.error | test("processes")'
 api DELETE /api/deployments/nosuch
 expect "undeploy of an unknown deployment is 404" 404 '.error'
+api POST /api/deployments/linear/switch '{"version": "9.9.9"}'
+expect "switch to an unknown version is 404" 404 '.error | test("9.9.9")'
+api POST /api/deployments/linear/switch '{"version": "1.0.0", "canary": 100}'
+expect "a canary of 100 % is 400" 400 '.error | test("1..99")'
+api POST /api/deployments/linear/switch '{}'
+expect "switch without a version is 400" 400 '.error | test("version")'
+api POST /api/deployments/nosuch/switch '{"version": "1.0.0"}'
+expect "switch of an unknown deployment is 404" 404 '.error | test("nosuch")'
+api POST /api/deployments/nosuch/rollback
+expect "rollback of an unknown deployment is 404" 404 '.error | test("nosuch")'
+api POST /api/deployments/nosuch/promote
+expect "promote of an unknown deployment is 404" 404 '.error | test("nosuch")'
 
 job_ok() { # job_ok DESC: the last call started a job that ended well
 	if [ "$status" = 202 ] && wait_job "$(jq -r .job <<<"$body")" && [ "$(jq -r .state <<<"$job")" = done ]; then
