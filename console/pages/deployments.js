@@ -62,6 +62,7 @@ function Row({ d, onJob }) {
     <td><span class=${`badge ${d.state === 'running' ? 'ok' : 'warn'}`}>${d.state}</span></td>
     <td class="num" data-field="processes">${d.processes}</td>
     <td class="num" data-field="live">${d.live}</td>
+    <td class="num" data-field="serving">${d.serving_processes}</td>
     <td class="num">${fmtNum(d.rps, 1)}</td>
     <td class="num">${fmtNum(d.p50_ms, 2)} / ${fmtNum(d.p99_ms, 2)}</td>
     <td class="num">${fmtNum(d.memory_kb / 1024, 1)} MiB</td>
@@ -85,7 +86,7 @@ export function Deployments() {
     <${ErrorBox} error=${error} />
     <${Jobs} jobs=${jobs} />
     ${data === null ? html`<p class="muted">Loading\u2026</p>` : data.length === 0 ? html`<p class="muted">Nothing is deployed.</p>`
-      : html`<table class="deployments"><thead><tr><th>model</th><th>version</th><th>state</th><th>processes</th><th>live</th>
+      : html`<table class="deployments"><thead><tr><th>model</th><th>version</th><th>state</th><th>processes</th><th>live instances</th><th>serving processes</th>
           <th>req/s</th><th>p50 / p99 ms</th><th>memory</th><th>last error</th><th></th></tr></thead>
           <tbody>${data.map((d) => html`<${Row} key=${d.name} d=${d} onJob=${onJob} />`)}</tbody></table>`}
   </section>`;
@@ -175,6 +176,7 @@ export function DeploymentPage({ name }) {
     <div class="figures-row">
       <div><span class="big" id="processes">${d.processes}</span> processes</div>
       <div><span class="big">${d.live}</span> live instances</div>
+      <div><span class="big">${d.serving_processes}</span> serving processes</div>
       <div><span class="big">${fmtNum(d.rps, 1)}</span> req/s</div>
       <div><span class="big">${fmtNum(d.p50_ms, 2)}</span> / ${fmtNum(d.p99_ms, 2)} ms p50 / p99</div>
       <div><span class="big">${d.requests}</span> requests</div>

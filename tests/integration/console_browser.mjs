@@ -160,7 +160,7 @@ try {
     await page.waitForFunction(([r, w]) => {
       const row2 = document.querySelector(r);
       return row2 && row2.querySelector('[data-field="processes"]').textContent.trim() === w &&
-        row2.querySelector('[data-field="live"]').textContent.trim() === w;
+        row2.querySelector('[data-field="serving"]').textContent.trim() === w;
     }, [row, want], { timeout: 30000 });
     const refreshed = await page.textContent('#refreshed');
     expect(refreshed && refreshed !== '-', 'no refresh time shown');

@@ -297,8 +297,12 @@ job_ok() { # job_ok DESC: the last call started a job that ended well
 }
 api POST /api/deployments/linear/scale '{"processes": 2}'
 job_ok "scale linear to 2 (a job running cubeserve scale)"
-api GET /api/deployments/linear
-expect "linear runs 2 processes" 200 '.processes == 2 and (.pids | length) == 2'
+serving() { [ "$(curl -s "$base/api/deployments/$1" | jq '.processes == '"$2"' and .serving_processes == '"$2")" = true ]; }
+if wait_for 15 serving linear 2; then
+	pass "linear runs 2 processes (desired, and serving by the heartbeats)"
+else
+	fail "linear runs 2 processes" "$(curl -s "$base/api/deployments/linear" | head -c 600)"
+fi
 api POST /api/deployments '{"name": "iris2", "processes": 1}'
 job_ok "deploy iris2"
 code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 "$base/models/iris2" -d '{"x": [5.1, 3.5, 1.4, 0.2]}')
