@@ -170,6 +170,7 @@ export function DeploymentPage({ name }) {
   if (!d) return error ? html`<${ErrorBox} error=${error} />` : html`<p class="muted">Loading\u2026</p>`;
   return html`<section>
     <h1>${d.name} <span class="muted">${d.version}</span> <span class=${`badge ${d.state === 'running' ? 'ok' : 'warn'}`}>${d.state}</span></h1>
+    ${d.canary_version ? html`<p class="badge warn" id="canary">canary: ${d.canary_percent} % of the requests to ${d.canary_version}</p>` : null}
     <p class="muted">Last refresh <span id="refreshed">${at ? at.toLocaleTimeString() : '-'}</span>
       \u2014 <a href=${`#/models/${encodeURIComponent(d.name)}`}>the model</a></p>
     <${ErrorBox} error=${error} />

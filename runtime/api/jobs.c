@@ -182,7 +182,8 @@ static int id_ok(const char *id)
 }
 
 /*
- * Steps from the command's output: "[N/M] title" opens step N; a line
+ * Steps from the command's output: "[N/M] title" (publish) or an indented
+ * "[N] title" (the deployment operations) opens step N; a line
  * "cubeserve CMD: step N (...) failed..." marks it failed.
  */
 static json_t *steps_of(const char *log, int rc, int done)
@@ -193,9 +194,18 @@ static json_t *steps_of(const char *log, int rc, int done)
 	while (s && *s) {
 		const char *nl = strchr(s, '\n');
 		size_t l = nl ? (size_t)(nl - s) : strlen(s);
-		int a, b, k;
+		int a = 0, b = 0, k = 0, opens = 0, ind = (int)strspn(s, " ");
 
-		if (sscanf(s, "[%d/%d]%n", &a, &b, &k) == 2) {
+		if (sscanf(s, "[%d/%d]%n", &a, &b, &k) == 2 && k > 0) {
+			opens = 1;
+		} else if (ind > 0 && (size_t)ind < l) {
+			k = 0;
+			if (sscanf(s + ind, "[%d]%n", &a, &k) == 1 && k > 0) {
+				k += ind;
+				opens = 1;
+			}
+		}
+		if (opens) {
 			char title[256];
 			const char *t = s + k;
 
