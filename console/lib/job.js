@@ -20,7 +20,7 @@ export function JobProgress({ id, title, onDone }) {
     <p><strong>${title}</strong>: <span class="job-state">${job.state}</span>
       ${job.exit != null && job.exit !== 0 ? html` (exit ${job.exit})` : null}</p>
     ${job.steps && job.steps.length ? html`<ol class="steps">${job.steps.map((s) =>
-      html`<li class=${`step ${s.state}`}>[${s.step}/${s.of}] ${s.title} \u2014 ${s.state}</li>`)}</ol>` : null}
+      html`<li class=${`step ${s.state}`}>[${s.of ? `${s.step}/${s.of}` : s.step}] ${s.title} \u2014 ${s.state}</li>`)}</ol>` : null}
     ${job.state !== 'running' ? html`<details open=${job.state === 'failed'}><summary>output</summary><pre class="log">${job.log}</pre></details>` : null}
   </div>`;
 }
