@@ -588,6 +588,30 @@ void api_model_publish(api_req *q)
 		api_error(q, st == CS_ETOOLARGE ? 413 : 400, "the upload was refused, nothing was stored: %s", err);
 		return;
 	}
+	/*
+	 * A plugin given as a file would be a shared object from the upload,
+	 * loaded by the test-load: over the network only installed plugins
+	 * (named, no '/') are accepted. The rest of the manifest is checked
+	 * by the publish's own step 1.
+	 */
+	{
+		char mpath[PATH_MAX + 16];
+		json_t *mf;
+		const char *plugin;
+
+		snprintf(mpath, sizeof mpath, "%s/model.json", model_dir);
+		mf = json_load_file(mpath, 0, NULL);
+		plugin = json_string_value(json_object_get(mf, "plugin"));
+		if (plugin && strchr(plugin, '/')) {
+			json_decref(mf);
+			api_rm_tree(dir);
+			free(model_dir);
+			api_error(q, 400, "the upload was refused, nothing was stored: its plugin '%.200s' is a file; an uploaded model names an installed plugin (native, onnx, torch, ...)",
+				  plugin);
+			return;
+		}
+		json_decref(mf);
+	}
 	{
 		const char *argv[] = {"publish", model_dir, NULL};
 		char jid[17];

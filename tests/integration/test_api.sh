@@ -167,6 +167,7 @@ tgz("absolute.tgz", [f("/tmp/cs-api-absolute.txt")])
 tgz("symlink.tgz", [link("m/passwd", "/etc/passwd"), f("m/model.json", b"{}")])
 tgz("symlink-up.tgz", [link("m/up", "../../.."), f("m/model.json", b"{}")])
 tgz("nomanifest.tgz", [f("m/readme.txt", b"hello")])
+tgz("plugin-file.tgz", [f("m/model.json", b'{"name": "evil", "version": "1", "plugin": "./evil.so"}'), f("m/evil.so", b"ELF")])
 PY
 api POST /api/models "@$run/evil/dotdot.tgz" application/gzip
 expect "an entry with ../ is 400 naming it" 400 '.error | test("\\.\\.")'
@@ -178,6 +179,8 @@ api POST /api/models "@$run/evil/symlink-up.tgz" application/gzip
 expect "a symlink to ../../.. is 400" 400 '.error | test("symbolic link")'
 api POST /api/models "@$run/evil/nomanifest.tgz" application/gzip
 expect "an archive without model.json is 400" 400 '.error | test("model.json")'
+api POST /api/models "@$run/evil/plugin-file.tgz" application/gzip
+expect "an upload whose plugin is a file in it is 400" 400 '.error | test("installed plugin")'
 head -c $((65 * 1024 * 1024)) /dev/urandom >"$run/big.bin"
 api POST /api/models "@$run/big.bin" application/gzip
 if [ "$status" = 413 ]; then pass "an upload over the size limit is 413"; else fail "an upload over the size limit is 413" "status $status ${body:0:200}"; fi
