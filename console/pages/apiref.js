@@ -19,9 +19,14 @@ function Operation({ doc, path, method, op }) {
     <p>${op.summary}</p>
     ${req ? html`<p class="muted">Request body: ${req.name ? html`<code>${req.name}</code>` : 'JSON'}</p>` : null}
     ${body && body.example !== undefined ? html`<details><summary>example request</summary><pre>${JSON.stringify(body.example, null, 2)}</pre></details>` : null}
-    <table class="responses"><tbody>
-      ${Object.entries(op.responses || {}).map(([code, r]) => html`<tr><td><code>${code}</code></td><td>${r.description}</td></tr>`)}
-    </tbody></table>
+    ${Object.entries(op.responses || {}).filter(([code]) => code.startsWith('2')).map(([code, r]) =>
+      html`<p><code>${code}</code> ${r.description}</p>`)}
+    <details><summary>errors: ${Object.keys(op.responses || {}).filter((c) => !c.startsWith('2')).join(', ')}
+      (JSON <code>{"error": ...}</code>)</summary>
+      <table class="responses"><tbody>
+        ${Object.entries(op.responses || {}).filter(([code]) => !code.startsWith('2')).map(([code, r]) =>
+          html`<tr><td><code>${code}</code></td><td>${r.description}</td></tr>`)}
+      </tbody></table></details>
   </article>`;
 }
 
