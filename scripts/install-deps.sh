@@ -8,6 +8,8 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	# image decoding in the glue
+	libturbojpeg0-dev libspng-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
 	# the stack: web server, spawner, registry, metrics
@@ -16,6 +18,8 @@ PKGS=(
 	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
+	# the image example and its bench (fixtures, the reference model, the peer)
+	python3-pil python3-torchvision
 )
 
 usage() {

@@ -22,6 +22,8 @@
 #include "model/batcher.h"
 #include "glue/glue.h"
 #include "core/log.h"
+#include "glue/lua_bytes.h"
+#include "glue/lua_image.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 #include "serve/metrics.h"
@@ -562,7 +564,7 @@ static int req_index(lua_State *L)
 			lua_pushstring(L, req->content_type);
 			lua_setfield(L, -2, "content-type");
 		}
-	} else {
+	} else if (!cs_lua_request_uploads(L, req, key)) { /* files, form, file */
 		return 0;
 	}
 	lua_pushvalue(L, -1);
@@ -719,7 +721,9 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	open_sandbox(L);
 	cs_lua_json_open(L);
 	cs_lua_tensor_open(L);
+	cs_lua_image_open(L, mf->limits.max_image_pixels, mf->limits.max_image_bytes);
 	open_cs(L);
+	cs_lua_bytes_open(L, mf->dir, mf->limits.max_string_bytes);
 	open_model(L, model);
 	luaL_newmetatable(L, "cubeserve.request");
 	lua_pushcfunction(L, req_index);

@@ -8,10 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/multipart.h"
 #include "protocol/envelope.h"
 
-#define MAX_PARTS 64
-#define MAX_BOUNDARY 70 /* RFC 2046 */
 
 static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -26,170 +25,47 @@ static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
 	return status;
 }
 
-static const char *memmem_s(const char *h, size_t hn, const char *n, size_t nn)
+/* cs_form_find's callback: keeps the first part named like the field. */
+struct find_ctx {
+	const char *field;
+	cs_arena *arena;
+	cs_form_part *out;
+	char *err;
+	size_t errlen;
+};
+
+static int find_one(void *ud, const cs_form_field *f)
 {
-	return memmem(h, hn, n, nn);
-}
+	struct find_ctx *c = ud;
 
-/*
- * Reads parameter `key` (e.g. boundary, name, filename) from a header
- * value "type; k=v; k2="v2"". Writes it NUL-terminated into dst. Returns 0
- * when found.
- */
-static int header_param(const char *v, const char *vend, const char *key,
-			char *dst, size_t dstlen)
-{
-	size_t klen = strlen(key);
-	const char *p = v;
-
-	while (p < vend) {
-		const char *semi = memchr(p, ';', (size_t)(vend - p));
-		const char *q;
-		size_t n = 0;
-
-		if (!semi)
-			return -1;
-		p = semi + 1;
-		while (p < vend && (*p == ' ' || *p == '\t'))
-			p++;
-		if ((size_t)(vend - p) <= klen || strncasecmp(p, key, klen) != 0 ||
-		    p[klen] != '=')
-			continue;
-		q = p + klen + 1;
-		if (q < vend && *q == '"') {
-			q++;
-			while (q < vend && *q != '"') {
-				if (*q == '\\' && q + 1 < vend)
-					q++;
-				if (n + 1 >= dstlen)
-					return -1;
-				dst[n++] = *q++;
-			}
-			if (q >= vend)
-				return -1;
-		} else {
-			while (q < vend && *q != ';' && *q != ' ' && *q != '\t') {
-				if (n + 1 >= dstlen)
-					return -1;
-				dst[n++] = *q++;
-			}
-		}
-		dst[n] = '\0';
+	if (c->out->name || strcmp(f->name, c->field) != 0)
 		return 0;
-	}
-	return -1;
+	c->out->name = cs_arena_strdup(c->arena, f->name);
+	c->out->filename = cs_arena_strdup(c->arena, f->filename);
+	c->out->content_type = cs_arena_strdup(c->arena, f->content_type[0] ?
+					       f->content_type : "application/octet-stream");
+	c->out->data = f->data;
+	c->out->len = f->len;
+	if (!c->out->name || !c->out->filename || !c->out->content_type)
+		return fail(c->err, c->errlen, 500, "out of memory");
+	return 0;
 }
 
 int cs_form_find(const char *content_type, const char *body, size_t len,
 		 const char *field, cs_arena *arena, cs_form_part *out,
 		 char *err, size_t errlen)
 {
-	char boundary[MAX_BOUNDARY + 1], delim[MAX_BOUNDARY + 8];
-	const char *ct_end, *p, *end = body + len;
-	size_t dlen;
-	int parts = 0;
+	struct find_ctx c = {field, arena, out, err, errlen};
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!content_type || strncasecmp(content_type, "multipart/form-data", 19) != 0)
 		return fail(err, errlen, 415,
 			    "expected Content-Type multipart/form-data with the file in the field '%s', got '%.64s'",
 			    field, content_type && *content_type ? content_type : "(none)");
-	ct_end = content_type + strlen(content_type);
-	if (header_param(content_type, ct_end, "boundary", boundary, sizeof boundary) ||
-	    !boundary[0])
-		return fail(err, errlen, 400, "multipart/form-data without a usable boundary (1..70 characters)");
-	dlen = (size_t)snprintf(delim, sizeof delim, "--%s", boundary);
-
-	/* the first delimiter: at the start, or after a preamble and CRLF */
-	if (len >= dlen && memcmp(body, delim, dlen) == 0) {
-		p = body + dlen;
-	} else {
-		char crlf_delim[MAX_BOUNDARY + 10];
-		size_t n = (size_t)snprintf(crlf_delim, sizeof crlf_delim, "\r\n%s", delim);
-		const char *q = memmem_s(body, len, crlf_delim, n);
-
-		if (!q)
-			return fail(err, errlen, 400, "multipart body without the boundary '%s'", boundary);
-		p = q + n;
-	}
-	for (;;) {
-		char name[256] = "", filename[256] = "", ctype[128] = "";
-		const char *hdr_end, *next, *h;
-		int have_disp = 0;
-
-		/* after a delimiter: "--" ends the body, CRLF starts a part */
-		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-			break;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return fail(err, errlen, 400, "malformed multipart body: no CRLF after a boundary");
-		p += 2;
-		if (++parts > MAX_PARTS)
-			return fail(err, errlen, 400, "multipart body with more than %d parts", MAX_PARTS);
-		hdr_end = memmem_s(p, (size_t)(end - p), "\r\n\r\n", 4);
-		if (!hdr_end) {
-			if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
-				hdr_end = p - 2; /* a part without headers */
-			else
-				return fail(err, errlen, 400, "malformed multipart body: unterminated part headers");
-		}
-		for (h = p; h < hdr_end;) {
-			const char *eol = memmem_s(h, (size_t)(hdr_end - h), "\r\n", 2);
-			const char *colon;
-
-			if (!eol)
-				eol = hdr_end;
-			colon = memchr(h, ':', (size_t)(eol - h));
-			if (!colon)
-				return fail(err, errlen, 400, "malformed multipart part header");
-			if ((size_t)(colon - h) == 19 && strncasecmp(h, "Content-Disposition", 19) == 0) {
-				const char *v = colon + 1;
-
-				while (v < eol && *v == ' ')
-					v++;
-				if ((size_t)(eol - v) < 9 || strncasecmp(v, "form-data", 9) != 0)
-					return fail(err, errlen, 400, "multipart part is not form-data");
-				if (header_param(v, eol, "name", name, sizeof name))
-					return fail(err, errlen, 400, "multipart part without a usable name");
-				header_param(v, eol, "filename", filename, sizeof filename);
-				have_disp = 1;
-			} else if ((size_t)(colon - h) == 12 && strncasecmp(h, "Content-Type", 12) == 0) {
-				const char *v = colon + 1;
-				size_t n;
-
-				while (v < eol && *v == ' ')
-					v++;
-				n = (size_t)(eol - v);
-				if (n >= sizeof ctype || memchr(v, '\0', n))
-					return fail(err, errlen, 400, "multipart part Content-Type too long");
-				memcpy(ctype, v, n);
-				ctype[n] = '\0';
-			}
-			h = eol + 2;
-		}
-		if (!have_disp)
-			return fail(err, errlen, 400, "multipart part without Content-Disposition");
-		p = hdr_end + 4;
-		{
-			char crlf_delim[MAX_BOUNDARY + 10];
-			size_t n = (size_t)snprintf(crlf_delim, sizeof crlf_delim, "\r\n%s", delim);
-
-			next = memmem_s(p, (size_t)(end - p), crlf_delim, n);
-			if (!next)
-				return fail(err, errlen, 400, "malformed multipart body: a part does not end with the boundary");
-			if (!out->name && strcmp(name, field) == 0) {
-				out->name = cs_arena_strdup(arena, name);
-				out->filename = cs_arena_strdup(arena, filename);
-				out->content_type = cs_arena_strdup(arena, ctype[0] ? ctype : "application/octet-stream");
-				out->data = p;
-				out->len = (size_t)(next - p);
-				if (!out->name || !out->filename || !out->content_type)
-					return fail(err, errlen, 500, "out of memory");
-			}
-			p = next + n;
-		}
-	}
+	rc = cs_form_each(content_type, body, len, find_one, &c, err, errlen);
+	if (rc)
+		return rc;
 	if (!out->name)
 		return fail(err, errlen, 400, "the multipart body has no field named '%s' (the file goes in the field named after the method)",
 			    field);

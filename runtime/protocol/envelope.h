@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "core/arena.h"
+#include "core/multipart.h"
 #include "protocol/request.h"
 
 /* One part of a multipart/form-data body (pointers into the body/arena). */
