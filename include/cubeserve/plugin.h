@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define CS_PLUGIN_ABI_MAJOR 1
-#define CS_PLUGIN_ABI_MINOR 0
+#define CS_PLUGIN_ABI_MINOR 1
 #define CS_PLUGIN_ABI_VERSION \
 	(((uint32_t)CS_PLUGIN_ABI_MAJOR << 16) | (uint32_t)CS_PLUGIN_ABI_MINOR)
 #define CS_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -70,7 +70,15 @@ typedef enum cs_status {
 	CS_ETIMEOUT = -9,     /* over a time limit (504) */
 	CS_EABI = -10,        /* plugin ABI mismatch */
 	CS_ELIMIT = -11,      /* over a glue instruction or memory budget (500) */
-	CS_EUNAVAILABLE = -12 /* not ready or overloaded (503) */
+	CS_EUNAVAILABLE = -12, /* not ready or overloaded (503) */
+	/* ABI 1.1 and later: codes the runtime uses for requests */
+	CS_EMETHOD = -13,      /* HTTP method not allowed on the path (405) */
+	CS_EMEDIA = -14,       /* unsupported content type (415) */
+	CS_EHEADERS = -15,     /* too many or too large headers (431) */
+	CS_EAUTH = -16,        /* no credentials or bad ones (401) */
+	CS_EFORBIDDEN = -17,   /* credentials lack the right (403) */
+	CS_ERATE = -18,        /* over a rate limit or quota (429) */
+	CS_ECONFLICT = -19     /* a concurrent change won (409) */
 } cs_status;
 
 /* Plugin flags (cs_plugin.flags). */

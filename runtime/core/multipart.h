@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <cubeserve/plugin.h>
+
 /* One part as cs_form_each() reports it (valid during the callback). */
 typedef struct cs_form_field {
 	char name[256];            /* the form field */
@@ -20,13 +22,14 @@ typedef struct cs_form_field {
 
 /*
  * Walks every part of a multipart/form-data body (at most 64), calling
- * fn(ud, part) for each in order; a non-zero return from fn stops the walk
- * and is returned. Returns 0, 415 when content_type is not
- * multipart/form-data, 400 when the body is malformed (a wrong boundary,
- * no closing boundary, a part without headers or name), message in err.
+ * fn(ud, part) for each in order; a status other than CS_OK from fn stops
+ * the walk and is returned. Returns CS_OK, CS_EMEDIA when content_type is
+ * not multipart/form-data, CS_EINVAL when the body is malformed (a wrong
+ * boundary, no closing boundary, a part without headers or name), with the
+ * message in err.
  */
-int cs_form_each(const char *content_type, const char *body, size_t len,
-		 int (*fn)(void *ud, const cs_form_field *f), void *ud,
+cs_status cs_form_each(const char *content_type, const char *body, size_t len,
+		 cs_status (*fn)(void *ud, const cs_form_field *f), void *ud,
 		 char *err, size_t errlen);
 
 #endif

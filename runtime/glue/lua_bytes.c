@@ -12,10 +12,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "glue/glue.h"
+#include "glue/lua_util.h"
 #include "glue/lua_bytes.h"
 #include "core/multipart.h"
-#include "protocol/request.h"
+#include "core/request.h"
 
 #define REG_MAX_FIELD "cubeserve.bytes.max_field"
 #define MAX_MODEL_FILE_NAME 128
@@ -56,7 +56,7 @@ static int l_base64_decode(lua_State *L)
 		const unsigned char *comma = memchr(s, ',', len);
 
 		if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7) != 0)
-			return cs_glue_raise(L, CS_EINVAL, "cs.base64_decode: a data URL without ';base64,'");
+			return cs_lua_raise(L, CS_EINVAL, "cs.base64_decode: a data URL without ';base64,'");
 		i = (size_t)(comma - s) + 1;
 	}
 	out = (unsigned char *)luaL_buffinitsize(L, &b, (len - i) / 4 * 3 + 3);
@@ -72,7 +72,7 @@ static int l_base64_decode(lua_State *L)
 		}
 		v = b64_value(c);
 		if (v < 0 || pad)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "cs.base64_decode: not base64: %s at offset %I",
 					     pad ? "data after the '=' padding" : "a character outside the alphabet",
 					     (lua_Integer)i);
@@ -84,7 +84,7 @@ static int l_base64_decode(lua_State *L)
 		}
 	}
 	if (bits >= 6 || pad > 2 || (bits && (acc & ((1u << bits) - 1))))
-		return cs_glue_raise(L, CS_EINVAL, "cs.base64_decode: not base64: the data ends in the middle of a byte (truncated?)");
+		return cs_lua_raise(L, CS_EINVAL, "cs.base64_decode: not base64: the data ends in the middle of a byte (truncated?)");
 	luaL_pushresultsize(&b, n);
 	return 1;
 }
@@ -126,7 +126,7 @@ typedef struct upload_ctx {
 	size_t errlen;
 } upload_ctx;
 
-static int add_part(void *ud, const cs_form_field *f)
+static cs_status add_part(void *ud, const cs_form_field *f)
 {
 	upload_ctx *c = ud;
 	lua_State *L = c->L;
@@ -136,11 +136,11 @@ static int add_part(void *ud, const cs_form_field *f)
 			snprintf(c->err, c->errlen,
 				 "multipart field '%s' has %zu bytes, over the limit of %zu for a form field (limits.max_string_bytes; send large data as a file)",
 				 f->name, f->len, c->max_field);
-			return 413;
+			return CS_ETOOLARGE;
 		}
 		lua_pushlstring(L, f->data, f->len);
 		lua_setfield(L, c->form, f->name);
-		return 0;
+		return CS_OK;
 	}
 	lua_createtable(L, 0, 4);
 	lua_pushstring(L, f->name);
@@ -159,7 +159,7 @@ static int add_part(void *ud, const cs_form_field *f)
 		lua_pop(L, 1);
 	}
 	lua_rawseti(L, c->files, ++c->n);
-	return 0;
+	return CS_OK;
 }
 
 static int is_multipart(const char *ct)
@@ -172,7 +172,7 @@ static void push_uploads(lua_State *L, const cs_request *req)
 {
 	char err[512];
 	upload_ctx c;
-	int rc;
+	cs_status rc;
 
 	lua_newtable(L);
 	lua_newtable(L);
@@ -205,7 +205,7 @@ static void push_uploads(lua_State *L, const cs_request *req)
 	rc = cs_form_each(req->content_type, req->body, req->body_len, add_part, &c,
 			  err, sizeof err);
 	if (rc)
-		cs_glue_raise(L, rc == 413 ? CS_ETOOLARGE : CS_EINVAL, "%s", err);
+		cs_lua_raise(L, rc, "%s", err);
 }
 
 int cs_lua_request_uploads(lua_State *L, const cs_request *req, const char *key)
@@ -272,7 +272,7 @@ static int l_input_bytes(lua_State *L)
 					return 3;
 				}
 			}
-			return cs_glue_raise(L, CS_EINVAL, field ?
+			return cs_lua_raise(L, CS_EINVAL, field ?
 					     "the multipart body has no file in the field '%s'" :
 					     "the multipart body has no file (a part with a filename)%s",
 					     field ? field : "");
@@ -287,7 +287,7 @@ static int l_input_bytes(lua_State *L)
 
 		lua_getfield(L, 1, "json"); /* 4: raises a 400 on a bad body */
 		if (!lua_istable(L, 4) || lua_getfield(L, 4, f) != LUA_TSTRING)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "the JSON body has no string field '%s' (the image, base64-encoded)", f);
 		lua_pushcfunction(L, l_base64_decode);
 		lua_insert(L, -2);
@@ -298,7 +298,7 @@ static int l_input_bytes(lua_State *L)
 	}
 	lua_getfield(L, 1, "body");
 	if (lua_rawlen(L, -1) == 0)
-		return cs_glue_raise(L, CS_EINVAL,
+		return cs_lua_raise(L, CS_EINVAL,
 				     "the request has no input: send the file as the body (e.g. Content-Type image/jpeg), as a multipart/form-data file, or base64 in the JSON field '%s'",
 				     field ? field : "image");
 	lua_pushstring(L, ct[0] ? ct : "application/octet-stream");

@@ -6,7 +6,7 @@
  *
  * Bad client data (base64 that is not, a malformed multipart body, a form
  * field over limits.max_string_bytes, a request without the input) is
- * raised with cs_glue_raise(): 400, 413 or 415. Functions here run on the
+ * raised with cs_lua_raise(): 400, 413 or 415. Functions here run on the
  * Lua state's thread only.
  */
 #ifndef CS_LUA_BYTES_H

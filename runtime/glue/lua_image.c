@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@
 #include <spng.h>
 #include <turbojpeg.h>
 
-#include "glue/glue.h"
+#include "glue/lua_util.h"
 #include "glue/lua_image.h"
 #include "glue/lua_tensor.h"
 
@@ -30,6 +31,8 @@
 #define MAX_SIDE 65535
 /* Fixed-point bits of the resampling weights (as Pillow's 8-bit path). */
 #define PRECISION_BITS (32 - 8 - 2)
+/* Room for a TurboJPEG message (libjpeg's JMSG_LENGTH_MAX is 200). */
+#define JMSG_LENGTH_MAX_CS 256
 
 typedef struct cs_image {
 	int32_t width, height, channels;
@@ -130,10 +133,10 @@ static void check_pixels(lua_State *L, const image_env *e, const char *what,
 	uint64_t n = (uint64_t)w * h;
 
 	if (w == 0 || h == 0)
-		cs_glue_raise(L, CS_EINVAL, "image.decode: the %s claims an empty image (%dx%d)",
+		cs_lua_raise(L, CS_EINVAL, "image.decode: the %s claims an empty image (%dx%d)",
 			      what, (int)w, (int)h);
 	if ((e->max_pixels && n > e->max_pixels) || w > MAX_SIDE || h > MAX_SIDE)
-		cs_glue_raise(L, CS_ETOOLARGE,
+		cs_lua_raise(L, CS_ETOOLARGE,
 			      "image.decode: the %s claims %Ix%I = %I pixels, over the limit of %I (limits.max_image_pixels) or %d per side",
 			      what, (lua_Integer)w, (lua_Integer)h, (lua_Integer)n,
 			      (lua_Integer)e->max_pixels, MAX_SIDE);
@@ -180,13 +183,13 @@ static enum format sniff(lua_State *L, const unsigned char *p, size_t len)
 	if (len >= 8 && memcmp(p, png, 8) == 0)
 		return F_PNG;
 	if (len >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
-		cs_glue_raise(L, CS_EUNSUPPORTED, "image.decode: GIF images are not accepted (JPEG or PNG only)");
+		cs_lua_raise(L, CS_EUNSUPPORTED, "image.decode: GIF images are not accepted (JPEG or PNG only)");
 	if (len >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
-		cs_glue_raise(L, CS_EUNSUPPORTED, "image.decode: WebP images are not accepted (JPEG or PNG only)");
+		cs_lua_raise(L, CS_EUNSUPPORTED, "image.decode: WebP images are not accepted (JPEG or PNG only)");
 	if (len >= 2 && p[0] == 'B' && p[1] == 'M')
-		cs_glue_raise(L, CS_EUNSUPPORTED, "image.decode: BMP images are not accepted (JPEG or PNG only)");
+		cs_lua_raise(L, CS_EUNSUPPORTED, "image.decode: BMP images are not accepted (JPEG or PNG only)");
 	if (len >= 4 && (memcmp(p, "II*", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
-		cs_glue_raise(L, CS_EUNSUPPORTED, "image.decode: TIFF images are not accepted (JPEG or PNG only)");
+		cs_lua_raise(L, CS_EUNSUPPORTED, "image.decode: TIFF images are not accepted (JPEG or PNG only)");
 	return F_UNKNOWN;
 }
 
@@ -206,6 +209,20 @@ static void cmyk_to_rgb(const unsigned char *src, unsigned char *dst, size_t n)
 	}
 }
 
+/*
+ * Raises a 400 with TurboJPEG's message. The handle is dropped: after a
+ * failure it may keep state that spoils the next image.
+ */
+static void jpeg_fail(lua_State *L, image_env *e, const char *what)
+{
+	char msg[JMSG_LENGTH_MAX_CS];
+
+	snprintf(msg, sizeof msg, "%s", tjGetErrorStr2(e->dec));
+	tjDestroy(e->dec);
+	e->dec = NULL;
+	cs_lua_raise(L, CS_EINVAL, "image.decode: %s: %s", what, msg);
+}
+
 static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 			size_t len, int channels)
 {
@@ -218,8 +235,7 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 		luaL_error(L, "image.decode: cannot create a JPEG decoder: %s",
 			   tjGetErrorStr2(NULL));
 	if (tjDecompressHeader3(e->dec, buf, (unsigned long)len, &w, &h, &subsamp, &cs))
-		cs_glue_raise(L, CS_EINVAL, "image.decode: not a valid JPEG: %s",
-			      tjGetErrorStr2(e->dec));
+		jpeg_fail(L, e, "not a valid JPEG");
 	check_pixels(L, e, "JPEG header", (uint32_t)w, (uint32_t)h);
 	im = image_push(L, w, h, channels);
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
@@ -235,13 +251,9 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 		tmp = im->data;
 		pf = channels == 4 ? TJPF_RGBA : TJPF_RGB;
 	}
-	if (tjDecompress2(e->dec, buf, (unsigned long)len, tmp, w, 0, h, pf, 0)) {
-		int fatal = tjGetErrorCode(e->dec) == TJERR_FATAL;
-
-		cs_glue_raise(L, CS_EINVAL, "image.decode: %s JPEG: %s",
-			      fatal ? "cannot decode the" : "truncated or corrupt",
-			      tjGetErrorStr2(e->dec));
-	}
+	if (tjDecompress2(e->dec, buf, (unsigned long)len, tmp, w, 0, h, pf, 0))
+		jpeg_fail(L, e, tjGetErrorCode(e->dec) == TJERR_FATAL ?
+			  "cannot decode the JPEG" : "truncated or corrupt JPEG");
 	if (pf == TJPF_CMYK) {
 		if (channels == 3) {
 			cmyk_to_rgb(tmp, im->data, (size_t)w * (size_t)h);
@@ -262,7 +274,7 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 static int png_fail(lua_State *L, guard *g, cs_status st, const char *what, int rc)
 {
 	guard_release(g);
-	return cs_glue_raise(L, st, "image.decode: %s PNG: %s", what, spng_strerror(rc));
+	return cs_lua_raise(L, st, "image.decode: %s PNG: %s", what, spng_strerror(rc));
 }
 
 static void decode_png(lua_State *L, image_env *e, const unsigned char *buf,
@@ -331,19 +343,19 @@ static const unsigned char *input_bytes(lua_State *L, int idx, size_t *len)
 		uint32_t n;
 
 		if (cs_shape_numel(t->ndim, t->shape) != 1)
-			cs_glue_raise(L, CS_EINVAL, "image.decode: a BYTES tensor must hold one encoded image, this one has %I elements",
+			cs_lua_raise(L, CS_EINVAL, "image.decode: a BYTES tensor must hold one encoded image, this one has %I elements",
 				      (lua_Integer)cs_shape_numel(t->ndim, t->shape));
 		if (t->nbytes < 4)
-			cs_glue_raise(L, CS_EINVAL, "image.decode: malformed BYTES tensor");
+			cs_lua_raise(L, CS_EINVAL, "image.decode: malformed BYTES tensor");
 		n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 		    (uint32_t)p[3] << 24;
 		if ((size_t)n > t->nbytes - 4)
-			cs_glue_raise(L, CS_EINVAL, "image.decode: malformed BYTES tensor");
+			cs_lua_raise(L, CS_EINVAL, "image.decode: malformed BYTES tensor");
 		*len = n;
 		return p + 4;
 	}
 	if (lua_isnoneornil(L, idx))
-		cs_glue_raise(L, CS_EINVAL, "image.decode: no image (got nil; expected the bytes of a JPEG or PNG)");
+		cs_lua_raise(L, CS_EINVAL, "image.decode: no image (got nil; expected the bytes of a JPEG or PNG)");
 	luaL_argerror(L, idx, "expected a string of bytes or a BYTES tensor");
 	return NULL;
 }
@@ -368,9 +380,9 @@ static int l_decode(lua_State *L)
 		luaL_argerror(L, 2, "expected a table of options");
 	}
 	if (len == 0)
-		return cs_glue_raise(L, CS_EINVAL, "image.decode: the image is empty (0 bytes); expected a JPEG or PNG");
+		return cs_lua_raise(L, CS_EINVAL, "image.decode: the image is empty (0 bytes); expected a JPEG or PNG");
 	if (e->max_bytes && len > e->max_bytes)
-		return cs_glue_raise(L, CS_ETOOLARGE,
+		return cs_lua_raise(L, CS_ETOOLARGE,
 				     "image.decode: the image has %I bytes, over the limit of %I (limits.max_image_bytes)",
 				     (lua_Integer)len, (lua_Integer)e->max_bytes);
 	f = sniff(L, buf, len);
@@ -380,7 +392,7 @@ static int l_decode(lua_State *L)
 	else if (f == F_PNG)
 		decode_png(L, e, buf, len, (int)channels);
 	else
-		return cs_glue_raise(L, CS_EINVAL, "image.decode: not a JPEG or PNG image (unrecognised first bytes)");
+		return cs_lua_raise(L, CS_EINVAL, "image.decode: not a JPEG or PNG image (unrecognised first bytes)");
 	return 1;
 }
 
@@ -499,27 +511,28 @@ static void resample_v(const unsigned char *src, int w, int c,
 	}
 }
 
-/* Pillow's NEAREST: the source pixel under each output pixel's centre. */
-static void resize_nearest(const cs_image *in, cs_image *out)
+/*
+ * Pillow's NEAREST: the source pixel under each output pixel's centre,
+ * with the centres accumulated step by step as Pillow's affine scaler does
+ * (a product would round differently at some pixels).
+ */
+static void resize_nearest(lua_State *L, const cs_image *in, cs_image *out)
 {
 	int c = in->channels;
 	double sx = (double)in->width / out->width, sy = (double)in->height / out->height;
+	int *xs = (int *)scratch_push(L, (size_t)out->width * sizeof(int));
+	double o = 0.5 * sx;
 
-	for (int y = 0; y < out->height; y++) {
-		int iy = (int)((y + 0.5) * sy);
-		const unsigned char *row;
+	for (int x = 0; x < out->width; x++, o += sx)
+		xs[x] = o >= in->width ? in->width - 1 : (int)o;
+	o = 0.5 * sy;
+	for (int y = 0; y < out->height; y++, o += sy) {
+		int iy = o >= in->height ? in->height - 1 : (int)o;
+		const unsigned char *row = in->data + (size_t)iy * in->width * c;
+		unsigned char *dst = out->data + (size_t)y * out->width * c;
 
-		if (iy >= in->height)
-			iy = in->height - 1;
-		row = in->data + (size_t)iy * in->width * c;
-		for (int x = 0; x < out->width; x++) {
-			int ix = (int)((x + 0.5) * sx);
-
-			if (ix >= in->width)
-				ix = in->width - 1;
-			memcpy(out->data + ((size_t)y * out->width + x) * c,
-			       row + (size_t)ix * c, (size_t)c);
-		}
+		for (int x = 0; x < out->width; x++)
+			memcpy(dst + (size_t)x * c, row + (size_t)xs[x] * c, (size_t)c);
 	}
 }
 
@@ -565,7 +578,7 @@ static int m_resize(lua_State *L)
 				   (lua_Integer)h);
 	}
 	if (e->max_pixels && (uint64_t)w * (uint64_t)h > e->max_pixels)
-		return cs_glue_raise(L, CS_ETOOLARGE, "image:resize: %Ix%I is over the limit of %I pixels (limits.max_image_pixels)",
+		return cs_lua_raise(L, CS_ETOOLARGE, "image:resize: %Ix%I is over the limit of %I pixels (limits.max_image_pixels)",
 				     (lua_Integer)w, (lua_Integer)h, (lua_Integer)e->max_pixels);
 	lua_settop(L, 1);
 	out = image_push(L, (int32_t)w, (int32_t)h, in->channels);
@@ -573,7 +586,7 @@ static int m_resize(lua_State *L)
 	if (w == in->width && h == in->height) {
 		memcpy(out->data, in->data, in->nbytes);
 	} else if (filter == 1) {
-		resize_nearest(in, out);
+		resize_nearest(L, in, out);
 	} else if (h == in->height) {
 		int *b;
 		int32_t *kk;
@@ -618,7 +631,7 @@ static cs_image *crop(lua_State *L, const cs_image *in, int64_t x, int64_t y,
 	if (w < 1 || h < 1)
 		luaL_error(L, "image:crop: width and height must be at least 1");
 	if (x < 0 || y < 0 || x + w > in->width || y + h > in->height)
-		cs_glue_raise(L, CS_EINVAL,
+		cs_lua_raise(L, CS_EINVAL,
 			      "image:crop: the box %Ix%I at (%I,%I) is outside the %dx%d image",
 			      (lua_Integer)w, (lua_Integer)h, (lua_Integer)x, (lua_Integer)y,
 			      (int)in->width, (int)in->height);
@@ -658,7 +671,7 @@ static int m_center_crop(lua_State *L)
 	int64_t h = luaL_optinteger(L, 3, w);
 
 	if (w > in->width || h > in->height)
-		return cs_glue_raise(L, CS_EINVAL, "image:center_crop: %Ix%I is larger than the %dx%d image",
+		return cs_lua_raise(L, CS_EINVAL, "image:center_crop: %Ix%I is larger than the %dx%d image",
 				     (lua_Integer)w, (lua_Integer)h, (int)in->width,
 				     (int)in->height);
 	crop(L, in, half_even(in->width - w), half_even(in->height - h), w, h);

@@ -15,7 +15,7 @@
  * collector. The decoders' own working memory (a few rows) is not counted.
  *
  * Bad data (empty, truncated, corrupt, GIF and other formats, over a limit)
- * is raised with cs_glue_raise(): 400, or 413 for the limits; misuse of the
+ * is raised with cs_lua_raise(): 400, or 413 for the limits; misuse of the
  * API by the glue is an ordinary Lua error (500).
  *
  * Functions here run on the Lua state's thread only.

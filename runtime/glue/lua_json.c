@@ -21,7 +21,6 @@
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 
-char cs_lua_null_marker;
 
 /* Longest path the error message spells out, in segments. */
 #define MAX_PATH_SEGMENTS (CS_LUA_JSON_MAX_DEPTH + CS_MAX_DIMS + 2)
@@ -99,12 +98,6 @@ static void push_value(lua_State *L, const json_t *v, int mt)
 		lua_pushlightuserdata(L, cs_lua_null);
 		break;
 	}
-}
-
-void cs_lua_json_open(lua_State *L)
-{
-	luaL_newmetatable(L, CS_LUA_ARRAY_MT);
-	lua_pop(L, 1);
 }
 
 void cs_lua_push_json(lua_State *L, const json_t *v)

@@ -18,6 +18,8 @@
 
 #include <cubeserve/plugin.h>
 
+#include "core/names.h"
+#include "core/clock.h"
 #include "registry/heartbeat.h"
 #include "core/log.h"
 #include "model/manifest.h"
@@ -168,21 +170,7 @@ struct cs_heartbeat {
 	long long started;
 };
 
-static long long wall_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void set_num(json_t *o, const char *k, double v, int decimals)
 {
@@ -222,7 +210,7 @@ static void *run(void *p)
 	cs_heartbeat *hb = p;
 	cs_registry *r = NULL;
 	unsigned long long reported = 0, prev_req = 0;
-	double prev_t = mono_s();
+	double prev_t = cs_clock_mono();
 	char err[CS_ERROR_SIZE * 2], state[32];
 	int down_logged = 0, ever_up = 0, stop;
 	struct timespec until;
@@ -250,7 +238,7 @@ static void *run(void *p)
 		f.rps = f.p50_ms = f.p99_ms = -1;
 		if (hb->figures)
 			hb->figures(hb->arg, &f);
-		t = mono_s();
+		t = cs_clock_mono();
 		rps = f.rps;
 		if (rps < 0)
 			rps = t > prev_t ? (double)(f.requests - prev_req) / (t - prev_t) : 0;
@@ -285,7 +273,7 @@ static void *run(void *p)
 			set_num(fields, "p99_ms", f.p99_ms, 3);
 			json_object_set_new(fields, "last_error", json_string(f.last_error));
 			set_ll(fields, "started", hb->started);
-			set_ll(fields, "updated", wall_ms());
+			set_ll(fields, "updated", (long long)(cs_clock_wall() * 1000));
 			rc = cs_registry_heartbeat(r, hb->model, hb->id, fields,
 						   (long long)(f.requests - reported));
 			json_decref(fields);
@@ -381,7 +369,7 @@ int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 		snprintf(hb->host, sizeof hb->host, "localhost");
 	snprintf(hb->id, sizeof hb->id, "%s:%ld", hb->host, (long)getpid());
 	snprintf(hb->state, sizeof hb->state, "ready");
-	hb->started = wall_ms();
+	hb->started = (long long)(cs_clock_wall() * 1000);
 	pthread_mutex_init(&hb->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "glue/glue.h"
 #include "registry/heartbeat.h"
 #include "serve/listen.h"
@@ -21,7 +22,7 @@
 #include "serve/master.h"
 #include "serve/metrics.h"
 #include "model/model.h"
-#include "protocol/request.h"
+#include "core/request.h"
 #include "serve/server.h"
 
 static void usage(FILE *f)
@@ -89,7 +90,6 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 	static double prev_busy_s = -1, prev_t;
 	const heartbeat_arg *a = arg;
 	cs_pool_status *st;
-	struct timespec ts;
 	double t;
 
 	f->requests = __atomic_load_n(&a->srv->requests, __ATOMIC_RELAXED);
@@ -97,8 +97,7 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 	if (!a->srv->metrics || !(st = calloc(1, sizeof(*st))))
 		return;
 	cs_metrics_status(a->srv->metrics, st);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	t = cs_clock_mono();
 	f->requests = st->accepted;
 	f->processes = st->processes;
 	f->threads = st->active + st->idle;
@@ -197,7 +196,6 @@ static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
 	cs_glue_result res;
-	cs_metrics *saved;
 	int rc;
 
 	if (!mf->example_json || !cs_glue_has_method(glue, "predict"))
@@ -207,9 +205,8 @@ static void warm_up(cs_model *model, cs_glue *glue)
 			    mf->threads);
 		return;
 	}
-	saved = cs_metrics_set_current(NULL); /* the master serves nothing */
+	/* the glue has no observer yet: the master records nothing */
 	rc = call_example(model, glue, "warm-up", &res);
-	cs_metrics_set_current(saved);
 	if (rc == CS_OK)
 		cs_log_info("warmed up with the manifest's example before forking");
 	else

@@ -6,7 +6,7 @@
 
 #include "glue/glue.h"
 #include "model/model.h"
-#include "protocol/request.h"
+#include "core/request.h"
 
 static char dir[] = "/tmp/cs-glue-XXXXXX";
 static char plugins[512], luadir[512];

@@ -3,6 +3,7 @@
 
 #include "tap.h"
 
+#include "core/names.h"
 #include "model/manifest.h"
 
 static char dir[] = "/tmp/cs-manifest-XXXXXX";
