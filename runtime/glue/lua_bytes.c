@@ -45,7 +45,7 @@ static int b64_value(unsigned char c)
  */
 static int l_base64_decode(lua_State *L)
 {
-	size_t len, i = 0, n = 0, pad = 0;
+	size_t len, i = 0, n = 0, pad = 0, chars = 0;
 	const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
 	unsigned char *out;
 	unsigned int acc = 0;
@@ -76,6 +76,7 @@ static int l_base64_decode(lua_State *L)
 					     "cs.base64_decode: not base64: %s at offset %I",
 					     pad ? "data after the '=' padding" : "a character outside the alphabet",
 					     (lua_Integer)i);
+		chars++;
 		acc = (acc << 6) | (unsigned int)v;
 		bits += 6;
 		if (bits >= 8) {
@@ -83,8 +84,10 @@ static int l_base64_decode(lua_State *L)
 			out[n++] = (unsigned char)(acc >> bits);
 		}
 	}
-	if (bits >= 6 || pad > 2 || (bits && (acc & ((1u << bits) - 1))))
+	if (bits >= 6 || (bits && (acc & ((1u << bits) - 1))))
 		return cs_lua_raise(L, CS_EINVAL, "cs.base64_decode: not base64: the data ends in the middle of a byte (truncated?)");
+	if (pad && (chars + pad) % 4 != 0)
+		return cs_lua_raise(L, CS_EINVAL, "cs.base64_decode: not base64: wrong '=' padding");
 	luaL_pushresultsize(&b, n);
 	return 1;
 }

@@ -360,7 +360,10 @@ static const unsigned char *input_bytes(lua_State *L, int idx, size_t *len)
 	return NULL;
 }
 
-/* image.decode(bytes [, {channels = 1|3|4}]) -> image */
+/*
+ * image.decode(bytes [, {channels = 1|3|4}]) -> image. A string second
+ * argument is ignored, so image.decode(cs.input_bytes(req)) works.
+ */
 static int l_decode(lua_State *L)
 {
 	image_env *e = env_of(L);
@@ -376,7 +379,9 @@ static int l_decode(lua_State *L)
 		lua_pop(L, 1);
 		luaL_argcheck(L, channels == 1 || channels == 3 || channels == 4, 2,
 			      "channels must be 1, 3 or 4");
-	} else if (!lua_isnoneornil(L, 2)) {
+	} else if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING) {
+		/* a string: the content type cs.input_bytes returns beside the
+		 * bytes; the format is read from the bytes themselves */
 		luaL_argerror(L, 2, "expected a table of options");
 	}
 	if (len == 0)

@@ -27,6 +27,7 @@ little-endian float32 for the tensor):
   cmyk.jpg cmyk.rgb           CMYK JPEG and Pillow's convert("RGB") of it
   photo_l.l                   Pillow's convert("L") of photo.jpg
   exif.jpg                    photo.jpg with 16 APP1 (EXIF) segments, ~1 MB
+  exif_big.jpg                the same with 40 segments, ~2.7 MB
   bomb.png                    a ~10 kB PNG claiming 100000x100000 pixels
   truncated.jpg truncated.png the first half of photo.jpg / photo.png
   corrupt.jpg                 a JPEG header followed by garbage
@@ -135,6 +136,7 @@ def main():
     exif = b"Exif\x00\x00" + bytes(rng.integers(0, 256, 65000, dtype=np.uint8))
     app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
     write(out, "exif.jpg", data[:2] + app1 * 16 + data[2:])
+    write(out, "exif_big.jpg", data[:2] + app1 * 40 + data[2:])
     write(out, "truncated.jpg", data[:len(data) // 2])
     write(out, "corrupt.jpg", data[:2] + b"\xff\xdb\x00\x43" + bytes(rng.integers(0, 256, 4000, dtype=np.uint8)))
 
