@@ -223,10 +223,24 @@ static void jpeg_fail(lua_State *L, image_env *e, const char *what)
 	cs_lua_raise(L, CS_EINVAL, "image.decode: %s: %s", what, msg);
 }
 
-static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
-			size_t len, int channels)
+/*
+ * Pillow's draft(): the largest DCT scale 1/8, 1/4, 1/2 that keeps the
+ * image at least dw x dh (1 when no draft is asked for).
+ */
+static int draft_denom(int w, int h, int dw, int dh)
 {
-	int w, h, subsamp, cs;
+	int scale;
+
+	if (dw <= 0 || dh <= 0)
+		return 1;
+	scale = w / dw < h / dh ? w / dw : h / dh;
+	return scale >= 8 ? 8 : scale >= 4 ? 4 : scale >= 2 ? 2 : 1;
+}
+
+static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
+			size_t len, int channels, int dw, int dh)
+{
+	int w, h, subsamp, cs, denom;
 	cs_image *im;
 	unsigned char *tmp;
 	int pf;
@@ -237,6 +251,9 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 	if (tjDecompressHeader3(e->dec, buf, (unsigned long)len, &w, &h, &subsamp, &cs))
 		jpeg_fail(L, e, "not a valid JPEG");
 	check_pixels(L, e, "JPEG header", (uint32_t)w, (uint32_t)h);
+	denom = draft_denom(w, h, dw, dh);
+	w = (w + denom - 1) / denom; /* TJSCALED(w, 1/denom) */
+	h = (h + denom - 1) / denom;
 	im = image_push(L, w, h, channels);
 	if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
 		tmp = scratch_push(L, (size_t)w * (size_t)h * 4);
@@ -361,21 +378,36 @@ static const unsigned char *input_bytes(lua_State *L, int idx, size_t *len)
 }
 
 /*
- * image.decode(bytes [, {channels = 1|3|4}]) -> image. A string second
- * argument is ignored, so image.decode(cs.input_bytes(req)) works.
+ * image.decode(bytes [, {channels = 1|3|4, draft = {w, h}}]) -> image.
+ * draft: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (in the DCT,
+ * much faster) as long as it stays at least w x h, as Pillow's draft().
+ * A string second argument is ignored, so
+ * image.decode(cs.input_bytes(req)) works.
  */
 static int l_decode(lua_State *L)
 {
 	image_env *e = env_of(L);
 	size_t len;
 	const unsigned char *buf = input_bytes(L, 1, &len);
-	lua_Integer channels = 3;
+	lua_Integer channels = 3, dw = 0, dh = 0;
 	enum format f;
 
 	if (lua_istable(L, 2)) {
 		lua_getfield(L, 2, "channels");
 		if (!lua_isnil(L, -1))
 			channels = luaL_checkinteger(L, -1);
+		lua_pop(L, 1);
+		if (lua_getfield(L, 2, "draft") == LUA_TTABLE) {
+			lua_rawgeti(L, -1, 1);
+			lua_rawgeti(L, -2, 2);
+			dw = luaL_checkinteger(L, -2);
+			dh = luaL_checkinteger(L, -1);
+			luaL_argcheck(L, dw >= 1 && dh >= 1 && dw <= MAX_SIDE && dh <= MAX_SIDE, 2,
+				      "draft must be {width, height}, 1..65535");
+			lua_pop(L, 2);
+		} else if (!lua_isnil(L, -1)) {
+			luaL_argerror(L, 2, "draft must be {width, height}");
+		}
 		lua_pop(L, 1);
 		luaL_argcheck(L, channels == 1 || channels == 3 || channels == 4, 2,
 			      "channels must be 1, 3 or 4");
@@ -393,7 +425,7 @@ static int l_decode(lua_State *L)
 	f = sniff(L, buf, len);
 	lua_settop(L, 2);
 	if (f == F_JPEG)
-		decode_jpeg(L, e, buf, len, (int)channels);
+		decode_jpeg(L, e, buf, len, (int)channels, (int)dw, (int)dh);
 	else if (f == F_PNG)
 		decode_png(L, e, buf, len, (int)channels);
 	else
@@ -470,6 +502,32 @@ static unsigned char clip8(int32_t v)
 	return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* One output pixel of the horizontal pass, C channels (a constant). */
+static inline void taps_h(const unsigned char *p, int n, const int32_t *k,
+			  unsigned char *o, int c)
+{
+	int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;
+
+	for (int i = 0; i < n; i++, p += c) {
+		int32_t w = k[i];
+
+		s0 += p[0] * w;
+		if (c > 1) {
+			s1 += p[1] * w;
+			s2 += p[2] * w;
+		}
+		if (c > 3)
+			s3 += p[3] * w;
+	}
+	o[0] = clip8(s0);
+	if (c > 1) {
+		o[1] = clip8(s1);
+		o[2] = clip8(s2);
+	}
+	if (c > 3)
+		o[3] = clip8(s3);
+}
+
 static void resample_h(const unsigned char *src, int sw, int h, int c,
 		       unsigned char *dst, int dw, int ksize, const int *b,
 		       const int32_t *kk)
@@ -478,27 +536,36 @@ static void resample_h(const unsigned char *src, int sw, int h, int c,
 		const unsigned char *row = src + (size_t)y * sw * c;
 		unsigned char *o = dst + (size_t)y * dw * c;
 
+		/* one loop per channel count, so the taps loop is unrolled */
 		for (int x = 0; x < dw; x++) {
-			const int32_t *k = kk + x * ksize;
 			const unsigned char *p = row + (size_t)b[x * 2] * c;
-			int n = b[x * 2 + 1];
 
-			for (int ch = 0; ch < c; ch++) {
-				int32_t ss = 1 << (PRECISION_BITS - 1);
-
-				for (int i = 0; i < n; i++)
-					ss += p[i * c + ch] * k[i];
-				o[x * c + ch] = clip8(ss);
+			switch (c) {
+			case 1: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x, 1); break;
+			case 3: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x * 3, 3); break;
+			default: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x * 4, 4); break;
 			}
 		}
 	}
 }
 
-static void resample_v(const unsigned char *src, int w, int c,
+/*
+ * The resampling loops are written for the vectoriser, which gcc runs at
+ * -O2 only for loops of known length: ask for it here.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORISE __attribute__((optimize("tree-vectorize")))
+#else
+#define VECTORISE
+#endif
+
+/* The vertical pass: whole rows at a time into an accumulator row. */
+VECTORISE static void resample_v(lua_State *L, const unsigned char *src, int w, int c,
 		       unsigned char *dst, int dh, int ksize, const int *b,
 		       const int32_t *kk)
 {
 	size_t stride = (size_t)w * c;
+	int32_t *acc = (int32_t *)scratch_push(L, stride * sizeof(int32_t));
 
 	for (int y = 0; y < dh; y++) {
 		const int32_t *k = kk + y * ksize;
@@ -506,14 +573,19 @@ static void resample_v(const unsigned char *src, int w, int c,
 		int n = b[y * 2 + 1];
 		unsigned char *o = dst + (size_t)y * stride;
 
-		for (size_t j = 0; j < stride; j++) {
-			int32_t ss = 1 << (PRECISION_BITS - 1);
+		for (size_t j = 0; j < stride; j++)
+			acc[j] = 1 << (PRECISION_BITS - 1);
+		for (int i = 0; i < n; i++) {
+			const unsigned char *row = base + (size_t)i * stride;
+			int32_t wt = k[i];
 
-			for (int i = 0; i < n; i++)
-				ss += base[(size_t)i * stride + j] * k[i];
-			o[j] = clip8(ss);
+			for (size_t j = 0; j < stride; j++)
+				acc[j] += row[j] * wt;
 		}
+		for (size_t j = 0; j < stride; j++)
+			o[j] = clip8(acc[j]);
 	}
+	lua_pop(L, 1);
 }
 
 /*
@@ -604,7 +676,7 @@ static int m_resize(lua_State *L)
 		int32_t *kk;
 		int ks = coeffs(L, in->height, (int)h, &b, &kk);
 
-		resample_v(in->data, in->width, in->channels, out->data, (int)h, ks, b, kk);
+		resample_v(L, in->data, in->width, in->channels, out->data, (int)h, ks, b, kk);
 	} else {
 		int *bx, *by;
 		int32_t *kx, *ky;
@@ -619,7 +691,7 @@ static int m_resize(lua_State *L)
 			   last - first, in->channels, mid, (int)w, ksx, bx, kx);
 		for (int y = 0; y < h; y++)
 			by[y * 2] -= first;
-		resample_v(mid, (int)w, in->channels, out->data, (int)h, ksy, by, ky);
+		resample_v(L, mid, (int)w, in->channels, out->data, (int)h, ksy, by, ky);
 	}
 	lua_settop(L, top);
 	return 1;

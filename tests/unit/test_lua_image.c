@@ -209,6 +209,13 @@ TEST(decode_jpeg_png_as_pillow)
 		  "assert(d == 0, 'jpeg vs Pillow: ' .. d)\n");
 	RUN_OK(L, "local im = image.decode(read('photo.png'))\n"
 		  "assert(maxdiff(im:bytes(), read('photo_png.rgb')) == 0)\n");
+	/* draft: decoded at 1/2 in the DCT, as Pillow's draft() */
+	RUN_OK(L, "local im = image.decode(read('photo.jpg'), {draft = {224, 224}})\n"
+		  "assert(im.width == 320 and im.height == 240)\n"
+		  "assert(maxdiff(im:bytes(), read('draft_224.rgb')) == 0)\n"
+		  "assert(image.decode(read('photo.jpg'), {draft = {400, 300}}).width == 640)\n"
+		  "assert(image.decode(read('photo.png'), {draft = {10, 10}}).width == 640)\n");
+	RUN_ERR(L, "image.decode(read('photo.jpg'), {draft = 5})", "draft must be {width, height}");
 	/* a JPEG behind 16 EXIF segments (~1 MB) decodes the same */
 	RUN_OK(L, "local im = image.decode(read('exif.jpg'))\n"
 		  "assert(maxdiff(im:bytes(), read('photo.rgb')) == 0)\n");

@@ -26,6 +26,7 @@ little-endian float32 for the tensor):
   rgb16.png rgb16.rgb         16-bit RGB PNG and the high bytes
   cmyk.jpg cmyk.rgb           CMYK JPEG and Pillow's convert("RGB") of it
   photo_l.l                   Pillow's convert("L") of photo.jpg
+  draft_224.rgb               Pillow's draft("RGB", (224, 224)) of photo.jpg (320x240)
   exif.jpg                    photo.jpg with 16 APP1 (EXIF) segments, ~1 MB
   exif_big.jpg                the same with 40 segments, ~2.7 MB
   bomb.png                    a ~10 kB PNG claiming 100000x100000 pixels
@@ -93,6 +94,9 @@ def main():
     jpg.load()
     write(out, "photo.rgb", jpg.tobytes())
     write(out, "photo_l.l", jpg.convert("L").tobytes())
+    d = Image.open(os.path.join(out, "photo.jpg"))
+    d.draft("RGB", (224, 224))
+    write(out, "draft_224.rgb", d.convert("RGB").tobytes())
     for filt, w, h in RESIZES:
         mode = Image.BILINEAR if filt == "bilinear" else Image.NEAREST
         write(out, f"resize_{filt}_{w}x{h}.rgb", jpg.resize((w, h), mode).tobytes())
