@@ -67,7 +67,7 @@ jpg=$tmp/fx/photo.jpg
 # shellcheck disable=SC2046
 gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -I"$srcdir/include" -I"$srcdir/runtime" \
 	"$srcdir/bench/image_bench.c" "$srcdir"/runtime/glue/{lua_util,lua_tensor,lua_image}.c \
-	"$srcdir"/runtime/core/{tensor,status}.c \
+	"$srcdir"/runtime/core/status.c \
 	$(pkg-config --cflags --libs lua5.4 libturbojpeg spng) -lm -o "$tmp/image_bench"
 log "per image: cubeserve's image library, ${seconds}s on core $core"
 taskset -c "$core" "$tmp/image_bench" "$jpg" "$seconds" "$tmp/cs.f32" >"$tmp/cs.out"

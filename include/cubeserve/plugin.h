@@ -124,7 +124,8 @@ typedef struct cs_model_spec {
 
 /*
  * One declared input or output. shape may hold -1 for a dimension of any
- * size (at least for dimension 0 when the model takes a batch).
+ * size (at least for dimension 0 when the model takes a batch). Its layout
+ * is frozen for ABI 1, like cs_tensor's (tensor.h).
  */
 typedef struct cs_io_desc {
 	const char *name;
@@ -175,7 +176,8 @@ typedef struct cs_plugin {
 	 * Runs the model. inputs[n_inputs] are borrowed for the call, one per
 	 * described input in describe() order, each already checked by the
 	 * runtime against its declared dtype and shape; their data is aligned
-	 * to at least 16 bytes. outputs[n_outputs] has
+	 * to at least the size of one element of its dtype (nothing more is
+	 * promised: a view may point into a request body). outputs[n_outputs] has
 	 * one entry per described output, in describe() order, with name set;
 	 * the plugin sets dtype, ndim, shape, nbytes and data, allocating data
 	 * through alloc. On failure the outputs may be partly set; the runtime

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "registry/heartbeat.h"
+#include "core/names.h"
 
 #define MAX_PROCESSES 64
 #define DEFAULT_TIMEOUT_MS 60000 /* a record published before the field existed */

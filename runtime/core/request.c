@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_out.h"
 #include "core/request.h"
 #include "core/status.h"
 
@@ -39,7 +40,7 @@ void cs_response_take(cs_response *r, int status, const char *content_type,
 
 void cs_response_json(cs_response *r, int status, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = cs_json_dumps(v, NULL);
 
 	if (!s) {
 		cs_response_fail(r, CS_EBACKEND, "cannot encode the response as JSON");

@@ -19,19 +19,20 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "core/names.h"
+#include "core/json_out.h"
 #include "core/clock.h"
-#include "model/infer.h"
-#include "glue/glue.h"
 #include "core/log.h"
+#include "core/names.h"
+#include "core/request.h"
+#include "core/status.h"
+#include "glue/glue.h"
 #include "glue/lua_bytes.h"
 #include "glue/lua_image.h"
 #include "glue/lua_json.h"
-#include "glue/lua_util.h"
 #include "glue/lua_tensor.h"
+#include "glue/lua_util.h"
+#include "model/infer.h"
 #include "model/model.h"
-#include "core/request.h"
-#include "core/status.h"
 
 #ifndef CS_LUA_DIR
 #define CS_LUA_DIR "/usr/local/share/cubeserve/lua"
@@ -185,6 +186,57 @@ static int l_cs_log(lua_State *L)
 	return 0;
 }
 
+/*
+ * Loads a Lua text file as a chunk named after the file alone ("@glue.lua"),
+ * so messages and tracebacks a client sees hold no server paths (the
+ * model store's content hashes among them). [-0, +1, m]
+ */
+static int load_text_file(lua_State *L, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char chunk[256];
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	snprintf(chunk, sizeof chunk, "@%s", base ? base + 1 : path);
+	if (!f) {
+		lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+		return LUA_ERRFILE;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *b = realloc(buf, cap ? cap * 2 : 8192);
+
+			if (!b) {
+				free(buf);
+				fclose(f);
+				lua_pushfstring(L, "cannot read %s: out of memory", path);
+				return LUA_ERRMEM;
+			}
+			buf = b;
+			cap = cap ? cap * 2 : 8192;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		lua_pushfstring(L, "cannot read %s", path);
+		return LUA_ERRFILE;
+	}
+	fclose(f);
+	rc = luaL_loadbufferx(L, buf ? buf : "", len, chunk, "t");
+	free(buf);
+	return rc;
+}
+
 /* load(chunk [, name [, mode [, env]]]) restricted to text chunks. */
 static int l_load(lua_State *L)
 {
@@ -232,7 +284,7 @@ static int l_require(lua_State *L)
 	if (strlen(path) + 5 > sizeof path)
 		return luaL_error(L, "require: module name too long");
 	strcat(path, ".lua");
-	if (luaL_loadfilex(L, path, "t") != LUA_OK)
+	if (load_text_file(L, path) != LUA_OK)
 		return luaL_error(L, "require: module '%s' not found in %s: %s",
 				  name, g->lua_dir, lua_tostring(L, -1));
 	lua_pushstring(L, name);
@@ -390,7 +442,7 @@ static int l_cs_json_encode(lua_State *L)
 	v = cs_lua_to_json(L, 1, err, sizeof err);
 	if (!v)
 		return luaL_error(L, "cs.json_encode: %s", err);
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = cs_json_dumps(v, NULL);
 	json_decref(v);
 	if (!s)
 		return luaL_error(L, "cs.json_encode: out of memory");
@@ -657,7 +709,7 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	/* load and run the glue file: it returns its table of methods */
 	budgets_start(g, mf->limits.glue_instructions * 10);
 	lua_pushcfunction(L, msgh);
-	if (luaL_loadfilex(L, file, "t") != LUA_OK) {
+	if (load_text_file(L, file) != LUA_OK) {
 		snprintf(err, errlen, "model '%s': cannot load glue %s: %s",
 			 mf->name, file, lua_tostring(L, -1));
 		rc = CS_EFORMAT;
@@ -821,7 +873,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 				     method, err);
 			return CS_EINVAL;
 		}
-		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		s = cs_json_dumps(v, NULL);
 		json_decref(v);
 		if (!s) {
 			result_error(res, CS_ENOMEM, "out of memory");

@@ -20,8 +20,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "glue/lua_util.h"
 #include "glue/lua_tensor.h"
+#include "glue/lua_util.h"
 
 #define DATA_ALIGN 16
 /* Bytes of a userdata besides the data: the header and the alignment slack. */

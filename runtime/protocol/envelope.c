@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json_out.h"
 #include "core/multipart.h"
 #include "protocol/envelope.h"
 
@@ -262,7 +263,7 @@ void cs_envelope_wrap(cs_response *resp, int raw)
 			      "error", msg);
 		json_decref(fallback);
 		json_decref(e);
-		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		s = o ? cs_json_dumps(o, NULL) : NULL;
 		json_decref(o);
 		if (s)
 			cs_response_take(resp, resp->status, "application/json", s, strlen(s));

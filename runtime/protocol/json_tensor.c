@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "protocol/json_tensor.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -84,60 +85,6 @@ int cs_jcur_expect(cs_jcur *c, char ch, const char *what)
 	return 0;
 }
 
-/* ------------------------------------------------------------ UTF-8 */
-
-/* Length of the valid UTF-8 sequence at p (< end), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char b = p[0];
-	size_t n;
-	uint32_t cp;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xc2 && b <= 0xdf) {
-		n = 2;
-		cp = b & 0x1f;
-	} else if (b >= 0xe0 && b <= 0xef) {
-		n = 3;
-		cp = b & 0x0f;
-	} else if (b >= 0xf0 && b <= 0xf4) {
-		n = 4;
-		cp = b & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-int cs_utf8_valid(const char *p, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)p, *e = s + n;
-
-	while (s < e) {
-		size_t k;
-
-		if (*s < 0x80) {
-			s++;
-			continue;
-		}
-		k = utf8_seq(s, e);
-		if (!k)
-			return 0;
-		s += k;
-	}
-	return 1;
-}
 
 /* ------------------------------------------------------------ strings */
 
@@ -206,7 +153,7 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 					    ch);
 		}
 		if (ch >= 0x80) {
-			size_t k = utf8_seq((const unsigned char *)p,
+			size_t k = cs_utf8_seq((const unsigned char *)p,
 					    (const unsigned char *)end);
 
 			if (!k) {

@@ -93,7 +93,4 @@ int cs_json_tensor_check_size(cs_dtype dtype, int32_t ndim,
 			      const int64_t *shape, const cs_json_limits *lim,
 			      const char *name, char *err, size_t errlen);
 
-/* Whether [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
-int cs_utf8_valid(const char *p, size_t n);
-
 #endif

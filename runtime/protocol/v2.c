@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_out.h"
+#include "core/utf8.h"
 #include "protocol/v2.h"
 
 /* ------------------------------------------------------------ parsing */
@@ -693,20 +695,28 @@ static void wb_element(wbuf *b, cs_dtype dt, const unsigned char *p)
 		float f;
 
 		memcpy(&f, p, 4);
-		if (!isfinite(f))
+		if (!isfinite(f)) {
 			wb_str(b, "null");
-		else
-			wb_printf(b, "%.9g", (double)f);
+		} else {
+			char text[CS_FMT_NUMBER_SIZE];
+
+			cs_fmt_float(text, f);
+			wb_str(b, text);
+		}
 		return;
 	}
 	case CS_FP64: {
 		double d;
 
 		memcpy(&d, p, 8);
-		if (!isfinite(d))
+		if (!isfinite(d)) {
 			wb_str(b, "null");
-		else
-			wb_printf(b, "%.17g", d);
+		} else {
+			char text[CS_FMT_NUMBER_SIZE];
+
+			cs_fmt_double(text, d);
+			wb_str(b, text);
+		}
 		return;
 	}
 	case CS_FP16: {
@@ -854,7 +864,7 @@ cs_status cs_v2_encode_response(const char *model_name, const char *model_versio
 		wb_jstring(&b, rq->id, strlen(rq->id));
 	}
 	if (resp_params) {
-		char *s = json_dumps(resp_params, JSON_COMPACT);
+		char *s = cs_json_dumps(resp_params, NULL);
 
 		if (!s) {
 			free(b.p);

@@ -18,8 +18,8 @@
 #include <cubeserve/plugin.h>
 
 #include "core/arena.h"
-#include "protocol/json_tensor.h"
 #include "core/request.h"
+#include "protocol/json_tensor.h"
 
 #define CS_V2_MAX_TENSORS 64
 

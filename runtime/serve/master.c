@@ -14,8 +14,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "serve/metrics.h"
 #include "serve/master.h"
+#include "serve/metrics.h"
 
 #define MAX_CHILDREN 256
 #define BACKOFF_MIN_MS 100

@@ -21,16 +21,16 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
-#include "core/clock.h"
 #include "core/arena.h"
-#include "model/batcher.h"
-#include "serve/listen.h"
+#include "core/clock.h"
 #include "core/log.h"
-#include "serve/metrics.h"
 #include "core/request.h"
-#include "serve/dispatch.h"
-#include "serve/server.h"
 #include "core/status.h"
+#include "model/batcher.h"
+#include "serve/dispatch.h"
+#include "serve/listen.h"
+#include "serve/metrics.h"
+#include "serve/server.h"
 
 #define MAX_CONNS 1024
 #define IO_TIMEOUT_MIN_MS 1000        /* a stalled peer cannot hang us longer */

@@ -15,11 +15,11 @@
 
 #include <signal.h>
 
+#include "glue/glue.h"
 #include "model/batcher.h"
 #include "model/infer.h"
-#include "glue/glue.h"
-#include "serve/metrics.h"
 #include "model/model.h"
+#include "serve/metrics.h"
 
 /* Set by the worker's signal handlers; read between requests. */
 extern volatile sig_atomic_t cs_stop_requested;

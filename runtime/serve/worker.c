@@ -14,15 +14,18 @@
 #include <unistd.h>
 
 #include "core/clock.h"
-#include "glue/glue.h"
-#include "registry/heartbeat.h"
-#include "serve/listen.h"
 #include "core/log.h"
+#include "core/names.h"
+#include "core/paths.h"
+#include "core/request.h"
+#include "glue/glue.h"
 #include "model/manifest.h"
+#include "model/model.h"
+#include "registry/heartbeat.h"
+#include "registry/registry.h"
+#include "serve/listen.h"
 #include "serve/master.h"
 #include "serve/metrics.h"
-#include "model/model.h"
-#include "core/request.h"
 #include "serve/server.h"
 
 static void usage(FILE *f)
@@ -187,6 +190,31 @@ static int call_example(cs_model *model, cs_glue *glue, const char *id,
 }
 
 /*
+ * Run from a build tree (and not told otherwise by an option or the
+ * environment), the worker uses the build's plugins and the source tree's
+ * Lua library, as `cubeserve` does, so the documented --check line works
+ * before `make install`.
+ */
+static void build_tree_defaults(const char **plugin_dir, const char **lua_dir)
+{
+	static char plugins[4200], lua[4200];
+	const char *src;
+	char exe[4096];
+
+	if (!cs_in_build_tree(&src))
+		return;
+	cs_exe_dir(exe, sizeof exe);
+	if (!*plugin_dir && !(getenv("CUBESERVE_PLUGIN_DIR") && *getenv("CUBESERVE_PLUGIN_DIR"))) {
+		snprintf(plugins, sizeof plugins, "%s/plugins", exe);
+		*plugin_dir = plugins;
+	}
+	if (!*lua_dir && !(getenv("CUBESERVE_LUA_DIR") && *getenv("CUBESERVE_LUA_DIR"))) {
+		snprintf(lua, sizeof lua, "%s/lua", src);
+		*lua_dir = lua;
+	}
+}
+
+/*
  * Before forking: run the manifest's example once, so what a backend
  * prepares lazily on its first inference (packed weights, kernels) is made
  * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
@@ -233,11 +261,15 @@ static int run_check(cs_model *model, cs_glue *glue)
 		return 1;
 	}
 	rc = call_example(model, glue, "check", &res);
-	fwrite(res.body, 1, res.body_len, stdout);
-	fputc('\n', stdout);
-	if (rc)
-		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
-			mf->path, res.http_status);
+	if (rc) {
+		/* one line, on stderr only: the response is the reason */
+		fprintf(stderr, "%s: the example request failed with HTTP %d: %.*s\n",
+			mf->path, res.http_status, (int)res.body_len,
+			res.body ? res.body : "");
+	} else {
+		fwrite(res.body, 1, res.body_len, stdout);
+		fputc('\n', stdout);
+	}
 	free(res.body);
 	return rc ? 1 : 0;
 }
@@ -373,6 +405,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cs_log_setup(mf->name, level);
+	build_tree_defaults(&plugin_dir, &lua_dir);
 	if (!lua_dir)
 		lua_dir = getenv("CUBESERVE_LUA_DIR");
 	if (!lua_dir || !*lua_dir)

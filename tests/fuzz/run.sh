@@ -30,7 +30,7 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -I"$top/include" -I"$top/runtime"
 	$(pkg-config --cflags jansson))
 libs=($(pkg-config --libs jansson) -lm)
-rt=("$top"/runtime/core/{arena,tensor,request,status,names,multipart}.c "$top"/runtime/protocol/{json_tensor,v2,envelope,route}.c "$top"/runtime/model/manifest.c)
+rt=("$top"/runtime/core/{arena,request,status,names,utf8,json_out,multipart}.c "$top"/runtime/protocol/{json_tensor,v2,envelope,route}.c "$top"/runtime/model/manifest.c)
 # the image target also links the glue's Lua libraries and the decoders
 glue=("$top"/runtime/glue/{lua_util,lua_tensor,lua_image}.c)
 glue_flags=($(pkg-config --cflags lua5.4 libturbojpeg spng 2>/dev/null))

@@ -73,10 +73,9 @@ TEST(every_dtype_decodes)
 		    "{\"name\":\"i\",\"shape\":[1],\"datatype\":\"INT32\",\"data\":[1e3]},"
 		    "{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\",\"data\":[\"a\\u00e9\",\"\"]}]}",
 		    &rq) == 0);
-	if (rq.n_inputs != 9) {
+	if (rq.n_inputs != 9)
 		printf("#   %s\n", err);
-		return;
-	}
+	REQUIRE(rq.n_inputs == 9);
 	CHECK(((uint8_t *)rq.inputs[0].data)[0] == 1 && ((uint8_t *)rq.inputs[0].data)[1] == 0);
 	CHECK(((uint8_t *)rq.inputs[1].data)[0] == 255);
 	CHECK(((uint64_t *)rq.inputs[2].data)[0] == UINT64_MAX);
