@@ -339,6 +339,7 @@ static int l_model_file(lua_State *L)
 	}
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
 		return luaL_error(L, "cs.model_file: path too long");
+	errno = 0;
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return luaL_error(L, "cs.model_file: cannot read %s: %s", path,
 				  errno ? strerror(errno) : "not a regular file");

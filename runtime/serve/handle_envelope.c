@@ -46,7 +46,8 @@ void cs_handle_api(cs_call *c, cs_response *resp)
 	} else if (route->kind == CS_ROUTE_API_DATA) {
 		int form;
 
-		if (cs_is_json_type(req->content_type) && cs_call_precheck_json(c, resp))
+		if ((!req->content_type[0] || cs_is_json_type(req->content_type)) &&
+		    cs_call_precheck_json(c, resp))
 			goto out_wrap;
 		rc = cs_envelope_read("action", req->content_type, req->query, req->body,
 				      req->body_len, arena, &m, &kwargs, &form, err,
