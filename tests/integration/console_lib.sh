@@ -6,10 +6,9 @@
 CS=$CS_TOP_BUILDDIR/cubeserve
 
 console_stack_up() {
-	run=$(mktemp -d "/tmp/$1.XXXXXX")
+	run_dir "/tmp/$1" # lib.sh: removed on exit unless a check failed
 	export CUBESERVE_RUN_DIR=$run/stack
 	export CUBESERVE_WORKER=${CUBESERVE_WORKER:-$CS_TOP_BUILDDIR/cubeserve-worker}
-	trap 'console_stack_down' EXIT
 	# shellcheck disable=SC1091
 	. "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 	port=$(cs_free_port)
@@ -21,13 +20,9 @@ console_stack_up() {
 	fi
 }
 
-console_stack_down() {
+# lib.sh's exit hook runs it
+cleanup() {
 	"$CS" down >/dev/null 2>&1 || true
-	if [ "${failed:-0}" -ne 0 ] || [ "${CS_KEEP_RUN:-0}" = 1 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
 }
 
 # api METHOD PATH [BODY [CONTENT-TYPE]]: a call with the CSRF header;

@@ -35,16 +35,10 @@ fi
 # shellcheck disable=SC1091
 . "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 
-run=$(mktemp -d "${TMPDIR:-/tmp}/cs-auth.XXXXXX")
+run_dir cs-auth
 cleanup() {
 	CUBESERVE_RUN_DIR=$run/stack "$CS" down >/dev/null 2>&1 || true
-	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ]; then
-		echo "# run directory kept: $run"
-	else
-		rm -rf "$run"
-	fi
 }
-trap cleanup EXIT
 export CUBESERVE_RUN_DIR=$run/stack
 unset CUBESERVE_KEY CUBESERVE_REGISTRY
 # every user has their own config dir (login token); the admin's is the default
@@ -117,9 +111,9 @@ printf 'olga-pw\n' >"$run/olga.pw"
 cs 0 user add olga --role owner --password-file "$run/olga.pw" &&
 	printf 'carl-pw\n' | XDG_CONFIG_HOME=$run/cfg-admin "$CS" user add carl --role consumer >/dev/null &&
 	printf 'otto-pw\n' | XDG_CONFIG_HOME=$run/cfg-admin "$CS" user add otto --role operator >/dev/null &&
-	pass "admin adds an owner, a consumer and an operator (password from a file and stdin)"
+	pass "admin adds an owner, a consumer and an operator (password from a file and stdin)" || fail "admin adds an owner, a consumer and an operator (password from a file and stdin)"
 cs 2 user add zed --role king --password-file "$run/olga.pw" && grep -q "admin, owner, operator or consumer" <<<"$out" &&
-	pass "an unknown role is refused, naming the roles"
+	pass "an unknown role is refused, naming the roles" || fail "an unknown role is refused, naming the roles"
 cs 5 user add olga --role owner --password-file "$run/olga.pw" && pass "a user name is taken once"
 for u in olga carl otto; do
 	if printf '%s-pw\n' "$u" | as "$u" "$CS" login "$u" >"$run/login-$u.out" 2>&1; then
@@ -137,11 +131,11 @@ who=olga
 cs 0 publish "$run/iris" && pass "the owner publishes a model of its own"
 cs 0 deploy iris && pass "the owner deploys its model"
 cs 0 access iris private && grep -q "iris is private (owner olga)" <<<"$out" &&
-	pass "the owner makes its model private"
+	pass "the owner makes its model private" || fail "the owner makes its model private"
 cs 7 access linear private && grep -q "may not manage model 'linear'" <<<"$out" &&
-	pass "an owner cannot change another's model (exit 7, names the role)"
+	pass "an owner cannot change another's model (exit 7, names the role)" || fail "an owner cannot change another's model (exit 7, names the role)"
 who=admin
-cs 0 access linear && grep -q "linear is public" <<<"$out" && pass "... and nothing changed"
+cs 0 access linear && grep -q "linear is public" <<<"$out" && pass "... and nothing changed" || fail "... and nothing changed"
 
 # nobody without a key gets an answer (the gateway refreshes about once a second)
 sleep 1.5
@@ -163,7 +157,7 @@ cs 0 key create --user carl --models iris --json
 jkey=$(jq -r .key <<<"$out")
 [[ $jkey =~ ^csk_ ]] && pass "key create --json prints {\"key\": ...}" || fail "key create --json" "$out"
 cs 7 key create --user carl --models linear && grep -q "needs role admin, or owner of every model granted" <<<"$out" &&
-	pass "an owner cannot grant another's model"
+	pass "an owner cannot grant another's model" || fail "an owner cannot grant another's model"
 cs 7 key create --user carl --all && pass "... nor every model (--all)"
 who=admin
 cs 0 key create --user carl --models linear
@@ -171,10 +165,10 @@ other_key=$(tail -1 <<<"$out")
 cs 0 key create --user carl --models iris --expires +2s
 exp_key=$(tail -1 <<<"$out")
 cs 2 key create --user carl --models iris --expires 2001-01-01 && grep -q "in the past" <<<"$out" &&
-	pass "an expiry in the past is refused"
+	pass "an expiry in the past is refused" || fail "an expiry in the past is refused"
 cs 2 key create --user carl --models iris --rate fast && pass "a bad --rate is refused"
 cs 4 key create --user nobody --models iris && grep -q "no user named nobody" <<<"$out" &&
-	pass "a key for an unknown user is refused"
+	pass "a key for an unknown user is refused" || fail "a key for an unknown user is refused"
 sleep 1.5
 
 # ------------------------------------------------------------ the consumer calls
@@ -249,7 +243,7 @@ grep -q 'cubeserve_gateway_requests_total{model="iris",outcome="rate_limited"} [
 who=carl
 before=$("$CS" status iris --json | jq '.[0].processes')
 cs 7 scale iris 2 && grep -q "user 'carl' (role consumer) may not change deployment 'iris'" <<<"$out" &&
-	pass "a consumer cannot scale (exit 7, names the role needed)"
+	pass "a consumer cannot scale (exit 7, names the role needed)" || fail "a consumer cannot scale (exit 7, names the role needed)"
 cs 7 access iris public && pass "a consumer cannot change access"
 cs 7 user add mallory --role admin --password-file "$run/olga.pw" && pass "a consumer cannot add users"
 cs 7 key create --user carl --all && pass "a consumer cannot create keys"
@@ -259,9 +253,9 @@ cs 7 audit && pass "a consumer cannot read the audit log"
 CUBESERVE_KEY=$key "$CS" scale iris 2 >"$run/k.out" 2>&1 && rc=0 || rc=$?
 [ "$rc" = 7 ] && pass "CUBESERVE_KEY with a consumer's key does not allow management either" ||
 	fail "consumer key via CUBESERVE_KEY refused" "$rc $(cat "$run/k.out")"
-cs 0 rate iris 4 --json && [ "$(jq -r .user <<<"$out")" = carl ] && pass "a rating counts for the logged-in user"
+cs 0 rate iris 4 --json && [ "$(jq -r .user <<<"$out")" = carl ] && pass "a rating counts for the logged-in user" || fail "a rating counts for the logged-in user"
 cs 7 rate iris 5 --user someone-else && pass "rating as another --user is refused"
-cs 0 rate iris 2 --json && [ "$(jq .ratings <<<"$out")" = 1 ] && pass "rating again replaces it (one per user)"
+cs 0 rate iris 2 --json && [ "$(jq .ratings <<<"$out")" = 1 ] && pass "rating again replaces it (one per user)" || fail "rating again replaces it (one per user)"
 who=otto
 cs 0 scale iris 1 && pass "an operator may change any deployment"
 cs 7 access iris public && pass "... but not a model's access"
@@ -288,7 +282,7 @@ printf 'carl-pw2\n' | XDG_CONFIG_HOME=$run/cfg-admin "$CS" user passwd carl >/de
 # ------------------------------------------------------------ revoke
 who=olga
 cs 0 key list --json && jq -e --arg id "$key_id" '[.[] | select(.id == $id and .prefix == "csk_" + $id)] | length == 1' <<<"$out" >/dev/null &&
-	! grep -q '"hash"' <<<"$out" && pass "key list shows id and prefix, never a hash"
+	! grep -q '"hash"' <<<"$out" && pass "key list shows id and prefix, never a hash" || fail "key list shows id and prefix, never a hash"
 cs 0 key revoke "$key_id" && pass "the owner revokes the key"
 sleep 1.5
 call /models/iris "Authorization: Bearer $key"

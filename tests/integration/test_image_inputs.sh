@@ -392,9 +392,5 @@ else
 fi
 
 cs_stack_stop
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log >/dev/null 2>&1; then
-	fail "no sanitizer reports in the worker logs" "$(grep -hE -A3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CS_RUN"/logs/*.log | head -n 20)"
-else
-	pass "no sanitizer reports in the worker logs"
-fi
+no_sanitizer_reports "no sanitizer reports in the worker logs" "$CS_RUN"/logs/*.log
 tap_done
