@@ -53,3 +53,16 @@ wait_job() {
 	done
 	return 1
 }
+
+# no_sanitizer_reports: a check that no process of the stack (cubeserve-api,
+# the jobs' commands, workers) wrote an ASan/UBSan report into its log.
+no_sanitizer_reports() {
+	local hits
+	hits=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$CUBESERVE_RUN_DIR"/logs/*.log \
+		"$CUBESERVE_RUN_DIR"/api/jobs/*.log 2>/dev/null || true)
+	if [ -z "$hits" ]; then
+		pass "no sanitizer reports in the stack's logs"
+	else
+		fail "no sanitizer reports in the stack's logs" $hits
+	fi
+}
