@@ -8,6 +8,9 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	libsodium-dev
+	# image decoding in the glue
+	libturbojpeg0-dev libspng-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
 	# the stack: web server, spawner, registry, metrics
@@ -18,6 +21,8 @@ PKGS=(
 	gunicorn python3-flask
 	# the console: model uploads (cubeserve-api), browser tests
 	libarchive-dev chromium
+	# the image example and its bench (fixtures, the reference model, the peer)
+	python3-pil python3-torchvision
 )
 
 usage() {

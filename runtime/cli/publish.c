@@ -148,6 +148,8 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 	/* 2. the registry: reachable, known schema, version still free */
 	cli_step(cli, "[2/5] check the registry at %s", cli->registry_url);
 	rc = cli_registry(cli, 1);
+	if (rc == CLI_OK)
+		rc = cli_auth_publish(cli, mf->name, 0);
 	if (rc != CLI_OK)
 		goto out_free;
 	cs_registry_key(cli->reg, key, sizeof key, "version:%s:%s", mf->name, mf->version);
@@ -393,6 +395,7 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 		rc = cli_exit_for(st);
 		goto out_rollback;
 	}
+	cli_auth_publish(cli, mf->name, 1);
 	cli_step(cli, "      ok: published %s@%s (%zu files, %zu bytes)", mf->name, mf->version,
 		 nfiles, total);
 	if (cli->json) {

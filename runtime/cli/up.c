@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cli.h"
+#include "ops.h"
 
 #define READY_MARK "\001cubeserve-up-ready\n"
 
@@ -97,6 +98,7 @@ static void example(cs_cli *cli, const char *label, const char *mpath,
 		printf("up: example %s was not published (see above); going on\n", label);
 		return;
 	}
+	cli_auth_example(cli, name);
 	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
 		json_decref(dep);
 		return; /* deployed (or paused) already */
@@ -205,7 +207,18 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 	}
 	if (!getenv("CUBESERVE_RUN_DIR") || strcmp(getenv("CUBESERVE_RUN_DIR"), cli->run_dir) != 0)
 		fprintf(f, "  export CUBESERVE_RUN_DIR=%s   # for the commands below\n", cli->run_dir);
-	fprintf(f, "  cubeserve status\n  cubeserve list\n");
+	{
+		/* the command as it can be run from here: it may not be on PATH */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		const char *cmd = "cubeserve";
+
+		if (n > 0) {
+			self[n] = '\0';
+			cmd = self;
+		}
+		fprintf(f, "  %s status\n  %s list\n", cmd, cmd);
+	}
 	fflush(f);
 	json_decref(deps);
 }
@@ -223,6 +236,9 @@ static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
 }
 
 /* The foreground part of up, also run by the detached child. */
+/* --auth: 1 on, 0 off, -1 as recorded in the registry (off when never set) */
+static int up_auth_mode = -1;
+
 static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		     int timeout_s, int detached)
 {
@@ -303,7 +319,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "redis-server did not come up on %s: %s (log: %s)", sock, err, logf);
 		goto out_stop;
 	}
-	if (cli_registry(cli, 1) != CLI_OK)
+	if (cli_registry(cli, 1) != CLI_OK || cli_auth_up(cli, up_auth_mode, stdout) != CLI_OK)
 		goto out_stop;
 	if (!cli_store(cli))
 		goto out_stop;
@@ -356,16 +372,18 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	else if (api < 0)
 		api = 0;
 
-	/* what was deployed before, then the examples */
+	/* what was deployed before (its desired state), then the examples */
 	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
 		json_array_foreach(deps, i, d) {
+			char oerr[CS_ERROR_SIZE * 4];
+
 			if (stop_flag || strcmp(jstr(d, "state", ""), "paused") == 0)
 				continue;
 			printf("up: deploy %s@%s again (recorded earlier)\n", jstr(d, "name", ""),
 			       jstr(d, "version", ""));
-			if (cli_deploy(cli, jstr(d, "name", ""), jstr(d, "version", NULL),
-				       (int)jnum(d, "processes", 1), timeout_s) != CLI_OK)
-				printf("up: %s was not deployed (see above); going on\n", jstr(d, "name", ""));
+			if (cs_op_resume(cli, jstr(d, "name", ""), timeout_s, oerr, sizeof oerr) != CS_OK)
+				printf("up: %s was not deployed (%s); the supervisor retries\n",
+				       jstr(d, "name", ""), oerr);
 		}
 	}
 	deployed = json_array();
@@ -454,6 +472,8 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 			nginx = 0;
 			break;
 		}
+		/* the supervisor: every deployment as desired */
+		cli_supervise_pass(cli);
 		if (api && !cli_pid_alive(api)) {
 			cli_err(cli, "cubeserve-api (pid %ld) exited; starting it again (log: %s/logs/api.log)",
 				(long)api, cli->run_dir);
@@ -572,6 +592,7 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		{"examples", required_argument, NULL, 'e'},
 		{"no-examples", no_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
+		{"auth", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *examples_dir = NULL, *e = getenv("CS_PORT");
@@ -585,6 +606,13 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		case 'e': examples_dir = optarg; break;
 		case 'n': none = 1; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'A':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				cli_err(cli, "--auth must be on or off, got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			up_auth_mode = strcmp(optarg, "on") == 0;
+			break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}
