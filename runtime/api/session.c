@@ -42,11 +42,16 @@ void api_session_new(api_req *q)
 	/* the body held the password: wipe it now */
 	sodium_memzero(q->body, q->body_len);
 	json_object_del(b, "password");
-	cs_auth_audit(r, name, "login", "console", st == CS_OK ? "ok" : "refused");
 	if (st != CS_OK) {
-		api_reg_error(q);
+		char msg[sizeof r->errstr];
+
+		/* the audit entry below replaces r's last error: keep it */
+		snprintf(msg, sizeof msg, "%s", r->errstr);
+		cs_auth_audit(r, name, "login", "console", "refused");
+		api_error(q, api_http_for(st), "%s", msg);
 		return;
 	}
+	cs_auth_audit(r, name, "login", "console", "ok");
 	api_send(q, 201, json_pack("{s:s,s:s,s:s,s:i}", "token", token, "user", who.user, "role",
 				   cs_role_name(who.role), "expires_in", SESSION_TTL_S));
 	sodium_memzero(token, sizeof token);

@@ -14,7 +14,7 @@ console_stack_up() {
 	. "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 	port=$(cs_free_port)
 	base=http://127.0.0.1:$port
-	if ! "$CS" up --detach --port "$port" >"$run/up.out" 2>&1; then
+	if ! "$CS" up --detach --port "$port" ${CONSOLE_UP_ARGS:-} >"$run/up.out" 2>&1; then
 		fail "cubeserve up --detach starts the stack with the console" "$(tail -n 25 "$run/up.out")"
 		tap_done
 		exit 1
@@ -31,9 +31,11 @@ console_stack_down() {
 }
 
 # api METHOD PATH [BODY [CONTENT-TYPE]]: a call with the CSRF header;
-# sets $status and $body. NOCSRF=1 leaves the header out.
+# sets $status and $body. NOCSRF=1 leaves the header out; TOKEN=T sends
+# Authorization: Bearer T.
 api() {
 	local -a args=(-s -o "$run/body" -w '%{http_code}' -m 30 -X "$1" -H 'X-Cubeserve-User: tester')
+	[ -z "${TOKEN:-}" ] || args+=(-H "Authorization: Bearer $TOKEN")
 	[ "${NOCSRF:-0}" = 1 ] || args+=(-H 'X-Cubeserve-Csrf: 1')
 	if [ $# -ge 3 ]; then
 		args+=(-H "Content-Type: ${4:-application/json}")
