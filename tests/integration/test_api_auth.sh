@@ -108,10 +108,39 @@ expect "a consumer: its OpenAPI document is 404" 404 '.error'
 TOKEN=$admin api GET /api/models/linear
 expect "the admin sees it, marked private" 200 '.public == false and .accounts == true'
 
+# a second admin session for what follows the sign-out
+api POST /api/session "{\"name\": \"admin\", \"password\": \"$pw\"}"
+admin2=$(jq -r '.token // empty' <<<"$body")
 # signing out revokes the session
 TOKEN=$admin api DELETE /api/session
 expect "sign out" 200 '.signed_in == false'
 TOKEN=$admin api GET /api/me
 expect "the revoked session is 401" 401 '.error'
+
+# the same in a browser, when one is installed
+chromium=${CS_CHROMIUM:-/usr/bin/chromium}
+if [ -x "$chromium" ] && command -v node >/dev/null 2>&1 &&
+	[ -f "$CS_TOP_SRCDIR/console/node_modules/playwright-core/index.mjs" ] &&
+	"$CS_TOP_SRCDIR/scripts/console-deps.sh" --check >/dev/null 2>&1; then
+	# linear back to 1 process, public again, for the page's scale to 2
+	TOKEN=$admin2 api POST /api/deployments/linear/scale '{"processes": 1}'
+	wait_job "$(jq -r .job <<<"$body")" || true
+	CUBESERVE_KEY=$admin2 "$CS" access linear public >/dev/null 2>&1 || true
+	set +e
+	CS_ADMIN_PASSWORD=$pw CS_CHROMIUM=$chromium timeout 300 node "$here/console_browser_auth.mjs" "$base" \
+		"$CS_TOP_BUILDDIR/console-screenshots" >"$run/browser.tap" 2>"$run/browser.err"
+	brc=$?
+	set -e
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) pass "browser: ${line#* - }" ;;
+		"not ok "*) fail "browser: ${line#* - }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$run/browser.tap"
+	[ "$brc" = 0 ] || grep -q '^not ok' "$run/browser.tap" || fail "the browser run ends cleanly (exit $brc)" "$(tail -n 15 "$run/browser.err")"
+else
+	n=$((n + 1)); echo "ok $n - browser sign-in # SKIP chromium, node or the console's npm packages are not installed"
+fi
 no_sanitizer_reports
 tap_done
