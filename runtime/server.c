@@ -46,6 +46,7 @@ static void build_metadata(cs_server *s, cs_response *r)
 {
 	const cs_manifest *mf = s->model->mf;
 	json_t *o, *tags, *in, *out, *methods, *ex;
+	const char *info;
 
 	o = json_object();
 	json_object_set_new(o, "name", json_string(mf->name));
@@ -58,6 +59,9 @@ static void build_metadata(cs_server *s, cs_response *r)
 		json_array_append_new(tags, json_string(mf->tags[i]));
 	json_object_set_new(o, "tags", tags);
 	json_object_set_new(o, "plugin", json_string(s->model->plugin->api->name));
+	if ((info = cs_plugin_info(s->model->plugin->api, s->model->handle)) &&
+	    (ex = json_loads(info, 0, NULL)))
+		json_object_set_new(o, "backend", ex);
 	for (int k = 0; k < 2; k++) {
 		const cs_io_desc *io = k ? s->model->outputs : s->model->inputs;
 		size_t n = k ? s->model->n_outputs : s->model->n_inputs;
