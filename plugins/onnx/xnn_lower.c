@@ -1684,6 +1684,13 @@ static int lower_identity(build *b)
 		return rc;
 	if (b->nd->n_outputs > 1 && b->nd->outputs[1][0])
 		return fail(b, CS_EUNSUPPORTED, "the mask output");
+	if (!strcmp(b->nd->op_type, "Dropout") && in_id(b, 2) >= 0) {
+		const cs__onnx_tensor *t = in_const(b, 2);
+		if (!t || t->n != 1 || (t->i ? t->i[0] : t->f[0] != 0))
+			return fail(b, CS_EUNSUPPORTED, "training mode");
+	}
+	if (attr_int(b->nd, "is_test", 1) == 0 && b->g->opset < 7)
+		return fail(b, CS_EUNSUPPORTED, "training mode");
 	if (!strcmp(b->nd->op_type, "Cast") &&
 	    attr_int(b->nd, "to", 0) != 1)
 		return fail(b, CS_EUNSUPPORTED, "a cast to type %lld (the "
