@@ -407,8 +407,12 @@ static int onnx_load(const cs_host *host, const cs_model_spec *spec,
 					   "graph");
 			goto out_loaded;
 		}
-		if (engine == ENGINE_XNNPACK || broken ||
-		    rc == CS_ENOMEM) {
+		if (broken) {
+			snprintf(err, errlen, "cannot load '%s': it is not a "
+				 "valid ONNX model: %s", m->path, why);
+			goto out_free_buf;
+		}
+		if (engine == ENGINE_XNNPACK || rc == CS_ENOMEM) {
 			snprintf(err, errlen, "cannot load '%s' with the "
 				 "xnnpack engine: %s", m->path, why);
 			goto out_free_buf;
