@@ -104,10 +104,34 @@ static enum xnn_status create_op(const cs__xnn_model *m, xstep *s)
 		case B_MUL:
 			return xnn_create_multiply_nd_f32(s->omin, s->omax, 0,
 							  &s->op);
-		default:
+		case B_DIV:
 			return xnn_create_divide_nd_f32(s->omin, s->omax, 0,
 							&s->op);
+		case B_MAX:
+			return xnn_create_maximum_nd_f32(0, &s->op);
+		default:
+			return xnn_create_minimum_nd_f32(0, &s->op);
 		}
+	case S_UNARY:
+		switch (s->uop) {
+		case U_ELU:
+			return xnn_create_elu_nc_f32(1, 1, 1, s->alpha, 0, &s->op);
+		case U_HARDSWISH:
+			return xnn_create_hardswish_nc_f32(1, 1, 1, 0, &s->op);
+		case U_ABS:
+			return xnn_create_abs_nc_f32(1, 1, 1, 0, &s->op);
+		case U_NEG:
+			return xnn_create_negate_nc_f32(1, 1, 1, 0, &s->op);
+		case U_FLOOR:
+			return xnn_create_floor_nc_f32(1, 1, 1, 0, &s->op);
+		case U_CEIL:
+			return xnn_create_ceiling_nc_f32(1, 1, 1, 0, &s->op);
+		default:
+			return xnn_create_square_root_nc_f32(1, 1, 1, 0, &s->op);
+		}
+	case S_PRELU:
+		return xnn_create_prelu_nc_f32(s->channels, s->channels,
+					       s->channels, s->cdata, 0, &s->op);
 	case S_CLAMP:
 		return xnn_create_clamp_nc_f32(1, 1, 1, s->omin, s->omax, 0,
 					       &s->op);
@@ -312,11 +336,42 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		case B_MUL:
 			return xnn_setup_multiply_nd_f32(s->op, na, p, nb, q, a,
 							 bb, o, NULL);
-		default:
+		case B_DIV:
 			return xnn_setup_divide_nd_f32(s->op, na, p, nb, q, a,
 						       bb, o, NULL);
+		case B_MAX:
+			return xnn_setup_maximum_nd_f32(s->op, na, p, nb, q, a,
+							bb, o, NULL);
+		default:
+			return xnn_setup_minimum_nd_f32(s->op, na, p, nb, q, a,
+							bb, o, NULL);
 		}
 	}
+	case S_UNARY: {
+		size_t e = elems(out, n);
+		const float *x = buf(m, s->in[0]);
+		float *y = buf(m, s->out);
+		switch (s->uop) {
+		case U_ELU:
+			return xnn_setup_elu_nc_f32(s->op, e, x, y, NULL);
+		case U_HARDSWISH:
+			return xnn_setup_hardswish_nc_f32(s->op, e, x, y, NULL);
+		case U_ABS:
+			return xnn_setup_abs_nc_f32(s->op, e, x, y, NULL);
+		case U_NEG:
+			return xnn_setup_negate_nc_f32(s->op, e, x, y, NULL);
+		case U_FLOOR:
+			return xnn_setup_floor_nc_f32(s->op, e, x, y, NULL);
+		case U_CEIL:
+			return xnn_setup_ceiling_nc_f32(s->op, e, x, y, NULL);
+		default:
+			return xnn_setup_square_root_nc_f32(s->op, e, x, y, NULL);
+		}
+	}
+	case S_PRELU:
+		return xnn_setup_prelu_nc_f32(s->op, elems(out, n) / s->channels,
+					      buf(m, s->in[0]), buf(m, s->out),
+					      NULL);
 	case S_CLAMP:
 		return xnn_setup_clamp_nc_f32(s->op, elems(out, n),
 					      buf(m, s->in[0]), buf(m, s->out),
@@ -425,6 +480,39 @@ static void run_concat(const cs__xnn_model *m, const xstep *s, int64_t n)
 	}
 }
 
+/* Any permutation of a plain value: output dim k is input dim perm[k]. */
+static void run_transpose(const cs__xnn_model *m, const xstep *s, int64_t n)
+{
+	size_t ip[XMAXD], op[XMAXD], istride[XMAXD], step[XMAXD], idx[XMAXD];
+	int r = cs__xnn_phys(&m->vals[s->in[0]], n, ip);
+	const float *x = buf(m, s->in[0]);
+	float *y = buf(m, s->out);
+	size_t total = elems(&m->vals[s->out], n), off = 0;
+
+	if (r == 0) {
+		y[0] = x[0];
+		return;
+	}
+	istride[r - 1] = 1;
+	for (int k = r - 1; k > 0; k--)
+		istride[k - 1] = istride[k] * ip[k];
+	for (int k = 0; k < r; k++) {
+		op[k] = ip[s->perm[k]];
+		step[k] = istride[s->perm[k]];
+		idx[k] = 0;
+	}
+	for (size_t i = 0; i < total; i++) {
+		y[i] = x[off];
+		for (int k = r - 1; k >= 0; k--) { /* odometer over the output */
+			off += step[k];
+			if (++idx[k] < op[k])
+				break;
+			off -= step[k] * op[k];
+			idx[k] = 0;
+		}
+	}
+}
+
 static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 {
 	for (size_t k = 0; k < m->n_steps; k++) {
@@ -454,6 +542,9 @@ static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 		}
 		case S_CONCAT:
 			run_concat(m, s, n);
+			break;
+		case S_TRANSPOSE:
+			run_transpose(m, s, n);
 			break;
 		default: {
 			enum xnn_status st = xnn_run_operator(s->op, NULL);
@@ -603,8 +694,19 @@ int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
 		free(s->w);
 		free(s->b);
 		s->w = s->b = NULL;
+		if (s->kind == S_PRELU) { /* packed too */
+			free(s->cdata);
+			s->cdata = NULL;
+		}
 	}
 	lifetimes(m);
+	/*
+	 * Set up for batch 1 here, in the process that loads: the operators'
+	 * indirection buffers are then made once and shared after a fork, like
+	 * the packed weights (the workspace stays untouched until a call).
+	 */
+	if ((rc = prepare(m, 1, err, errlen)) != CS_OK)
+		goto out_free;
 	*out = m;
 	return CS_OK;
 out_free:

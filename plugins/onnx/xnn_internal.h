@@ -55,10 +55,14 @@ typedef struct xval {
 enum step_kind {
 	S_CONV, S_FC, S_MAXPOOL, S_AVGPOOL, S_GAP, S_BINARY, S_CLAMP,
 	S_LEAKY, S_SIGMOID, S_SOFTMAX, S_PAD, S_TANH, S_TO_NHWC, S_TO_PLAIN,
-	S_CONCAT,
+	S_CONCAT, S_UNARY, S_PRELU, S_TRANSPOSE,
 };
 
-enum { B_ADD, B_SUB, B_MUL, B_DIV };
+/* S_BINARY: the op (B_MAX and B_MIN take no fused clamp) */
+enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN };
+
+/* S_UNARY: the op */
+enum { U_ELU, U_HARDSWISH, U_ABS, U_NEG, U_FLOOR, U_CEIL, U_SQRT };
 
 typedef struct xstep {
 	int kind;
@@ -75,11 +79,14 @@ typedef struct xstep {
 	float omin, omax;         /* fused clamp */
 	/* S_BINARY */
 	int bop;
-	float *cdata;             /* the constant operand, owned */
+	float *cdata;             /* the constant operand, owned (S_PRELU:
+				     the slopes until created) */
 	int32_t cndim;
 	size_t cshape[XMAXD];     /* its physical shape */
-	float alpha;              /* S_LEAKY */
-	size_t channels;          /* S_SOFTMAX */
+	float alpha;              /* S_LEAKY, S_UNARY (Elu) */
+	int uop;                  /* S_UNARY */
+	int perm[XMAXD];          /* S_TRANSPOSE: output dim k is input perm[k] */
+	size_t channels;          /* S_SOFTMAX, S_PRELU */
 	size_t pre[XMAXD], post[XMAXD]; /* S_PAD, physical */
 	float padv;
 	int axis;                 /* S_CONCAT, physical */

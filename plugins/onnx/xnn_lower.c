@@ -998,8 +998,11 @@ static xstep *fusable(build *b, int id, int kinds)
 		return NULL;
 	for (size_t k = b->m->n_steps; k-- > 0;) {
 		xstep *s = &b->m->steps[k];
-		if (s->out == id)
-			return (kinds & (1 << s->kind)) ? s : NULL;
+		if (s->out != id)
+			continue;
+		if (s->kind == S_BINARY && s->bop >= B_MAX)
+			return NULL; /* maximum/minimum have no output range */
+		return (kinds & (1 << s->kind)) ? s : NULL;
 	}
 	return NULL;
 }
@@ -1061,7 +1064,7 @@ static int lower_clip(build *b)
 }
 
 /* Unary ops that keep the shape and the layout: one step. */
-static int lower_unary(build *b, int kind)
+static int lower_unary(build *b, int kind, int uop, float alpha)
 {
 	xstep *s;
 	int x, rc;
@@ -1070,7 +1073,8 @@ static int lower_unary(build *b, int kind)
 		return rc;
 	if (!(s = new_step(b, kind)))
 		return NOMEM(b);
-	s->alpha = attr_float(b->nd, "alpha", 0.01f);
+	s->uop = uop;
+	s->alpha = attr_float(b->nd, "alpha", alpha);
 	s->in[0] = x;
 	s->out = same_as(b, x);
 	return bind_out(b, 0, s->out);
@@ -1236,7 +1240,8 @@ static int lower_pool(build *b, int kind)
 	return bind_out(b, 0, s->out);
 }
 
-static int lower_gap(build *b)
+/* GlobalAveragePool, or GlobalMaxPool as a max pool over the whole plane. */
+static int lower_gap(build *b, bool max)
 {
 	int64_t os[4];
 	xstep *s;
@@ -1246,9 +1251,14 @@ static int lower_gap(build *b)
 		return rc;
 	if (b->m->vals[x].ndim != 4)
 		return fail(b, CS_EUNSUPPORTED, "only a 4-D input");
-	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, S_GAP)))
+	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, max ? S_MAXPOOL : S_GAP)))
 		return NOMEM(b);
 	const xval *xv = &b->m->vals[x];
+	if (max) {
+		s->kh = (uint32_t)xv->shape[2];
+		s->kw = (uint32_t)xv->shape[3];
+		s->sh = s->sw = s->dh = s->dw = 1;
+	}
 	s->in[0] = x;
 	os[0] = xv->shape[0];
 	os[1] = xv->shape[1];
@@ -1699,6 +1709,124 @@ static int lower_identity(build *b)
 	return bind_out(b, 0, x);
 }
 
+/* PRelu with constant slopes, one per channel (or one for all). */
+static int lower_prelu(build *b)
+{
+	const cs__onnx_tensor *sl = in_const(b, 1);
+	xstep *s;
+	int x, rc;
+
+	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+		return rc;
+	if (!sl || !sl->f || sl->ndim > b->m->vals[x].ndim)
+		return fail(b, CS_EUNSUPPORTED, "the slope must be a constant "
+			    "of at most the input's rank");
+	/* the slope's one dimension that is not 1, right-aligned */
+	const xval *xv = &b->m->vals[x];
+	int32_t at = -1;
+	for (int32_t d = 0; d < sl->ndim; d++)
+		if (sl->dims[d] != 1)
+			at = at == -1 ? d + (xv->ndim - sl->ndim) : -2;
+	size_t C = 1;
+	if (at >= 0 && xv->ndim == 4 && at == 1) {
+		x = to_nhwc(b, x); /* per channel: NHWC has it last */
+	} else if (at >= 0 && at == xv->ndim - 1) {
+		x = to_plain(b, x);
+	} else if (at != -1 || sl->n != 1) {
+		return fail(b, CS_EUNSUPPORTED, "the slope must be one value, or "
+			    "one per channel (dimension 1 of a 4-D value) or "
+			    "per element of the last dimension");
+	} /* else one slope for all: any layout */
+	if (x < 0)
+		return NOMEM(b);
+	xv = &b->m->vals[x];
+	if (at >= 0)
+		C = (size_t)xv->shape[at];
+	if (at >= 0 && sl->n != C)
+		return fail(b, CS_EFORMAT, "%zu slopes for %zu channels", sl->n, C);
+	if (!(s = new_step(b, S_PRELU)) ||
+	    !(s->cdata = malloc(C * sizeof *s->cdata)))
+		return NOMEM(b);
+	for (size_t c = 0; c < C; c++)
+		s->cdata[c] = sl->f[sl->n == 1 ? 0 : c];
+	s->channels = C;
+	s->in[0] = x;
+	s->out = same_as(b, x);
+	return bind_out(b, 0, s->out);
+}
+
+/* ReduceMean over H and W of a 4-D value: a global average pool. */
+static int lower_reduce_mean(build *b)
+{
+	const int64_t *axes;
+	size_t na;
+	bool keep = attr_int(b->nd, "keepdims", 1) != 0;
+	int x, rc;
+
+	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+		return rc;
+	if ((rc = get_axes(b, &axes, &na)) != CS_OK)
+		return rc;
+	const xval *xv = &b->m->vals[x];
+	bool hw = xv->ndim == 4 && na == 2;
+	for (size_t k = 0; hw && k < na; k++) {
+		int64_t a = axes[k] < 0 ? axes[k] + 4 : axes[k];
+		hw = a == 2 || a == 3;
+	}
+	if (!hw || axes[0] == axes[1] || (axes[0] < 0 ? axes[0] + 4 : axes[0]) ==
+					     (axes[1] < 0 ? axes[1] + 4 : axes[1]))
+		return fail(b, CS_EUNSUPPORTED, "only over the two spatial axes "
+			    "of a 4-D value");
+	if (keep)
+		return lower_gap(b, false);
+	/* the pool, then [N, C] */
+	int64_t os[4] = {xv->shape[0], xv->shape[1], 1, 1};
+	bool batched = xv->batched;
+	xstep *s;
+	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, S_GAP)))
+		return NOMEM(b);
+	s->in[0] = x;
+	s->out = new_rt(b, 4, os, batched, L_NHWC);
+	if (s->out < 0)
+		return NOMEM(b);
+	return bind_out(b, 0, alias(b, s->out, 2, os, batched, L_PLAIN));
+}
+
+static int lower_transpose(build *b)
+{
+	size_t np;
+	const int64_t *perm = attr_ints(b->nd, "perm", &np);
+	int64_t os[XMAXD];
+	bool seen[XMAXD] = {false};
+	xstep *s;
+	int x, rc;
+
+	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+		return rc;
+	if ((x = to_plain(b, x)) < 0)
+		return NOMEM(b);
+	const xval *xv = &b->m->vals[x];
+	int32_t r = xv->ndim;
+	if (perm && np != (size_t)r)
+		return fail(b, CS_EFORMAT, "perm has %zu entries for %d "
+			    "dimensions", np, (int)r);
+	if (!(s = new_step(b, S_TRANSPOSE)))
+		return NOMEM(b);
+	for (int32_t k = 0; k < r; k++) {
+		int64_t p = perm ? perm[k] : r - 1 - k;
+		if (p < 0 || p >= r || seen[p])
+			return fail(b, CS_EFORMAT, "perm is not a permutation");
+		seen[p] = true;
+		s->perm[k] = (int)p;
+		os[k] = xv->shape[p];
+	}
+	if (xv->batched && r > 0 && s->perm[0] != 0)
+		return fail(b, CS_EUNSUPPORTED, "moves the batch dimension");
+	s->in[0] = x;
+	s->out = new_rt(b, r, os, xv->batched, L_PLAIN);
+	return bind_out(b, 0, s->out);
+}
+
 static int lower_node(build *b)
 {
 	const char *op = b->nd->op_type;
@@ -1737,17 +1865,47 @@ static int lower_node(build *b)
 	if (!strcmp(op, "Clip"))
 		return lower_clip(b);
 	if (!strcmp(op, "LeakyRelu"))
-		return lower_unary(b, S_LEAKY);
+		return lower_unary(b, S_LEAKY, 0, 0.01f);
 	if (!strcmp(op, "Sigmoid"))
-		return lower_unary(b, S_SIGMOID);
+		return lower_unary(b, S_SIGMOID, 0, 0);
 	if (!strcmp(op, "Tanh"))
-		return lower_unary(b, S_TANH);
+		return lower_unary(b, S_TANH, 0, 0);
+	if (!strcmp(op, "Elu"))
+		return lower_unary(b, S_UNARY, U_ELU, 1.0f);
+	if (!strcmp(op, "HardSwish"))
+		return lower_unary(b, S_UNARY, U_HARDSWISH, 0);
+	if (!strcmp(op, "Abs"))
+		return lower_unary(b, S_UNARY, U_ABS, 0);
+	if (!strcmp(op, "Neg"))
+		return lower_unary(b, S_UNARY, U_NEG, 0);
+	if (!strcmp(op, "Floor"))
+		return lower_unary(b, S_UNARY, U_FLOOR, 0);
+	if (!strcmp(op, "Ceil"))
+		return lower_unary(b, S_UNARY, U_CEIL, 0);
+	if (!strcmp(op, "Sqrt"))
+		return lower_unary(b, S_UNARY, U_SQRT, 0);
+	if (!strcmp(op, "PRelu"))
+		return lower_prelu(b);
+	if (!strcmp(op, "Max") || !strcmp(op, "Min")) {
+		if (b->nd->n_inputs == 1)
+			return lower_identity(b);
+		if (b->nd->n_inputs != 2)
+			return fail(b, CS_EUNSUPPORTED, "%zu inputs (1 or 2 "
+				    "are supported)", b->nd->n_inputs);
+		return lower_binary(b, op[1] == 'a' ? B_MAX : B_MIN);
+	}
+	if (!strcmp(op, "GlobalMaxPool"))
+		return lower_gap(b, true);
+	if (!strcmp(op, "ReduceMean"))
+		return lower_reduce_mean(b);
+	if (!strcmp(op, "Transpose"))
+		return lower_transpose(b);
 	if (!strcmp(op, "MaxPool"))
 		return lower_pool(b, S_MAXPOOL);
 	if (!strcmp(op, "AveragePool"))
 		return lower_pool(b, S_AVGPOOL);
 	if (!strcmp(op, "GlobalAveragePool"))
-		return lower_gap(b);
+		return lower_gap(b, false);
 	if (!strcmp(op, "Add"))
 		return lower_binary(b, B_ADD);
 	if (!strcmp(op, "Sub"))
