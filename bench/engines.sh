@@ -1,7 +1,9 @@
 #!/bin/bash
 # engines.sh - the onnx plugin's engines side by side, in process, in one
 # run: digits-large, mobilenetv2 and resnet18 on XNNPACK and on OpenCV DNN
-# (bench/infer_bench.c: batch 1 and 32, one thread), onnxruntime-node on the
+# (bench/infer_bench.c: batch 1 and 32, one thread; and XNNPACK with the
+# batch size alternating 1, 8, 1, 8 from call to call, which sets its
+# operators up again each time, against batch 1 and 8 alone), onnxruntime-node on the
 # same files (bench/peers/node/inproc.js, batch 1, one thread) as the
 # baseline, and the memory of 4 processes against 1 with XNNPACK (total
 # PSS of infer_bench's process tree while 1 or 4 forked processes infer).
@@ -116,6 +118,13 @@ for m in $models; do
 			R[$m,$e,$b]=$out
 		done
 	done
+	mf=$(manifest "$m" xnnpack)
+	echo "bench: $m on xnnpack, batch 8, then alternating 1/8, ${seconds}s each"
+	R[$m,xnnpack,8]=$(timeout $((seconds * 3 + 60)) "$ib" --manifest "$mf" --plugin-dir "$builddir/plugins" \
+		--batch 8 --seconds "$seconds" --warmup 1 2>/dev/null | grep '^batch=') || R[$m,xnnpack,8]=failed
+	R[$m,xnnpack,alt]=$(timeout $((seconds * 3 + 60)) "$ib" --manifest "$mf" --plugin-dir "$builddir/plugins" \
+		--batch 1 --batch 8 --alternate --seconds "$seconds" --warmup 1 2>/dev/null | grep '^batch=') ||
+		R[$m,xnnpack,alt]=failed
 	if [ "$node" = 1 ]; then
 		echo "bench: $m on onnxruntime-node, batch 1, ${seconds}s"
 		out=$(timeout $((seconds + 60)) node "$srcdir/bench/peers/node/inproc.js" "${file[$m]}" 1 "$seconds" "${shape[$m]}" | grep '^INPROC') || out="failed"
@@ -170,6 +179,17 @@ report=$(
 			p50=$(awk -v u="$(kv p50_us "$a")" 'BEGIN { if (u != "") printf "%.3f", u / 1000 }')
 			echo "| $m | onnxruntime-node | $(kv per_s "$a") | $p50 | - | **$(ratio "$x1" "$(kv per_s "$a")")** |"
 		fi
+	done
+	echo
+	echo "XNNPACK with the batch size changing every call (1, 8, 1, 8, ...: the operators are set up again for each call) against the calls/s expected from batch 1 and batch 8 alone (2 / (1/c1 + 1/c8)):"
+	echo
+	echo "| model | batch 1 calls/s | batch 8 calls/s | expected alternating | alternating 1/8 calls/s | alternating / expected |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	for m in $models; do
+		c1=$(kv calls_per_s "${R[$m,xnnpack,1]}") c8=$(kv calls_per_s "${R[$m,xnnpack,8]}")
+		ca=$(kv calls_per_s "${R[$m,xnnpack,alt]}")
+		ex=$(awk -v a="$c1" -v b="$c8" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", 2 / (1 / a + 1 / b) }')
+		echo "| $m | $c1 | $c8 | $ex | $ca | $(ratio "$ca" "$ex") |"
 	done
 	if [ "$memory" = 1 ]; then
 		echo
