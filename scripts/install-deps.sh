@@ -9,11 +9,11 @@ PKGS=(
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
 	# optional backends
-	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
+	libopencv-dnn-dev libtorch-dev libopenblas0-pthread libxgboost-dev
 	# the stack: web server, spawner, registry, metrics
 	nginx-light spawn-fcgi redis-server prometheus
 	# tests and benches
-	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
+	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch python3-xgboost
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
 )

@@ -39,14 +39,14 @@ local NAN = 0 / 0
 local function add_row(flat, row, what)
   if type(row) ~= "table" or #row ~= N then
     local got = type(row) == "table" and string.format("%d values", #row) or type(row)
-    cs.error(400, string.format("%s must be an array of %d numbers, got %s", what, N, got))
+    cs.error(400, string.format("'%s' must be an array of %d numbers, got %s", what, N, got))
   end
   for i = 1, N do
     local v = row[i]
     if v == cs.null then
       v = NAN
     elseif type(v) ~= "number" then
-      cs.error(400, string.format("%s[%d] ('%s') must be a number or null, got %s",
+      cs.error(400, string.format("'%s[%d]' ('%s') must be a number or null, got %s",
         what, i - 1, FEATURES[i], type(v)))
     end
     flat[#flat + 1] = v
@@ -95,7 +95,7 @@ function M.predict(req)
   elseif body.named ~= nil then
     add_row(flat, named_row(body.named), "named")
   elseif body.features ~= nil then
-    add_row(flat, body.features, "field 'features'")
+    add_row(flat, body.features, "features")
   else
     cs.error(400, "the body must have 'features' (one row), 'rows' (a batch) or 'named' (feature name -> value)")
   end

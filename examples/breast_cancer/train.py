@@ -8,8 +8,9 @@ Wisconsin breast cancer data set that ships with scikit-learn (569 tumours,
   booster.json   the booster as Booster.save_model() writes JSON
   booster.ubj    the same booster as UBJSON (the binary JSON format)
   samples.json   the feature names, fixed test rows and XGBoost's own
-                 predicted probabilities for them: the reference the tests
-                 compare cubeserve with
+                 predicted probabilities for them, and one row with missing
+                 values (null): the reference the tests compare cubeserve
+                 with
 
 Needs Debian's python3-xgboost and python3-sklearn (run it with
 /usr/bin/python3 when another python3 comes first on PATH). Training runs
@@ -75,6 +76,14 @@ def main():
     x = X_test[:N_SAMPLES]
     p = booster.inplace_predict(x)
     x_shown = data.data[i_test[:N_SAMPLES]]
+    # one row with three missing values (NaN: worst radius, worst perimeter,
+    # worst concave points), for a model that allows them
+    x_missing = x[:1].copy()
+    x_missing[0, [20, 22, 27]] = np.nan
+    p_missing = booster.inplace_predict(x_missing)
+    row_missing = [None if np.isnan(v) else float(v)
+                   for v in np.where(np.isnan(x_missing[0]), np.nan,
+                                     x_shown[0])]
     write_json("samples.json", {
         "features": names,
         "labels": [str(n) for n in data.target_names],
@@ -82,6 +91,8 @@ def main():
         "inputs": [[float(v) for v in row] for row in x_shown],
         "probability": [float(v) for v in p],
         "target": [int(v) for v in y_test[:N_SAMPLES]],
+        "missing_input": row_missing,
+        "missing_probability": float(p_missing[0]),
     })
     print("breast_cancer: %d trees, test accuracy %.4f on %d rows"
           % (booster.num_boosted_rounds(), accuracy, len(y_test)))
