@@ -1,0 +1,237 @@
+#!/bin/bash
+# xgboost.sh - the breast_cancer example (xgboost plugin, 60 trees of depth
+# 3, 30 features) served against in process, in one run: in-process
+# predictions through the runtime (bench/infer_bench.c: batch 1 and 32, in
+# one process and in two at once) against the same manifest served
+# through a private nginx + cubeserve-worker --processes 1 and 2, driven by
+# wrk at c=1 and c=32 with one row per request, and at c=32 with 32 rows per
+# request ({"rows": [...]}). Prints the table and the served/in-process
+# ratios; --write puts them into docs/performance.md ("XGBoost: served vs
+# in-process").
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+Usage: bench/xgboost.sh [--duration S] [--inproc-seconds S] [--builddir DIR]
+                        [--write]
+
+  --duration S        seconds per wrk run (default 10, 3..120)
+  --inproc-seconds S  seconds per in-process measurement (default 10, 3..120)
+  --builddir DIR      the build to use (default ./build-bench): the worker,
+                      the xgboost plugin and libcsrt.a. Build it WITHOUT
+                      sanitizers:  scripts/build.sh build-bench
+  --write             put the results into docs/performance.md
+
+Served requests POST {"features": [30 numbers]} (a row of samples.json) or
+{"rows": [32 rows]} to /models/breast_cancer: JSON, Lua glue, inference,
+JSON answer. In process, infer_bench feeds the same model FP32 rows of
+values cycling through 0..16 (tree inference costs the same for any
+values). Needs nginx, spawn-fcgi, wrk, curl, jq, make. Loopback only; every
+run stops after its duration.
+EOF
+}
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+cmdline="bench/xgboost.sh $*"
+duration=10
+inproc_seconds=10
+builddir=$srcdir/build-bench
+write=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	-h | --help) usage; exit 0 ;;
+	--duration) duration=${2:?--duration needs a value}; shift ;;
+	--inproc-seconds) inproc_seconds=${2:?--inproc-seconds needs a value}; shift ;;
+	--builddir) builddir=${2:?--builddir needs a value}; shift ;;
+	--write) write=1 ;;
+	*) echo "bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+for v in "$duration" "$inproc_seconds"; do
+	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 3 ] && [ "$v" -le 120 ] ||
+		{ echo "bench: durations are whole seconds, 3..120 (got '$v')" >&2; exit 2; }
+done
+PATH=$PATH:/usr/sbin
+for tool in nginx spawn-fcgi wrk curl jq make; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		{ echo "bench: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+builddir=$(cd "$builddir" && pwd) || exit 1
+if [ ! -x "$builddir/cubeserve-worker" ] || [ ! -f "$builddir/libcsrt.a" ]; then
+	echo "bench: no build in $builddir (scripts/build.sh $(basename "$builddir"))" >&2
+	exit 1
+fi
+if grep -q '^SAN_FLAGS = .*sanitize' "$builddir/Makefile"; then
+	echo "bench: $builddir is built with sanitizers; use a plain build (scripts/build.sh build-bench)" >&2
+	exit 1
+fi
+[ -f "$builddir/plugins/xgboost/.libs/xgboost.so" ] ||
+	{ echo "bench: the xgboost plugin is not built in $builddir (libxgboost-dev missing at configure?)" >&2; exit 1; }
+
+manifest=$srcdir/examples/breast_cancer/model.json
+samples=$srcdir/examples/breast_cancer/samples.json
+
+# The build brought up to date, then the in-process harness, compiled by
+# the build's own make with the project's flags and linked with libcsrt.a.
+echo "bench: make -C $builddir"
+make -s -C "$builddir" --no-print-directory -j"${CS_JOBS:-2}" >"$builddir/bench-make.log" 2>&1 ||
+	{ tail -n 20 "$builddir/bench-make.log" >&2; echo "bench: the build failed" >&2; exit 1; }
+mkdir -p "$builddir/bench"
+make -s -C "$builddir" --no-print-directory --eval "bench/infer_bench: $srcdir/bench/infer_bench.c libcsrt.a
+	\$(CC) \$(DEFS) \$(DEFAULT_INCLUDES) \$(AM_CPPFLAGS) \$(CPPFLAGS) \$(AM_CFLAGS) \$(CFLAGS) \$(JANSSON_CFLAGS) \$(LUA_CFLAGS) -o \$@ \$< \$(AM_LDFLAGS) \$(LDFLAGS) \$(CSRT_LIBS)" \
+	bench/infer_bench
+infer_bench=$builddir/bench/infer_bench
+
+export CS_TOP_SRCDIR=$srcdir CS_TOP_BUILDDIR=$builddir
+# shellcheck disable=SC1091
+. "$srcdir/scripts/stack.sh"
+run=$(mktemp -d "${TMPDIR:-/tmp}/cs-bench-xgboost.XXXXXX")
+trap 'cs_stack_stop; rm -rf "$run"' EXIT
+cs_stack_init "$run"
+
+row_body=$(jq -c '{features: .inputs[0]}' "$samples")
+rows_body=$(jq -c '{rows: [.inputs[], .inputs[0:8][]]}' "$samples")
+[ "$(jq '.rows | length' <<<"$rows_body")" = 32 ] || { echo "bench: samples.json changed size" >&2; exit 1; }
+
+# other_sample: "TOTAL BUSY OURS" - all ticks and busy ticks of the machine,
+# and the ticks of this script's process tree.
+other_sample() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root=$$ '
+		FILENAME == "/proc/stat" { if ($1 == "cpu") { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6 }; next }
+		{ pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " "); ppid[pid] = f[2]; ticks[pid] = f[12] + f[13] }
+		END {
+			for (p in ppid) {
+				q = p
+				for (hop = 0; hop < 20 && (q in ppid); hop++) { if (q == root) { ours += ticks[p]; break }; q = ppid[q] }
+			}
+			printf "%d %d %d\n", total, busy, ours
+		}' /proc/stat -
+}
+# sampled SECONDS CMD...: runs CMD (stdout to $run/out); sets $other to the
+# share of all cores that processes outside this bench took meanwhile.
+sampled() {
+	local secs=$1 pid s0 s1
+	shift
+	"$@" >"$run/out" &
+	pid=$!
+	sleep 1
+	s0=$(other_sample)
+	sleep $((secs - 2))
+	s1=$(other_sample)
+	wait "$pid" || { echo "bench: failed: $*" >&2; cat "$run/out" >&2; exit 1; }
+	other=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		t = y[1] - x[1]; if (t <= 0) t = 1
+		printf "%.1f", 100 * ((y[2] - x[2]) - (y[3] - x[3])) / t }')
+}
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# inproc BATCH PROCS: sets $result (infer_bench's key=value line), $other
+inproc() {
+	sampled $((inproc_seconds + 1)) "$infer_bench" --manifest "$manifest" \
+		--plugin-dir "$builddir/plugins" --seconds "$inproc_seconds" --warmup 1 \
+		--batch "$1" --procs "$2"
+	result=$(grep '^batch=' "$run/out")
+}
+
+# served CONNS BODY: sets $result to "rps p50_ms p99_ms errors", $other
+served() {
+	CS_BENCH_BODY=$2 sampled "$duration" timeout $((duration + 30)) wrk -t1 -c "$1" \
+		-d "${duration}s" --timeout 5s -s "$srcdir/bench/post.lua" \
+		"http://127.0.0.1:$port/models/breast_cancer"
+	result=$(awk '/^CSBENCH/ {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%.1f %.3f %.3f %d\n", v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000,
+			v["non2xx"] + v["timeouts"] + v["sockerr"] }' "$run/out")
+	[ -n "$result" ] || { echo "bench: wrk printed no result" >&2; cat "$run/out" >&2; exit 1; }
+}
+
+# ---------------------------------------------------------------- run
+port=$(cs_free_port)
+cs_route breast_cancer "unix:$CS_RUN/bc.sock"
+export CS_NGINX_ACCESS_LOG=off CS_NGINX_WORKERS=1
+cs_nginx_start "$port"
+
+declare -A R O
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for bp in "1 1" "32 1" "1 2" "32 2"; do
+	# shellcheck disable=SC2086 # two numbers
+	set -- $bp
+	echo "bench: in process, batch $1, $2 process(es), ${inproc_seconds}s"
+	inproc "$1" "$2"
+	R[in$1x$2]=$result O[in$1x$2]=$other
+done
+for p in 1 2; do
+	cs_stop bc 2>/dev/null || true
+	rm -f "$CS_RUN/bc.sock"
+	cs_spawn bc "$CS_RUN/bc.sock" "$CS_WORKER" --manifest "$manifest" \
+		--plugin-dir "$CS_PLUGIN_DIR" --lua-dir "$CS_LUA_DIR" --log-level warn \
+		--processes "$p"
+	cs_wait_http "http://127.0.0.1:$port/models/breast_cancer" 60 "$(cs_pid bc)"
+	ans=$(curl -s -m 10 -H 'Content-Type: application/json' -d "$row_body" \
+		"http://127.0.0.1:$port/models/breast_cancer")
+	jq -e '.p_benign | type == "number"' <<<"$ans" >/dev/null ||
+		{ echo "bench: breast_cancer answered: $ans" >&2; exit 1; }
+	CS_BENCH_BODY=$row_body timeout 20 wrk -t1 -c8 -d2s -s "$srcdir/bench/post.lua" \
+		"http://127.0.0.1:$port/models/breast_cancer" >/dev/null # warm-up
+	for c in 1 32; do
+		echo "bench: served, --processes $p, c=$c, one row a request, ${duration}s"
+		served "$c" "$row_body"
+		R[p$p,c$c]=$result O[p$p,c$c]=$other
+	done
+	echo "bench: served, --processes $p, c=32, 32 rows a request, ${duration}s"
+	served 32 "$rows_body"
+	R[p$p,rows]=$result O[p$p,rows]=$other
+done
+cs_stop bc
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
+report=$(
+	echo "Run of \`$cmdline\` on $started: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr), XGBoost $(dpkg-query -W -f='${Version}' libxgboost-dev 2>/dev/null || echo '?'); load average before / after: $load_before / $load_after. \"other\" = share of all cores taken by processes outside the bench during the run (the machine is shared)."
+	echo
+	echo "In process (\`bench/infer_bench\`, the example's manifest, one thread per process, ${inproc_seconds} s; with 2 processes both run at once and their predictions/s are added):"
+	echo
+	echo "| batch | processes | predictions/s | p50 ms/call | p99 ms/call | other |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	for k in in1x1 in32x1 in1x2 in32x2; do
+		l=${R[$k]}
+		echo "| $(kv batch "$l") | $(kv procs "$l") | $(kv infer_per_s "$l") | $(kv p50_ms "$l") | $(kv p99_ms "$l") | ${O[$k]} % |"
+	done
+	echo
+	echo "Served (wrk -t1, ${duration} s per run, nginx 1 worker, keepalive to the worker). **served / in-process**: rows predicted per second served over in-process predictions/s on the same number of processes (measured with both running at once, not 2x): one row a request against batch 1, 32 rows a request against batch 32."
+	echo
+	echo "| processes | c | rows a request | requests/s | rows/s | served / in-process | p50 ms | p99 ms | errors | other |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for p in 1 2; do
+		base=$(kv infer_per_s "${R[in1x$p]}")
+		for c in 1 32; do
+			read -r rps p50 p99 errs <<<"${R[p$p,c$c]}"
+			echo "| $p | $c | 1 | $rps | $rps | **$(pct "$rps" "$base")** | $p50 | $p99 | $errs | ${O[p$p,c$c]} % |"
+		done
+		read -r rps p50 p99 errs <<<"${R[p$p,rows]}"
+		rows_s=$(awk -v r="$rps" 'BEGIN { printf "%.0f", 32 * r }')
+		echo "| $p | 32 | 32 | $rps | $rows_s | **$(pct "$rows_s" "$(kv infer_per_s "${R[in32x$p]}")")** | $p50 | $p99 | $errs | ${O[p$p,rows]} % |"
+	done
+)
+echo
+echo "$report"
+
+if [ "$write" = 1 ]; then
+	doc=$srcdir/docs/performance.md
+	begin='<!-- bench/xgboost.sh:begin -->'
+	end='<!-- bench/xgboost.sh:end -->'
+	if ! grep -qF "$begin" "$doc"; then
+		echo "bench: $doc has no '$begin' marker; add the section first" >&2
+		exit 1
+	fi
+	printf '%s\n' "$report" >"$run/report.md"
+	awk -v b="$begin" -v e="$end" -v f="$run/report.md" '
+		$0 == b { print; while ((getline l < f) > 0) print l; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip { print }' "$doc" >"$run/doc.md"
+	cp "$run/doc.md" "$doc"
+	echo "bench: wrote the xgboost section of $doc"
+fi
