@@ -560,7 +560,7 @@ TEST(corrupted_files_refused_naming_the_file)
 		{ "empty.json", NULL, 0, "" },
 		{ "garbage.json", NULL, 0, "this is not a booster\n" },
 		{ "object.json", NULL, 0, "{\"learner\": 42}\n" },
-		{ "garbage.ubj", NULL, 0, "{L\x01\x02\x03" },
+		{ "not_a_booster.ubj", NULL, 0, "{}" }, /* valid UBJSON */
 		{ "garbage.bin", NULL, 0, "binf\x00\x01" },
 	};
 
