@@ -83,6 +83,8 @@ typedef struct xgb_model {
 	BoosterHandle booster;
 	int64_t features;
 	int64_t width;      /* predicted values per row */
+	int rounds;         /* boosting rounds, for the log */
+	int threads;        /* the booster's nthread when serving */
 	bool allow_missing; /* options.missing == "nan" */
 	bool serialise;     /* infer() under lock (gblinear) */
 	pthread_mutex_t lock;
@@ -155,12 +157,9 @@ static const char *xgb_last_error(char *buf, size_t buflen)
 		e = p + 2;
 	/* a source location "file.cc:123: " before the reason */
 	p = strstr(e, ": ");
-	if (p && p > e && memchr(e, '.', (size_t)(p - e)) &&
-	    !memchr(e, ' ', (size_t)(p - e))) {
-		const char *colon = memchr(e, ':', (size_t)(p - e));
-		if (colon && colon + 1 < p)
-			e = p + 2;
-	}
+	if (p && !memchr(e, ' ', (size_t)(p - e)) &&
+	    memchr(e, ':', (size_t)(p - e)))
+		e = p + 2;
 	nl = strchr(e, '\n');
 	n = nl ? (size_t)(nl - e) : strlen(e);
 	if (n >= buflen)
@@ -451,7 +450,7 @@ static int xgb_open_booster(xgb_model *m, const char *path, char *err,
 	bst_ulong features = 0;
 	const float *result;
 	float *zeros;
-	int rounds = 0, omp_threads, rc;
+	int omp_threads, rc;
 
 	if (XGBoosterCreate(NULL, 0, &m->booster) != 0) {
 		m->booster = NULL;
@@ -477,7 +476,7 @@ static int xgb_open_booster(xgb_model *m, const char *path, char *err,
 	if (rc)
 		return rc;
 	if (XGBoosterGetNumFeature(m->booster, &features) != 0 ||
-	    XGBoosterBoostedRounds(m->booster, &rounds) != 0) {
+	    XGBoosterBoostedRounds(m->booster, &m->rounds) != 0) {
 		xgb_error(err, errlen, "%s: cannot read the booster's sizes: %s",
 			  m->shown, xgb_last_error(xerr, sizeof xerr));
 		return CS_EFORMAT;
@@ -559,8 +558,9 @@ static int xgb_load(const cs_host *host, const cs_model_spec *spec,
 	rc = xgb_open_booster(m, spec->model_path, err, errlen);
 	if (rc)
 		goto out_unload;
-	if (spec->threads > 1) {
-		rc = xgb_set_threads(m, spec->threads, err, errlen);
+	m->threads = spec->threads > 1 ? spec->threads : 1;
+	if (m->threads > 1) {
+		rc = xgb_set_threads(m, m->threads, err, errlen);
 		if (rc)
 			goto out_unload;
 	}
@@ -568,17 +568,17 @@ static int xgb_load(const cs_host *host, const cs_model_spec *spec,
 	*model = m;
 
 	if (host && host->log) {
-		char line[512];
-		int rounds = 0;
+		char line[512], width[32] = "";
 
-		XGBoosterBoostedRounds(m->booster, &rounds);
+		if (m->width > 1)
+			snprintf(width, sizeof width, ",%" PRId64, m->width);
 		snprintf(line, sizeof line,
-			 "xgboost: %s: %s, %s, %d rounds, %" PRId64 " features%s; output '%s' [-1%s], missing values %s%s",
-			 m->shown, m->booster_kind, m->objective, rounds,
+			 "xgboost: %s: %s, %s, %d rounds, %" PRId64 " features%s; output '%s' [-1%s], missing values %s, %d thread(s)%s",
+			 m->shown, m->booster_kind, m->objective, m->rounds,
 			 m->features, m->feature_names ? " (named)" : "",
-			 m->outputs[0].name,
-			 m->width == 1 ? "" : ",n",
+			 m->outputs[0].name, width,
 			 m->allow_missing ? "allowed (NaN)" : "refused",
+			 m->threads,
 			 m->serialise ? "; predictions serialised" : "");
 		host->log(host->ctx, CS_LOG_INFO, line);
 	}
