@@ -5,7 +5,7 @@
 # one process and in two at once) against the same manifest served
 # through a private nginx + cubeserve-worker --processes 1 and 2, driven by
 # wrk at c=1 and c=32 with one row per request, and at c=32 with 32 rows per
-# request ({"rows": [...]}). Prints the table and the served/in-process
+# request, through the glue ({"rows": [...]}) and through V2 (no glue). Prints the table and the served/in-process
 # ratios; --write puts them into docs/performance.md ("XGBoost: served vs
 # in-process").
 set -euo pipefail
@@ -23,10 +23,11 @@ Usage: bench/xgboost.sh [--duration S] [--inproc-seconds S] [--builddir DIR]
   --write             put the results into docs/performance.md
 
 Served requests POST {"features": [30 numbers]} (a row of samples.json) or
-{"rows": [32 rows]} to /models/breast_cancer: JSON, Lua glue, inference,
-JSON answer. In process, infer_bench feeds the same model FP32 rows of
-values cycling through 0..16 (tree inference costs the same for any
-values). Needs nginx, spawn-fcgi, wrk, curl, jq, make. Loopback only; every
+{"rows": [32 rows]} to /models/breast_cancer (JSON, Lua glue, inference,
+JSON answer), or the 32 rows as one V2 tensor to
+/v2/models/breast_cancer/infer (JSON decoded straight into the tensor).
+In process, infer_bench feeds the same model FP32 rows of values cycling
+through 0..16 (tree inference costs about the same for any values). Needs nginx, spawn-fcgi, wrk, curl, jq, make. Loopback only; every
 run stops after its duration.
 EOF
 }
@@ -93,6 +94,7 @@ cs_stack_init "$run"
 row_body=$(jq -c '{features: .inputs[0]}' "$samples")
 rows_body=$(jq -c '{rows: [.inputs[], .inputs[0:8][]]}' "$samples")
 [ "$(jq '.rows | length' <<<"$rows_body")" = 32 ] || { echo "bench: samples.json changed size" >&2; exit 1; }
+v2_body=$(jq -c '{inputs: [{name: "features", datatype: "FP32", shape: [32, 30], data: [.rows[][]]}]}' <<<"$rows_body")
 
 # other_sample: "TOTAL BUSY OURS" - all ticks and busy ticks of the machine,
 # and the ticks of this script's process tree.
@@ -134,11 +136,12 @@ inproc() {
 	result=$(grep '^batch=' "$run/out")
 }
 
-# served CONNS BODY: sets $result to "rps p50_ms p99_ms errors", $other
+# served CONNS BODY [PATH]: sets $result to "rps p50_ms p99_ms errors",
+# $other. PATH defaults to the glue's /models/breast_cancer.
 served() {
 	CS_BENCH_BODY=$2 sampled "$duration" timeout $((duration + 30)) wrk -t1 -c "$1" \
 		-d "${duration}s" --timeout 5s -s "$srcdir/bench/post.lua" \
-		"http://127.0.0.1:$port/models/breast_cancer"
+		"http://127.0.0.1:$port${3:-/models/breast_cancer}"
 	result=$(awk '/^CSBENCH/ {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		printf "%.1f %.3f %.3f %d\n", v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000,
@@ -183,6 +186,9 @@ for p in 1 2; do
 	echo "bench: served, --processes $p, c=32, 32 rows a request, ${duration}s"
 	served 32 "$rows_body"
 	R[p$p,rows]=$result O[p$p,rows]=$other
+	echo "bench: served, --processes $p, c=32, 32 rows a V2 request (no glue), ${duration}s"
+	served 32 "$v2_body" "/v2/models/breast_cancer/infer"
+	R[p$p,v2]=$result O[p$p,v2]=$other
 done
 cs_stop bc
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -214,6 +220,9 @@ report=$(
 		read -r rps p50 p99 errs <<<"${R[p$p,rows]}"
 		rows_s=$(awk -v r="$rps" 'BEGIN { printf "%.0f", 32 * r }')
 		echo "| $p | 32 | 32 | $rps | $rows_s | **$(pct "$rows_s" "$(kv infer_per_s "${R[in32x$p]}")")** | $p50 | $p99 | $errs | ${O[p$p,rows]} % |"
+		read -r rps p50 p99 errs <<<"${R[p$p,v2]}"
+		rows_s=$(awk -v r="$rps" 'BEGIN { printf "%.0f", 32 * r }')
+		echo "| $p | 32 | 32 (V2, no glue) | $rps | $rows_s | **$(pct "$rows_s" "$(kv infer_per_s "${R[in32x$p]}")")** | $p50 | $p99 | $errs | ${O[p$p,v2]} % |"
 	done
 )
 echo
