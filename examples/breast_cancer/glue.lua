@@ -76,6 +76,15 @@ local function label(p)
   return p >= 0.5 and "benign" or "malignant"
 end
 
+-- The FP32 [rows, 30] tensor of values (a row, or an array of rows) when
+-- they are all plain numbers: tensor.new reads them in C. nil when it
+-- refuses them (a null, a string, a row of the wrong length); the caller
+-- then goes value by value, for NaN or for a 400 naming row and feature.
+local function fast_tensor(rows, values)
+  local ok, x = pcall(tensor.new, "FP32", { rows, N }, values)
+  return ok and x or nil
+end
+
 local M = {}
 
 function M.predict(req)
@@ -83,24 +92,31 @@ function M.predict(req)
   if type(body) ~= "table" then
     cs.error(400, "the body must be a JSON object with 'features', 'rows' or 'named'")
   end
-  local flat, rows = {}, 1
+  local x, rows = nil, 1
+  local flat = {}
   if body.rows ~= nil then
     if type(body.rows) ~= "table" or #body.rows == 0 then
       cs.error(400, "field 'rows' must be a non-empty array of rows of 30 numbers")
     end
     rows = #body.rows
-    for r = 1, rows do
-      add_row(flat, body.rows[r], string.format("rows[%d]", r - 1))
+    x = fast_tensor(rows, body.rows)
+    if not x then
+      for r = 1, rows do
+        add_row(flat, body.rows[r], string.format("rows[%d]", r - 1))
+      end
     end
   elseif body.named ~= nil then
     add_row(flat, named_row(body.named), "named")
   elseif body.features ~= nil then
-    add_row(flat, body.features, "features")
+    x = fast_tensor(1, body.features)
+    if not x then
+      add_row(flat, body.features, "features")
+    end
   else
     cs.error(400, "the body must have 'features' (one row), 'rows' (a batch) or 'named' (feature name -> value)")
   end
 
-  local out = model:infer{ features = tensor.new("FP32", { rows, N }, flat) }
+  local out = model:infer{ features = x or tensor.new("FP32", { rows, N }, flat) }
   local p = out.probability:totable()
   if body.rows == nil then
     return { p_benign = p[1], label = label(p[1]) }
