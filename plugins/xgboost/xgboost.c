@@ -40,11 +40,11 @@
  * pool does not survive fork(): a child of a process that ran an OpenMP
  * region on 2 threads hangs in its first parallel region. load() therefore
  * reads the file (with the thread's OpenMP default lowered to 1 for the
- * call) and predicts with nthread=1, so no pool is started, and sets
- * the manifest's "threads" on the booster last, so a prefork master that
- * only loaded, or warmed up with threads 1, hands its children a booster
- * they can use. The first infer() with threads > 1 starts the pool, in the
- * process that serves.
+ * call) and predicts with nthread=1, so no pool is started, and sets the
+ * manifest's "threads" on the booster last (configured, not used), so a
+ * prefork master that only loaded, or warmed up with threads 1, hands its
+ * children a booster they can use. The first infer() with threads > 1
+ * starts the pool, in the process that serves.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -560,9 +560,25 @@ static int xgb_load(const cs_host *host, const cs_model_spec *spec,
 		goto out_unload;
 	m->threads = spec->threads > 1 ? spec->threads : 1;
 	if (m->threads > 1) {
+		const char *config = NULL;
+		bst_ulong len = 0;
+		char xerr[CS_ERROR_SIZE];
+
 		rc = xgb_set_threads(m, m->threads, err, errlen);
 		if (rc)
 			goto out_unload;
+		/*
+		 * Saving the configuration configures the learner with the new
+		 * nthread now (no prediction, so no OpenMP pool), rather than
+		 * in the first concurrent infer() calls.
+		 */
+		if (XGBoosterSaveJsonConfig(m->booster, &len, &config) != 0) {
+			xgb_error(err, errlen, "%s: cannot configure nthread=%d: %s",
+				  m->shown, m->threads,
+				  xgb_last_error(xerr, sizeof xerr));
+			rc = CS_EBACKEND;
+			goto out_unload;
+		}
 	}
 	xgb_fill_desc(m);
 	*model = m;
