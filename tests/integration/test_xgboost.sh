@@ -7,19 +7,20 @@
 # ({"features": [...]}) gives Python XGBoost's probability within 1e-5 and
 # its label; all of them as a batch ({"rows": ...}) = the single answers;
 # named features ({"named": {...}}) = the row; the metadata; V2 inference;
-# the UBJSON booster; dynamic batching under concurrent requests = the single
-# answers; a wrong feature count (glue and V2), NaN where missing values are
-# refused, unknown names answered 400 naming expected and got, the worker
-# answering correctly afterwards; with options.missing "nan", a row with
-# missing values gives Python's probability; a broken booster refused at
-# load. Skips (TAP "1..0 # SKIP") only when nginx, spawn-fcgi, curl or jq
-# are missing or the xgboost plugin was not built.
+# the UBJSON booster; 2 XGBoost threads in prefork children; dynamic
+# batching under concurrent requests = the single answers; a wrong feature
+# count (glue and V2), NaN where missing values are refused, unknown names
+# answered 400 naming expected and got, the worker answering correctly
+# afterwards; with options.missing "nan", a row with missing values gives
+# Python's probability; a broken booster refused at load. Skips (TAP
+# "1..0 # SKIP") only when nginx, spawn-fcgi, curl or jq are missing or the
+# xgboost plugin was not built.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,16s/^# \{0,1\}//p' "$0"
+	sed -n '2,17s/^# \{0,1\}//p' "$0"
 	echo "Env: CS_TOP_SRCDIR, CS_TOP_BUILDDIR (set by make check), CS_TEST_PORT (default: a free port)."
 	exit 0
 	;;
@@ -104,15 +105,17 @@ variant() { # NAME JQ-FILTER
 variant bc_ubj '.model = "booster.ubj"'
 variant bc_nan '.options.missing = "nan"'
 variant bc_batch '. + {batching: {max_batch_size: 16, max_queue_delay_us: 3000, threads: 8}}'
+variant bc_threads '.threads = 2'
 
 port=${CS_TEST_PORT:-$(cs_free_port)}
 cs_worker_start breast_cancer "$ex/model.json" --processes 2
 cs_worker_start bc_ubj "$run/bc_ubj/model.json"
 cs_worker_start bc_nan "$run/bc_nan/model.json"
 cs_worker_start bc_batch "$run/bc_batch/model.json"
+cs_worker_start bc_threads "$run/bc_threads/model.json" --processes 2
 up=1
 cs_nginx_start "$port" || up=0
-for m in breast_cancer bc_ubj bc_nan bc_batch; do
+for m in breast_cancer bc_ubj bc_nan bc_batch bc_threads; do
 	[ "$up" = 1 ] && cs_wait_http "http://127.0.0.1:$port/models/$m" 60 "$(cs_pid "$m")" || up=0
 done
 if [ "$up" != 1 ]; then
@@ -122,7 +125,7 @@ if [ "$up" != 1 ]; then
 	diag_logs
 	exit 1
 fi
-pass "stack up: nginx on 127.0.0.1:$port, breast_cancer (2 prefork children), ubj, missing-allowed and batching variants"
+pass "stack up: nginx on 127.0.0.1:$port, breast_cancer (2 prefork children), ubj, missing-allowed, batching and 2-thread (2 prefork children) variants"
 
 # ------------------------------------------------------------------ answers
 # rows_as MODEL: every sample alone; answers in $run/MODEL.answers (a JSON
@@ -146,7 +149,7 @@ ref_check='[range(0; $s[0].probability | length) as $i
 label_check='[range(0; $s[0].probability | length) as $i
 	| .[$i].label == (if $s[0].probability[$i] >= 0.5 then "benign" else "malignant" end)] | all'
 
-for m in breast_cancer bc_ubj; do
+for m in breast_cancer bc_ubj bc_threads; do
 	rows_as "$m"
 	desc="POST /models/$m {\"features\": row}, all $count samples: p_benign = Python XGBoost's within 1e-5, label from it"
 	if [ -n "$bad" ]; then
@@ -160,7 +163,14 @@ for m in breast_cancer bc_ubj; do
 	fi
 done
 
-# the 21 real labels the model gets right (it is not a constant)
+if grep -q "probability' \[-1\], missing values refused, 2 thread(s)" "$CS_RUN/logs/bc_threads.log" &&
+	grep -q "no warm-up before forking" "$CS_RUN/logs/bc_threads.log"; then
+	pass "bc_threads loaded with 2 XGBoost threads and no warm-up before forking (its log says so)"
+else
+	fail "bc_threads runs with 2 XGBoost threads, no warm-up before forking" "$(tail -n 8 "$CS_RUN/logs/bc_threads.log")"
+fi
+
+# most labels agree with the data set's diagnosis (the model is not a constant)
 right=$(jq --slurpfile s "$samples" '[range(0; length) as $i
 	| .[$i].label == (if $s[0].target[$i] == 1 then "benign" else "malignant" end)] | map(select(.)) | length' \
 	"$run/breast_cancer.answers")
