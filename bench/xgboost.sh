@@ -96,50 +96,66 @@ rows_body=$(jq -c '{rows: [.inputs[], .inputs[0:8][]]}' "$samples")
 [ "$(jq '.rows | length' <<<"$rows_body")" = 32 ] || { echo "bench: samples.json changed size" >&2; exit 1; }
 v2_body=$(jq -c '{inputs: [{name: "features", datatype: "FP32", shape: [32, 30], data: [.rows[][]]}]}' <<<"$rows_body")
 
-# other_sample: "TOTAL BUSY OURS" - all ticks and busy ticks of the machine,
-# and the ticks of this script's process tree.
-other_sample() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root=$$ '
+# cpu_sample ROOT...: "TOTAL BUSY T1 T2 ..." - all ticks and busy ticks of
+# the machine, then the ticks of each ROOT pid with all its descendants.
+cpu_sample() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
 		FILENAME == "/proc/stat" { if ($1 == "cpu") { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6 }; next }
 		{ pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " "); ppid[pid] = f[2]; ticks[pid] = f[12] + f[13] }
 		END {
+			n = split(roots, r, " ")
 			for (p in ppid) {
 				q = p
-				for (hop = 0; hop < 20 && (q in ppid); hop++) { if (q == root) { ours += ticks[p]; break }; q = ppid[q] }
+				for (hop = 0; hop < 20 && (q in ppid); hop++) {
+					for (i = 1; i <= n; i++) if (q == r[i]) sum[i] += ticks[p]
+					q = ppid[q]
+				}
 			}
-			printf "%d %d %d\n", total, busy, ours
+			printf "%d %d", total, busy
+			for (i = 1; i <= n; i++) printf " %d", sum[i]
+			print ""
 		}' /proc/stat -
 }
-# sampled SECONDS CMD...: runs CMD (stdout to $run/out); sets $other to the
-# share of all cores that processes outside this bench took meanwhile.
+# sampled SECONDS WORKER-PID CMD...: runs CMD (stdout to $run/out) and reads
+# the CPU from 1 s after its start until 1 s before SECONDS. Sets $cpu to
+# "worker http other" in % of all the cores: the worker's process tree (or,
+# without WORKER-PID, CMD's: infer_bench), nginx + CMD (wrk), and processes
+# outside this bench (noise: the machine is shared).
 sampled() {
-	local secs=$1 pid s0 s1
-	shift
+	local secs=$1 wpid=$2 pid s0 s1
+	shift 2
 	"$@" >"$run/out" &
 	pid=$!
 	sleep 1
-	s0=$(other_sample)
+	s0=$(cpu_sample $$ "${wpid:-$pid}" "$(cs_pid nginx)" "$pid")
 	sleep $((secs - 2))
-	s1=$(other_sample)
+	s1=$(cpu_sample $$ "${wpid:-$pid}" "$(cs_pid nginx)" "$pid")
 	wait "$pid" || { echo "bench: failed: $*" >&2; cat "$run/out" >&2; exit 1; }
-	other=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		t = y[1] - x[1]; if (t <= 0) t = 1
-		printf "%.1f", 100 * ((y[2] - x[2]) - (y[3] - x[3])) / t }')
+	cpu=$(awk -v a="$s0" -v b="$s1" -v own="${wpid:+1}" 'BEGIN {
+		n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++) d[i] = y[i] - x[i]
+		t = d[1] > 0 ? d[1] : 1
+		# d: total busy ours worker nginx cmd
+		http = own ? d[5] + d[6] : 0
+		printf "%.1f %.1f %.1f", 100 * d[4] / t, 100 * http / t, 100 * (d[2] - d[3]) / t }')
 }
+# per_req SHARE RATE: CPU ms per request (or prediction) from a share in %
+# of all cores and a rate per second.
+per_req() { awk -v s="$1" -v r="$2" -v n="$(nproc)" 'BEGIN { printf "%.4f", (r > 0 ? s / 100 * n * 1000 / r : 0) }'; }
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
-# inproc BATCH PROCS: sets $result (infer_bench's key=value line), $other
+# inproc BATCH PROCS: sets $result (infer_bench's key=value line), $cpu
 inproc() {
-	sampled $((inproc_seconds + 1)) "$infer_bench" --manifest "$manifest" \
+	sampled $((inproc_seconds + 1)) "" "$infer_bench" --manifest "$manifest" \
 		--plugin-dir "$builddir/plugins" --seconds "$inproc_seconds" --warmup 1 \
 		--batch "$1" --procs "$2"
 	result=$(grep '^batch=' "$run/out")
 }
 
 # served CONNS BODY [PATH]: sets $result to "rps p50_ms p99_ms errors",
-# $other. PATH defaults to the glue's /models/breast_cancer.
+# $cpu. PATH defaults to the glue's /models/breast_cancer.
 served() {
-	CS_BENCH_BODY=$2 sampled "$duration" timeout $((duration + 30)) wrk -t1 -c "$1" \
+	CS_BENCH_BODY=$2 sampled "$duration" "$(cs_pid bc)" timeout $((duration + 30)) wrk -t1 -c "$1" \
 		-d "${duration}s" --timeout 5s -s "$srcdir/bench/post.lua" \
 		"http://127.0.0.1:$port${3:-/models/breast_cancer}"
 	result=$(awk '/^CSBENCH/ {
@@ -155,7 +171,7 @@ cs_route breast_cancer "unix:$CS_RUN/bc.sock"
 export CS_NGINX_ACCESS_LOG=off CS_NGINX_WORKERS=1
 cs_nginx_start "$port"
 
-declare -A R O
+declare -A R C
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for bp in "1 1" "32 1" "1 2" "32 2"; do
@@ -163,7 +179,7 @@ for bp in "1 1" "32 1" "1 2" "32 2"; do
 	set -- $bp
 	echo "bench: in process, batch $1, $2 process(es), ${inproc_seconds}s"
 	inproc "$1" "$2"
-	R[in$1x$2]=$result O[in$1x$2]=$other
+	R[in$1x$2]=$result C[in$1x$2]=$cpu
 done
 for p in 1 2; do
 	cs_stop bc 2>/dev/null || true
@@ -181,14 +197,14 @@ for p in 1 2; do
 	for c in 1 32; do
 		echo "bench: served, --processes $p, c=$c, one row a request, ${duration}s"
 		served "$c" "$row_body"
-		R[p$p,c$c]=$result O[p$p,c$c]=$other
+		R[p$p,c$c]=$result C[p$p,c$c]=$cpu
 	done
 	echo "bench: served, --processes $p, c=32, 32 rows a request, ${duration}s"
 	served 32 "$rows_body"
-	R[p$p,rows]=$result O[p$p,rows]=$other
+	R[p$p,rows]=$result C[p$p,rows]=$cpu
 	echo "bench: served, --processes $p, c=32, 32 rows a V2 request (no glue), ${duration}s"
 	served 32 "$v2_body" "/v2/models/breast_cancer/infer"
-	R[p$p,v2]=$result O[p$p,v2]=$other
+	R[p$p,v2]=$result C[p$p,v2]=$cpu
 done
 cs_stop bc
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -196,33 +212,34 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------- report
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 report=$(
-	echo "Run of \`$cmdline\` on $started: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr), XGBoost $(dpkg-query -W -f='${Version}' libxgboost-dev 2>/dev/null || echo '?'); load average before / after: $load_before / $load_after. \"other\" = share of all cores taken by processes outside the bench during the run (the machine is shared)."
+	echo "Run of \`$cmdline\` on $started: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -sr), XGBoost $(dpkg-query -W -f='${Version}' libxgboost-dev 2>/dev/null || echo '?'); load average before / after: $load_before / $load_after. CPU columns from /proc during the middle of each run: \"CPU ms\" is CPU time per prediction (in process) or per request (served: the worker's processes; nginx + wrk, the HTTP side); \"other\" is the share of all $(nproc) cores taken by processes outside the bench (the machine is shared: other people's builds and benches)."
 	echo
 	echo "In process (\`bench/infer_bench\`, the example's manifest, one thread per process, ${inproc_seconds} s; with 2 processes both run at once and their predictions/s are added):"
 	echo
-	echo "| batch | processes | predictions/s | p50 ms/call | p99 ms/call | other |"
-	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| batch | processes | predictions/s | p50 ms/call | p99 ms/call | CPU ms/prediction | other |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for k in in1x1 in32x1 in1x2 in32x2; do
 		l=${R[$k]}
-		echo "| $(kv batch "$l") | $(kv procs "$l") | $(kv infer_per_s "$l") | $(kv p50_ms "$l") | $(kv p99_ms "$l") | ${O[$k]} % |"
+		read -r w _ oth <<<"${C[$k]}"
+		echo "| $(kv batch "$l") | $(kv procs "$l") | $(kv infer_per_s "$l") | $(kv p50_ms "$l") | $(kv p99_ms "$l") | $(per_req "$w" "$(kv infer_per_s "$l")") | $oth % |"
 	done
 	echo
 	echo "Served (wrk -t1, ${duration} s per run, nginx 1 worker, keepalive to the worker). **served / in-process**: rows predicted per second served over in-process predictions/s on the same number of processes (measured with both running at once, not 2x): one row a request against batch 1, 32 rows a request against batch 32."
 	echo
-	echo "| processes | c | rows a request | requests/s | rows/s | served / in-process | p50 ms | p99 ms | errors | other |"
-	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| processes | c | rows a request | requests/s | rows/s | served / in-process | p50 ms | p99 ms | errors | worker CPU ms/req | nginx + wrk CPU ms/req | other |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for p in 1 2; do
-		base=$(kv infer_per_s "${R[in1x$p]}")
-		for c in 1 32; do
-			read -r rps p50 p99 errs <<<"${R[p$p,c$c]}"
-			echo "| $p | $c | 1 | $rps | $rps | **$(pct "$rps" "$base")** | $p50 | $p99 | $errs | ${O[p$p,c$c]} % |"
+		for k in c1 c32 rows v2; do
+			read -r rps p50 p99 errs <<<"${R[p$p,$k]}"
+			read -r w http oth <<<"${C[p$p,$k]}"
+			case $k in
+			c1 | c32) rows=1 c=${k#c} base=$(kv infer_per_s "${R[in1x$p]}") shown=1 ;;
+			rows) rows=32 c=32 base=$(kv infer_per_s "${R[in32x$p]}") shown=32 ;;
+			v2) rows=32 c=32 base=$(kv infer_per_s "${R[in32x$p]}") shown="32 (V2, no glue)" ;;
+			esac
+			rows_s=$(awk -v r="$rps" -v n="$rows" 'BEGIN { printf "%.0f", n * r }')
+			echo "| $p | $c | $shown | $rps | $rows_s | **$(pct "$rows_s" "$base")** | $p50 | $p99 | $errs | $(per_req "$w" "$rps") | $(per_req "$http" "$rps") | $oth % |"
 		done
-		read -r rps p50 p99 errs <<<"${R[p$p,rows]}"
-		rows_s=$(awk -v r="$rps" 'BEGIN { printf "%.0f", 32 * r }')
-		echo "| $p | 32 | 32 | $rps | $rows_s | **$(pct "$rows_s" "$(kv infer_per_s "${R[in32x$p]}")")** | $p50 | $p99 | $errs | ${O[p$p,rows]} % |"
-		read -r rps p50 p99 errs <<<"${R[p$p,v2]}"
-		rows_s=$(awk -v r="$rps" 'BEGIN { printf "%.0f", 32 * r }')
-		echo "| $p | 32 | 32 (V2, no glue) | $rps | $rows_s | **$(pct "$rows_s" "$(kv infer_per_s "${R[in32x$p]}")")** | $p50 | $p99 | $errs | ${O[p$p,v2]} % |"
 	done
 )
 echo
