@@ -17,7 +17,7 @@ Usage: bench/backends.sh [--duration S] [--inproc-seconds S] [--builddir DIR]
   --duration S        seconds per wrk run (default 10)
   --inproc-seconds S  seconds per in-process measurement (default 10)
   --builddir DIR      the build to use (default ./build-bench): the worker,
-                      the plugins and libcsrt.a. Build it WITHOUT sanitizers:
+                      the plugins and the runtime libraries. Build it WITHOUT sanitizers:
                         scripts/build.sh build-bench
   --backends LIST     which backends (default: "onnx torch")
   --max-other PCT     repeat a measurement (at most --retries N more times,
@@ -71,7 +71,7 @@ for tool in nginx spawn-fcgi wrk curl jq make; do
 		{ echo "bench: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 done
 builddir=$(cd "$builddir" && pwd) || exit 1
-if [ ! -x "$builddir/cubeserve-worker" ] || [ ! -f "$builddir/libcsrt.a" ]; then
+if [ ! -x "$builddir/cubeserve-worker" ] || [ ! -f "$builddir/libcs_core.a" ]; then
 	echo "bench: no build in $builddir (scripts/build.sh $(basename "$builddir"))" >&2
 	exit 1
 fi
@@ -93,16 +93,16 @@ for b in $backends; do
 	fi
 done
 
-# The build brought up to date (worker, plugins and libcsrt.a from the same
+# The build brought up to date (worker, plugins and the runtime libraries from the same
 # sources), then the in-process harness, compiled by the build's own make
 # with the project's flags (CC, CPPFLAGS, AM_CFLAGS, CFLAGS) and linked with
-# libcsrt.a.
+# the runtime libraries ($(CSRT_LIBS)).
 echo "bench: make -C $builddir"
 make -s -C "$builddir" --no-print-directory -j"${CS_JOBS:-2}" >"$builddir/bench-make.log" 2>&1 ||
 	{ tail -n 20 "$builddir/bench-make.log" >&2; echo "bench: the build failed" >&2; exit 1; }
 echo "bench: building $builddir/bench/infer_bench"
 mkdir -p "$builddir/bench"
-make -s -C "$builddir" --no-print-directory --eval "bench/infer_bench: $srcdir/bench/infer_bench.c libcsrt.a
+make -s -C "$builddir" --no-print-directory --eval "bench/infer_bench: $srcdir/bench/infer_bench.c libcs_core.a
 	\$(CC) \$(DEFS) \$(DEFAULT_INCLUDES) \$(AM_CPPFLAGS) \$(CPPFLAGS) \$(AM_CFLAGS) \$(CFLAGS) \$(JANSSON_CFLAGS) \$(LUA_CFLAGS) -o \$@ \$< \$(AM_LDFLAGS) \$(LDFLAGS) \$(CSRT_LIBS)" \
 	bench/infer_bench
 infer_bench=$builddir/bench/infer_bench

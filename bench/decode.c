@@ -1,6 +1,6 @@
 /*
  * decode.c - V2 request decode speed: cubeserve's tree-free decoder
- * (runtime/v2.c + json_tensor.c) against decoding the same body through a
+ * (runtime/protocol/v2.c + json_tensor.c) against decoding the same body through a
  * jansson tree (json_loadb, then walk inputs[0].data into a float buffer),
  * in one run, on one 1 M-element FP32 request. Prints MB/s of request body
  * and the ratio. Usage: decode [ELEMENTS [ROUNDS]]
@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "v2.h"
+#include "protocol/v2.h"
 
 static double now(void)
 {

@@ -34,10 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "log.h"
-#include "manifest.h"
-#include "model.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "model/manifest.h"
+#include "model/model.h"
 
 #define MAX_BATCHES 8
 

@@ -378,7 +378,7 @@ have_ib=0
 if [ -f "$srcdir/bench/infer_bench.c" ]; then
 	# shellcheck disable=SC2046
 	if gcc -O2 -std=c11 -I"$srcdir/runtime" -I"$srcdir/include" -I"$builddir" \
-		-o "$run/infer_bench" "$srcdir/bench/infer_bench.c" "$builddir/libcsrt.a" \
+		-o "$run/infer_bench" "$srcdir/bench/infer_bench.c" "$builddir"/libcs_{serve,protocol,glue,registry,model,core}.a \
 		$(pkg-config --cflags --libs lua5.4 jansson) -lfcgi -ldl -lm 2>"$run/ib.err"; then
 		have_ib=1
 	else

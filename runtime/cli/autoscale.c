@@ -1,7 +1,7 @@
 /*
  * autoscale.c - `cubeserve autoscale`: once a second, read every running
  * deployment's heartbeats from Redis, run the scaling policy
- * (runtime/scaling.c, docs/scaling.md), write the model's hint (desired,
+ * (runtime/registry/scaling.c, docs/scaling.md), write the model's hint (desired,
  * reason, time) and apply it to the local pool with `cubeserve scale`.
  */
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "scaling.h"
+#include "registry/scaling.h"
 
 #define MAX_TRACKED 64
 

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "heartbeat.h"
-#include "store.h"
+#include "core/names.h"
+#include "registry/store.h"
 
 /* Parses the options of a command that has none of its own. */
 static int no_options(cs_cli *cli, int argc, char **argv, int nargs_min,
@@ -247,6 +247,11 @@ int cli_cmd_show(cs_cli *cli, int argc, char **argv)
 	if (cs_registry_model(cli->reg, name, ver[0] ? ver : NULL, 1, &m) != CS_OK)
 		return cli_reg_fail(cli);
 	if (cli->json) {
+		json_t *vs;
+
+		cli_json_typed(m);
+		json_array_foreach(json_object_get(m, "versions"), i, vs)
+			cli_json_typed(vs);
 		cli_print_json(m);
 		json_decref(m);
 		return CLI_OK;

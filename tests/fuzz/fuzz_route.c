@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
-#include "route.h"
+#include "protocol/envelope.h"
+#include "protocol/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

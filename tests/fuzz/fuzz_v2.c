@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "v2.h"
+#include "protocol/v2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 
 #include "tap.h"
 
-#include "metrics.h"
+#include "serve/metrics.h"
 
 static char path[128];
 

@@ -15,9 +15,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "heartbeat.h"
-#include "registry.h"
-#include "store.h"
+#include "core/names.h"
+#include "registry/heartbeat.h"
+#include "registry/registry.h"
+#include "registry/store.h"
 #include "tap.h"
 
 static char dir[64], url[160];

@@ -1,7 +1,7 @@
 /* test_route.c - endpoint matching. */
 #include "tap.h"
 
-#include "route.h"
+#include "protocol/route.h"
 
 static cs_route r;
 

@@ -2,7 +2,7 @@
  * it, never flaps inside the band, respects min and max. */
 #include "tap.h"
 
-#include "scaling.h"
+#include "registry/scaling.h"
 
 /* Runs `secs` evaluations at the given busy fraction of the current pool
  * (as the pool would really be: processes = what the scaler wants). */

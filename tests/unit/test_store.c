@@ -11,7 +11,7 @@
 
 #include <cubeserve/plugin.h>
 
-#include "store.h"
+#include "registry/store.h"
 #include "tap.h"
 
 static char root[64];

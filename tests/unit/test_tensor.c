@@ -5,7 +5,7 @@
 
 #include <cubeserve/tensor.h>
 
-#include "arena.h"
+#include "core/arena.h"
 
 TEST(dtype_names_round_trip)
 {
