@@ -1,6 +1,6 @@
 # console_lib.sh - what test_api.sh and test_console.sh share: a private
 # stack started with `cubeserve up --detach` (redis, nginx, cubeserve-api,
-# the examples deployed) in a temp run dir, stopped on exit. Source it after
+# the examples digits and linear deployed) in a temp run dir, stopped on exit. Source it after
 # lib.sh; then console_stack_up NAME sets $run, $port, $base, $CS.
 
 CS=$CS_TOP_BUILDDIR/cubeserve
@@ -14,7 +14,11 @@ console_stack_up() {
 	. "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 	port=$(cs_free_port)
 	base=http://127.0.0.1:$port
-	if ! "$CS" up --detach --port "$port" ${CONSOLE_UP_ARGS:-} >"$run/up.out" 2>&1; then
+	# the two examples the checks know: digits (with its demo page) and linear
+	mkdir -p "$run/examples"
+	cp -r "$CS_TOP_SRCDIR/examples/digits" "$CS_TOP_SRCDIR/examples/linear" "$run/examples/"
+	# shellcheck disable=SC2086
+	if ! "$CS" up --detach --port "$port" --examples "$run/examples" ${CONSOLE_UP_ARGS:-} >"$run/up.out" 2>&1; then
 		fail "cubeserve up --detach starts the stack with the console" "$(tail -n 25 "$run/up.out")"
 		tap_done
 		exit 1
