@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "registry/heartbeat.h"
+#include "registry/url.h"
 
 #define MAX_PROCESSES 64
 #define DEFAULT_TIMEOUT_MS 60000 /* a record published before the field existed */
@@ -145,6 +146,14 @@ static int start_procs(cs_cli *cli, const char *name, const char *version,
 					cli->registry_url, "--plugin-dir", cli->plugin_dir,
 					"--lua-dir", cli->lua_dir, NULL};
 
+			/*
+			 * an address with a password goes to the worker in its
+			 * environment, not on its command line (ps shows that)
+			 */
+			if (cs_registry_url_has_secret(cli->registry_url)) {
+				setenv("CUBESERVE_REGISTRY", cli->registry_url, 1);
+				memmove(&argv[10], &argv[12], 5 * sizeof argv[0]);
+			}
 			pid = cli_spawn(argv, logf, err, sizeof err);
 		}
 		if (pid < 0) {
@@ -256,7 +265,7 @@ static json_t *record(cs_cli *cli, const char *name, const char *version,
 	set_str(d, "host", host);
 	set_str(d, "run_dir", cli->run_dir);
 	set_str(d, "log", logf);
-	set_str(d, "registry", cli->registry_url);
+	set_str(d, "registry", cli_registry_shown(cli));
 	set_str(d, "worker", cli->worker);
 	set_str(d, "plugin_dir", cli->plugin_dir);
 	set_str(d, "lua_dir", cli->lua_dir);

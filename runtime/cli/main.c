@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "registry/store.h"
+#include "registry/url.h"
 
 #ifndef CS_BUILD_SRCDIR
 #define CS_BUILD_SRCDIR ""
@@ -27,8 +28,10 @@
 
 #define COMMON_HELP \
 "Common options:\n" \
-"      --registry URL   redis://HOST:PORT or unix:PATH (default: $CUBESERVE_REGISTRY,\n" \
-"                       else unix:RUN/redis.sock, the stack `cubeserve up` runs)\n" \
+"      --registry URL   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS),\n" \
+"                       or unix:PATH (default: $CUBESERVE_REGISTRY, else\n" \
+"                       unix:RUN/redis.sock, the stack `cubeserve up` runs); a URL\n" \
+"                       with a password is better given in $CUBESERVE_REGISTRY\n" \
 "      --run-dir DIR    the stack's run directory (default: $CUBESERVE_RUN_DIR,\n" \
 "                       else ~/.cubeserve)\n" \
 "      --prefix P       registry key prefix (default cs:)\n" \
@@ -652,4 +655,12 @@ void cli_registry_default(cs_cli *cli)
 	snprintf(p, sizeof p, "unix:%s/redis.sock", cli->run_dir);
 	cli->registry_url = xstrdup(p);
 	cli->registry_how = "the default (the run directory's redis.sock)";
+}
+
+const char *cli_registry_shown(cs_cli *cli)
+{
+	static char shown[600];
+
+	cli_registry_default(cli);
+	return cs_registry_url_mask(cli->registry_url, shown, sizeof shown);
 }

@@ -19,6 +19,7 @@
 #include <cubeserve/plugin.h>
 
 #include "registry/heartbeat.h"
+#include "registry/url.h"
 #include "core/log.h"
 #include "model/manifest.h"
 #include "registry/registry.h"
@@ -119,7 +120,7 @@ int cs_registry_resolve_manifest(const char *url,
 		store = cs_registry_config_get(r, "store");
 	if (!store) {
 		snprintf(err, errlen, "no model store: the registry at %s names none (config field 'store') and CUBESERVE_STORE is not set",
-			 url);
+			 r->url);
 		rc = CS_ENOTFOUND;
 		goto out_close;
 	}
@@ -302,8 +303,11 @@ static void *run(void *p)
 				    err, hb->interval_ms);
 			down_logged = 1;
 		} else if (rc == CS_OK && (down_logged || !ever_up)) {
+			char shown[600];
+
 			cs_log_info("heartbeat: %s to the registry at %s as instance %s",
-				    ever_up ? "resumed reporting" : "reporting", hb->url, hb->id);
+				    ever_up ? "resumed reporting" : "reporting",
+				    cs_registry_url_mask(hb->url, shown, sizeof shown), hb->id);
 			down_logged = 0;
 			ever_up = 1;
 		}

@@ -51,12 +51,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port VAR: a free loopback port in 18600-18699 (this test's range),
+# free_port VAR: a free loopback port in 18600-18639 (this test's range),
 # not handed out before, into VAR
 used_ports=
 free_port() {
 	local p
-	for p in $(seq 18600 18699); do
+	for p in $(seq 18600 18639); do
 		case " $used_ports " in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			used_ports="$used_ports $p"
@@ -64,7 +64,7 @@ free_port() {
 			return 0
 		fi
 	done
-	echo "# no free port in 18600-18699" >&2
+	echo "# no free port in 18600-18639" >&2
 	return 1
 }
 quiet() { "$@" >/dev/null 2>&1; }
