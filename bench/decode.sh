@@ -24,7 +24,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cs-decode.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2046
 gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -I"$top/include" -I"$top/runtime" \
-	"$top/bench/decode.c" "$top"/runtime/core/{arena,tensor}.c "$top"/runtime/protocol/{json_tensor,v2,request}.c \
+	"$top/bench/decode.c" "$top"/runtime/core/{arena,request,status,utf8,json_out}.c "$top"/runtime/protocol/{json_tensor,v2}.c \
 	$(pkg-config --cflags --libs jansson) -lm -o "$tmp/decode"
 "$tmp/decode" "$elements" "$rounds" | tee "$tmp/out"
 get() { awk -v k="$1" '$1 == k {print $2}' "$tmp/out"; }

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define CS_PLUGIN_ABI_MAJOR 1
-#define CS_PLUGIN_ABI_MINOR 0
+#define CS_PLUGIN_ABI_MINOR 1
 #define CS_PLUGIN_ABI_VERSION \
 	(((uint32_t)CS_PLUGIN_ABI_MAJOR << 16) | (uint32_t)CS_PLUGIN_ABI_MINOR)
 #define CS_PLUGIN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -70,7 +70,15 @@ typedef enum cs_status {
 	CS_ETIMEOUT = -9,     /* over a time limit (504) */
 	CS_EABI = -10,        /* plugin ABI mismatch */
 	CS_ELIMIT = -11,      /* over a glue instruction or memory budget (500) */
-	CS_EUNAVAILABLE = -12 /* not ready or overloaded (503) */
+	CS_EUNAVAILABLE = -12, /* not ready or overloaded (503) */
+	/* ABI 1.1 and later: codes the runtime uses for requests */
+	CS_EMETHOD = -13,      /* HTTP method not allowed on the path (405) */
+	CS_EMEDIA = -14,       /* unsupported content type (415) */
+	CS_EHEADERS = -15,     /* too many or too large headers (431) */
+	CS_EAUTH = -16,        /* no credentials or bad ones (401) */
+	CS_EFORBIDDEN = -17,   /* credentials lack the right (403) */
+	CS_ERATE = -18,        /* over a rate limit or quota (429) */
+	CS_ECONFLICT = -19     /* a concurrent change won (409) */
 } cs_status;
 
 /* Plugin flags (cs_plugin.flags). */
@@ -116,7 +124,8 @@ typedef struct cs_model_spec {
 
 /*
  * One declared input or output. shape may hold -1 for a dimension of any
- * size (at least for dimension 0 when the model takes a batch).
+ * size (at least for dimension 0 when the model takes a batch). Its layout
+ * is frozen for ABI 1, like cs_tensor's (tensor.h).
  */
 typedef struct cs_io_desc {
 	const char *name;
@@ -167,7 +176,8 @@ typedef struct cs_plugin {
 	 * Runs the model. inputs[n_inputs] are borrowed for the call, one per
 	 * described input in describe() order, each already checked by the
 	 * runtime against its declared dtype and shape; their data is aligned
-	 * to at least 16 bytes. outputs[n_outputs] has
+	 * to at least the size of one element of its dtype (nothing more is
+	 * promised: a view may point into a request body). outputs[n_outputs] has
 	 * one entry per described output, in describe() order, with name set;
 	 * the plugin sets dtype, ndim, shape, nbytes and data, allocating data
 	 * through alloc. On failure the outputs may be partly set; the runtime

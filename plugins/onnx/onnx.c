@@ -71,32 +71,10 @@ const cs_plugin *cs_plugin_entry(void)
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *dtype_name(cs_dtype t)
-{
-	static const char *const names[] = {
-		"INVALID", "BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
-		"INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
-		"BYTES",
-	};
-	return (unsigned)t < sizeof names / sizeof names[0] ? names[t]
-							     : "INVALID";
-}
-
-static size_t dtype_size(cs_dtype t)
-{
-	switch (t) {
-	case CS_BOOL: case CS_UINT8: case CS_INT8: return 1;
-	case CS_UINT16: case CS_INT16: case CS_FP16: return 2;
-	case CS_UINT32: case CS_INT32: case CS_FP32: return 4;
-	case CS_UINT64: case CS_INT64: case CS_FP64: return 8;
-	default: return 0;
-	}
-}
-
 /* The dtypes this backend converts to and from FP32. */
 static bool dtype_supported(cs_dtype t)
 {
-	return t != CS_FP16 && t != CS_BYTES && dtype_size(t) != 0;
+	return t != CS_FP16 && t != CS_BYTES && cs_dtype_size(t) != 0;
 }
 
 #define CONVERT_CASES(X)                                                  \
@@ -144,19 +122,6 @@ static void from_f32(void *dst, const float *src, cs_dtype t, size_t n)
 	default:
 		memcpy(dst, src, n * sizeof(float));
 	}
-}
-
-/* Elements in a concrete shape, or -1 when a dimension is negative. */
-static int64_t numel(int32_t ndim, const int64_t *shape)
-{
-	int64_t n = 1;
-
-	for (int32_t i = 0; i < ndim; i++) {
-		if (shape[i] < 0 || (shape[i] && n > INT64_MAX / shape[i]))
-			return -1;
-		n *= shape[i];
-	}
-	return n;
 }
 
 /* ---------------------------------------------------------------- load */
@@ -243,7 +208,7 @@ static int check_values(const char *path, const char *kind,
 		if (!dtype_supported(d[i].dtype)) {
 			snprintf(err, errlen, "'%s': %s '%s' is %s, which the "
 				 "onnx backend does not support", path, kind,
-				 d[i].name, dtype_name(d[i].dtype));
+				 d[i].name, cs_dtype_name(d[i].dtype));
 			return CS_EUNSUPPORTED;
 		}
 		if (d[i].ndim < 0) {
@@ -347,16 +312,16 @@ static int prepare_input(const cs_io_desc *d, const cs_tensor *t,
 			 cs__onnx_blob *b, const cs_allocator *alloc,
 			 char *err, size_t errlen)
 {
-	int64_t n = numel(t->ndim, t->shape);
+	int64_t n = cs_shape_numel(t->ndim, t->shape);
 	bool fits = t->ndim == d->ndim && t->ndim <= CS_MAX_DIMS;
 
 	for (int32_t i = 0; fits && i < d->ndim; i++)
 		fits = d->shape[i] < 0 || d->shape[i] == t->shape[i];
 	if (t->dtype != d->dtype || !fits || n < 0 ||
-	    t->nbytes != (size_t)n * dtype_size(t->dtype)) {
+	    t->nbytes != (size_t)n * cs_dtype_size(t->dtype)) {
 		snprintf(err, errlen, "input '%s': expected %s of the declared "
 			 "shape, got %s with %d dimensions and %zu bytes",
-			 d->name, dtype_name(d->dtype), dtype_name(t->dtype),
+			 d->name, cs_dtype_name(d->dtype), cs_dtype_name(t->dtype),
 			 (int)t->ndim, t->nbytes);
 		return CS_EINVAL;
 	}
@@ -384,7 +349,7 @@ static int prepare_input(const cs_io_desc *d, const cs_tensor *t,
 static int fit_output_shape(const cs_io_desc *d, cs__onnx_blob *b, char *err,
 			    size_t errlen)
 {
-	int64_t total = numel(b->ndim, b->shape), known = 1;
+	int64_t total = cs_shape_numel(b->ndim, b->shape), known = 1;
 	int dyn = -1;
 
 	if (b->ndim == d->ndim)
@@ -482,11 +447,11 @@ static int onnx_infer(void *model, const cs_tensor *inputs, size_t n_inputs,
 				 (long long)out[i].shape[0], (long long)batch);
 			return CS_EBACKEND;
 		}
-		size_t n = (size_t)numel(out[i].ndim, out[i].shape);
+		size_t n = (size_t)cs_shape_numel(out[i].ndim, out[i].shape);
 		t->dtype = d->dtype;
 		t->ndim = out[i].ndim;
 		memcpy(t->shape, out[i].shape, sizeof t->shape);
-		t->nbytes = n * dtype_size(d->dtype);
+		t->nbytes = n * cs_dtype_size(d->dtype);
 		if (d->dtype == CS_FP32) {
 			t->data = out[i].data;
 			continue;

@@ -78,76 +78,18 @@ const cs_plugin *cs_plugin_entry(void)
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *const dtype_names[] = {
-	"INVALID", "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8",
-	"INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES",
-};
-#define N_DTYPES (sizeof dtype_names / sizeof dtype_names[0])
-
-static const char *dtype_name(cs_dtype t)
-{
-	return (unsigned)t < N_DTYPES ? dtype_names[t] : "INVALID";
-}
-
-static cs_dtype dtype_from_name(const char *name)
-{
-	for (unsigned i = 1; name && i < N_DTYPES; i++)
-		if (strcmp(name, dtype_names[i]) == 0)
-			return (cs_dtype)i;
-	return CS_DTYPE_INVALID;
-}
-
-static size_t dtype_size(cs_dtype t)
-{
-	switch (t) {
-	case CS_BOOL: case CS_UINT8: case CS_INT8: return 1;
-	case CS_UINT16: case CS_INT16: case CS_FP16: return 2;
-	case CS_UINT32: case CS_INT32: case CS_FP32: return 4;
-	case CS_UINT64: case CS_INT64: case CS_FP64: return 8;
-	default: return 0;
-	}
-}
-
 /* libtorch 1.13 has no unsigned types wider than 8 bits and no strings. */
 static bool dtype_supported(cs_dtype t)
 {
-	return dtype_size(t) != 0 && t != CS_UINT16 && t != CS_UINT32 &&
+	return cs_dtype_size(t) != 0 && t != CS_UINT16 && t != CS_UINT32 &&
 	       t != CS_UINT64;
-}
-
-static int64_t numel(int32_t ndim, const int64_t *shape)
-{
-	int64_t n = 1;
-
-	for (int32_t i = 0; i < ndim; i++) {
-		if (shape[i] < 0 || (shape[i] && n > INT64_MAX / shape[i]))
-			return -1;
-		n *= shape[i];
-	}
-	return n;
-}
-
-static char *shape_format(int32_t ndim, const int64_t *shape, char *buf,
-			  size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (int32_t i = 0; i < ndim && used < len; i++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%lld",
-					 i ? "," : "", (long long)shape[i]);
-	return buf;
 }
 
 /* Whether t fits the declaration d: dtype, rank, every fixed dimension. */
 static bool fits(const cs_io_desc *d, const cs_tensor *t)
 {
-	if (t->dtype != d->dtype || t->ndim != d->ndim)
-		return false;
-	for (int32_t i = 0; i < d->ndim; i++)
-		if (d->shape[i] >= 0 && d->shape[i] != t->shape[i])
-			return false;
-	return true;
+	return t->dtype == d->dtype &&
+	       cs_shape_matches(d->ndim, d->shape, t->ndim, t->shape);
 }
 
 /* "output 'logits' is FP32 [-1,10], got FP64 [1,10]" */
@@ -156,11 +98,11 @@ static void mismatch(const char *kind, const cs_io_desc *d,
 {
 	char want[128], got[128];
 
-	snprintf(err, errlen, "%s '%s' is %s [%s], got %s [%s]", kind,
-		 d->name, dtype_name(d->dtype),
-		 shape_format(d->ndim, d->shape, want, sizeof want),
-		 dtype_name(t->dtype),
-		 shape_format(t->ndim, t->shape, got, sizeof got));
+	snprintf(err, errlen, "%s '%s' is %s %s, got %s %s", kind,
+		 d->name, cs_dtype_name(d->dtype),
+		 cs_shape_format(d->ndim, d->shape, want, sizeof want),
+		 cs_dtype_name(t->dtype),
+		 cs_shape_format(t->ndim, t->shape, got, sizeof got));
 }
 
 /* ---------------------------------------------------------------- signature */
@@ -202,7 +144,7 @@ static int read_descs(json_t *arr, const char *kind, cs_io_desc **out,
 				 kind, i);
 			goto out_invalid;
 		}
-		d[i].dtype = dtype_from_name(dt);
+		d[i].dtype = cs_dtype_from_name(dt);
 		if (!dtype_supported(d[i].dtype)) {
 			snprintf(err, errlen, "signature: %s '%s' has dtype "
 				 "'%s', which the torch backend does not "
@@ -332,8 +274,8 @@ static int probe(torch_model *m, char *err, size_t errlen)
 		in[i].ndim = d->ndim;
 		for (int32_t k = 0; k < d->ndim; k++)
 			in[i].shape[k] = d->shape[k] < 0 ? 1 : d->shape[k];
-		in[i].nbytes = (size_t)numel(d->ndim, in[i].shape) *
-			       dtype_size(d->dtype);
+		in[i].nbytes = (size_t)cs_shape_numel(d->ndim, in[i].shape) *
+			       cs_dtype_size(d->dtype);
 		if (!(in[i].data = probe_alloc(&arena, in[i].nbytes)))
 			goto out_free;
 	}
@@ -496,10 +438,10 @@ static int torch_infer(void *model, const cs_tensor *inputs, size_t n_inputs,
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
 		const cs_tensor *t = &inputs[i];
-		int64_t n = numel(t->ndim, t->shape);
+		int64_t n = cs_shape_numel(t->ndim, t->shape);
 
 		if (!fits(&m->inputs[i], t) || n < 0 ||
-		    t->nbytes != (size_t)n * dtype_size(t->dtype)) {
+		    t->nbytes != (size_t)n * cs_dtype_size(t->dtype)) {
 			mismatch("input", &m->inputs[i], t, err, errlen);
 			return CS_EINVAL;
 		}

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "registry/heartbeat.h"
+#include "core/names.h"
 #include "registry/store.h"
 
 /* Parses the options of a command that has none of its own. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "registry/heartbeat.h"
+#include "core/names.h"
 #include "registry/url.h"
 
 #define MAX_PROCESSES 64

@@ -26,7 +26,7 @@
 
 #include "cli.h"
 #include "cli/yaml.h"
-#include "model/manifest.h"
+#include "core/names.h"
 #include "registry/store.h"
 
 #define POD_STORE "/var/lib/cubeserve/store"

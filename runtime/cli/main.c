@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/paths.h"
 #include "registry/store.h"
 #include "registry/url.h"
 
@@ -480,28 +481,6 @@ const char *cli_store(cs_cli *cli)
 }
 
 /* The directory this executable lives in. */
-static void exe_dir(char *out, size_t len)
-{
-	ssize_t n = readlink("/proc/self/exe", out, len - 1);
-	char *slash;
-
-	if (n <= 0) {
-		snprintf(out, len, ".");
-		return;
-	}
-	out[n] = '\0';
-	slash = strrchr(out, '/');
-	if (slash)
-		*slash = '\0';
-}
-
-static int is_dir(const char *p)
-{
-	struct stat st;
-
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /*
  * Paths of the worker, plugins, Lua library, nginx templates and examples:
  * the environment first; beside a build tree's binary, the build and
@@ -513,9 +492,8 @@ static void find_paths(cs_cli *cli)
 	const char *e;
 	int in_build;
 
-	exe_dir(exe, sizeof exe);
-	snprintf(p, sizeof p, "%s/plugins", exe);
-	in_build = is_dir(p) && CS_BUILD_SRCDIR[0];
+	cs_exe_dir(exe, sizeof exe);
+	in_build = cs_in_build_tree(NULL);
 
 	if ((e = getenv("CUBESERVE_WORKER")) && *e)
 		cli->worker = xstrdup(e);

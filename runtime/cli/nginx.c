@@ -151,10 +151,45 @@ int cli_nginx_conf(cs_cli *cli, int port)
 	return CLI_OK;
 }
 
-/* The route template split into its upstream and location parts. */
+/*
+ * Replaces every line "    @COMMON@" of part with the common lines.
+ * Returns a new string (free()), or NULL when out of memory.
+ */
+static char *expand_common(const char *part, const char *common)
+{
+	static const char mark[] = "    @COMMON@\n";
+	size_t n = 0, clen = strlen(common);
+	const char *p;
+	char *out, *o;
+
+	for (p = part; (p = strstr(p, mark)); p += sizeof mark - 1)
+		n++;
+	out = malloc(strlen(part) + n * clen + 1);
+	if (!out)
+		return NULL;
+	for (o = out, p = part;;) {
+		const char *m = strstr(p, mark);
+
+		if (!m) {
+			strcpy(o, p);
+			break;
+		}
+		memcpy(o, p, (size_t)(m - p));
+		o += m - p;
+		memcpy(o, common, clen);
+		o += clen;
+		p = m + sizeof mark - 1;
+	}
+	return out;
+}
+
+/*
+ * The route template split into its upstream and location parts, the
+ * locations with the #@common lines in place of each @COMMON@.
+ */
 static int load_route_template(cs_cli *cli, char **upart, char **lpart)
 {
-	char tpl[PATH_MAX + 32], *text, *u, *l;
+	char tpl[PATH_MAX + 32], *text, *c, *u, *l, *common;
 
 	snprintf(tpl, sizeof tpl, "%s/route.conf.in", cli->nginx_dir);
 	text = read_file(tpl);
@@ -162,16 +197,21 @@ static int load_route_template(cs_cli *cli, char **upart, char **lpart)
 		cli_err(cli, "cannot read the route template '%s': %s", tpl, strerror(errno));
 		return CLI_FAIL;
 	}
+	c = strstr(text, "\n#@common\n");
 	u = strstr(text, "\n#@upstream\n");
 	l = strstr(text, "\n#@location\n");
-	if (!u || !l || l < u) {
-		cli_err(cli, "route template '%s' lacks the #@upstream / #@location markers", tpl);
+	if (!u || !l || l < u || (c && c > u)) {
+		cli_err(cli, "route template '%s' lacks the #@upstream / #@location markers (in that order, after #@common)", tpl);
 		free(text);
 		return CLI_FAIL;
 	}
-	*l = '\0';
-	*upart = strdup(u + strlen("\n#@upstream\n"));
-	*lpart = strdup(l + strlen("\n#@location\n"));
+	/* each part ends with its last line's newline */
+	common = c ? strndup(c + strlen("\n#@common\n"),
+			     (size_t)(u + 1 - (c + strlen("\n#@common\n")))) : strdup("");
+	*upart = strndup(u + strlen("\n#@upstream\n"),
+			 (size_t)(l + 1 - (u + strlen("\n#@upstream\n"))));
+	*lpart = common ? expand_common(l + strlen("\n#@location\n"), common) : NULL;
+	free(common);
 	free(text);
 	return *upart && *lpart ? CLI_OK : CLI_FAIL;
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "cli.h"
 
 void cli_sleep_ms(int ms)
@@ -29,10 +30,7 @@ void cli_sleep_ms(int ms)
 
 long long cli_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)(cs_clock_mono() * 1000);
 }
 
 char *cli_find_tool(const char *env, const char *name,

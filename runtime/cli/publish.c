@@ -185,6 +185,9 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 
 		st = cli_run(argv, out, sizeof out, 120000);
 		if (st != 0) {
+			s = out + strlen(out);
+			while (s > out && s[-1] == '\n')
+				*--s = '\0';
 			cli_err(cli, "step 3 (test-load and run the example) failed (%s):\n%s",
 				st < 0 ? "could not run the worker, or it took over 120 s" :
 				st == 1 ? "exit 1" : "the worker crashed", out);

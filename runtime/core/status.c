@@ -19,6 +19,13 @@ const char *cs_strerror(int status)
 	case CS_EABI: return "plugin ABI mismatch";
 	case CS_ELIMIT: return "over a glue budget";
 	case CS_EUNAVAILABLE: return "unavailable";
+	case CS_EMETHOD: return "method not allowed";
+	case CS_EMEDIA: return "unsupported media type";
+	case CS_EHEADERS: return "request headers too large";
+	case CS_EAUTH: return "unauthorized";
+	case CS_EFORBIDDEN: return "forbidden";
+	case CS_ERATE: return "rate limited";
+	case CS_ECONFLICT: return "conflict";
 	default: return "unknown error";
 	}
 }
@@ -33,6 +40,13 @@ int cs_status_http(int status)
 	case CS_ETOOLARGE: return 413;
 	case CS_ETIMEOUT: return 504;
 	case CS_EUNAVAILABLE: return 503;
+	case CS_EMETHOD: return 405;
+	case CS_EMEDIA: return 415;
+	case CS_EHEADERS: return 431;
+	case CS_EAUTH: return 401;
+	case CS_EFORBIDDEN: return 403;
+	case CS_ERATE: return 429;
+	case CS_ECONFLICT: return 409;
 	default: return 500;
 	}
 }
@@ -46,13 +60,16 @@ const char *cs_http_reason(int http_status)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 401: return "Unauthorized";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";

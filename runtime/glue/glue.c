@@ -19,15 +19,18 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "model/batcher.h"
-#include "glue/glue.h"
+#include "core/json_out.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/names.h"
+#include "core/request.h"
+#include "core/status.h"
+#include "glue/glue.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
-#include "serve/metrics.h"
+#include "glue/lua_util.h"
+#include "model/infer.h"
 #include "model/model.h"
-#include "protocol/request.h"
-#include "core/status.h"
 
 #ifndef CS_LUA_DIR
 #define CS_LUA_DIR "/usr/local/share/cubeserve/lua"
@@ -56,18 +59,10 @@ struct cs_glue {
 	cs_arena *arena;          /* the current request's arena */
 	const cs_request *req;    /* the current request */
 
-	cs_batcher *batcher;      /* model:infer goes through it, when set */
-	double deadline;          /* monotonic seconds; 0: none */
+	cs_infer_ctx infer;       /* how model:infer runs (batcher, deadline) */
 	int timed_out;
 };
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ------------------------------------------------------------ allocator */
 
@@ -107,37 +102,6 @@ static cs_glue *glue_of(lua_State *L)
 
 /* ------------------------------------------------------------ errors */
 
-int cs_glue_vraise(lua_State *L, cs_status status, const char *fmt, va_list ap)
-{
-	lua_createtable(L, 0, 2);
-	lua_pushinteger(L, cs_status_http(status));
-	lua_setfield(L, -2, "status");
-	lua_pushvfstring(L, fmt, ap);
-	lua_setfield(L, -2, "message");
-	luaL_setmetatable(L, CS_GLUE_ERROR_MT);
-	return lua_error(L);
-}
-
-int cs_glue_raise(lua_State *L, cs_status status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cs_glue_vraise(L, status, fmt, ap);
-	va_end(ap);
-	return 0; /* not reached */
-}
-
-static int error_tostring(lua_State *L)
-{
-	lua_getfield(L, 1, "message");
-	if (!lua_isstring(L, -1)) {
-		lua_pop(L, 1);
-		lua_pushliteral(L, "error");
-	}
-	return 1;
-}
-
 /* cs.error(status, message): raise an HTTP error from glue. */
 static int l_cs_error(lua_State *L)
 {
@@ -146,13 +110,7 @@ static int l_cs_error(lua_State *L)
 
 	luaL_argcheck(L, status >= 400 && status <= 599, 1,
 		      "HTTP status must be 400..599");
-	lua_createtable(L, 0, 2);
-	lua_pushinteger(L, status);
-	lua_setfield(L, -2, "status");
-	lua_pushstring(L, msg);
-	lua_setfield(L, -2, "message");
-	luaL_setmetatable(L, CS_GLUE_ERROR_MT);
-	return lua_error(L);
+	return cs_lua_raise_http(L, (int)status, msg);
 }
 
 /* ------------------------------------------------------------ budgets */
@@ -163,7 +121,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 
 	(void)ar;
 	g->instr_used += HOOK_EVERY;
-	if (g->timed_out || (g->deadline > 0 && mono_s() > g->deadline)) {
+	if (g->timed_out || (g->infer.deadline > 0 && cs_clock_mono() > g->infer.deadline)) {
 		g->timed_out = 1;
 		lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
 		luaL_error(L, "request time limit exceeded");
@@ -226,6 +184,57 @@ static int l_cs_log(lua_State *L)
 	return 0;
 }
 
+/*
+ * Loads a Lua text file as a chunk named after the file alone ("@glue.lua"),
+ * so messages and tracebacks a client sees hold no server paths (the
+ * model store's content hashes among them). [-0, +1, m]
+ */
+static int load_text_file(lua_State *L, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char chunk[256];
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	snprintf(chunk, sizeof chunk, "@%s", base ? base + 1 : path);
+	if (!f) {
+		lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+		return LUA_ERRFILE;
+	}
+	for (;;) {
+		size_t n;
+
+		if (len == cap) {
+			char *b = realloc(buf, cap ? cap * 2 : 8192);
+
+			if (!b) {
+				free(buf);
+				fclose(f);
+				lua_pushfstring(L, "cannot read %s: out of memory", path);
+				return LUA_ERRMEM;
+			}
+			buf = b;
+			cap = cap ? cap * 2 : 8192;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		lua_pushfstring(L, "cannot read %s", path);
+		return LUA_ERRFILE;
+	}
+	fclose(f);
+	rc = luaL_loadbufferx(L, buf ? buf : "", len, chunk, "t");
+	free(buf);
+	return rc;
+}
+
 /* load(chunk [, name [, mode [, env]]]) restricted to text chunks. */
 static int l_load(lua_State *L)
 {
@@ -273,7 +282,7 @@ static int l_require(lua_State *L)
 	if (strlen(path) + 5 > sizeof path)
 		return luaL_error(L, "require: module name too long");
 	strcat(path, ".lua");
-	if (luaL_loadfilex(L, path, "t") != LUA_OK)
+	if (load_text_file(L, path) != LUA_OK)
 		return luaL_error(L, "require: module '%s' not found in %s: %s",
 				  name, g->lua_dir, lua_tostring(L, -1));
 	lua_pushstring(L, name);
@@ -359,7 +368,6 @@ static int l_model_infer(lua_State *L)
 	cs_tensor *out;
 	char err[CS_ERROR_SIZE * 2];
 	cs_arena scratch, *arena = g->arena;
-	struct timespec t0, t1;
 	size_t n = 0;
 	int rc;
 
@@ -386,27 +394,11 @@ static int l_model_infer(lua_State *L)
 		cs_arena_init(&scratch, 0);
 		arena = &scratch;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (g->batcher) {
-		struct timespec dl, *dlp = NULL;
-
-		if (g->deadline > 0) {
-			dl.tv_sec = (time_t)g->deadline;
-			dl.tv_nsec = (long)((g->deadline - (double)dl.tv_sec) * 1e9);
-			dlp = &dl;
-		}
-		rc = cs_batcher_infer(g->batcher, in, n, out, arena, dlp, err, sizeof err);
-	} else {
-		rc = cs_model_infer(m, in, n, out, arena, err, sizeof err);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cs_metrics_infer(cs_metrics_current(),
-			 (double)(t1.tv_sec - t0.tv_sec) +
-			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	rc = cs_infer(&g->infer, in, n, out, arena, err, sizeof err);
 	if (rc) {
 		if (arena == &scratch)
 			cs_arena_destroy(&scratch);
-		return cs_glue_raise(L, rc, "%s", err);
+		return cs_lua_raise(L, rc, "%s", err);
 	}
 	lua_createtable(L, 0, (int)m->n_outputs);
 	for (size_t i = 0; i < m->n_outputs; i++) {
@@ -448,7 +440,7 @@ static int l_cs_json_encode(lua_State *L)
 	v = cs_lua_to_json(L, 1, err, sizeof err);
 	if (!v)
 		return luaL_error(L, "cs.json_encode: %s", err);
-	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	s = cs_json_dumps(v, NULL);
 	json_decref(v);
 	if (!s)
 		return luaL_error(L, "cs.json_encode: out of memory");
@@ -466,7 +458,7 @@ static int l_cs_json_decode(lua_State *L)
 
 	v = json_loadb(s, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!v)
-		return cs_glue_raise(L, CS_EINVAL, "invalid JSON at line %d column %d: %s",
+		return cs_lua_raise(L, CS_EINVAL, "invalid JSON at line %d column %d: %s",
 				     jerr.line, jerr.column, jerr.text);
 	cs_lua_push_json(L, v);
 	json_decref(v);
@@ -502,10 +494,6 @@ static void open_cs(lua_State *L)
 	lua_setfield(L, -2, "version");
 	lua_setglobal(L, "cs");
 
-	luaL_newmetatable(L, CS_GLUE_ERROR_MT);
-	lua_pushcfunction(L, error_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pop(L, 1);
 }
 
 /* ------------------------------------------------------------ req */
@@ -526,12 +514,12 @@ static int req_index(lua_State *L)
 		json_t *v;
 
 		if (req->body_len == 0)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "the request has no body; expected a JSON document");
 		v = json_loadb(req->body, req->body_len,
 			       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 		if (!v)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "the request body is not valid JSON: line %d column %d: %s",
 					     jerr.line, jerr.column, jerr.text);
 		cs_lua_push_json(L, v);
@@ -602,23 +590,10 @@ static void push_request(lua_State *L, const cs_request *req)
 
 /* ------------------------------------------------------------ state */
 
-/* Whether the value at idx is a glue error object (cs.error, cs_glue_raise). */
-static int is_error_object(lua_State *L, int idx)
-{
-	int yes;
-
-	if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
-		return 0;
-	luaL_getmetatable(L, CS_GLUE_ERROR_MT);
-	yes = lua_rawequal(L, -1, -2);
-	lua_pop(L, 2);
-	return yes;
-}
-
 /* Message handler: keep error objects; log a traceback for the others. */
 static int msgh(lua_State *L)
 {
-	if (is_error_object(L, 1))
+	if (cs_lua_is_error(L, 1))
 		return 1;
 	if (!lua_isstring(L, 1))
 		lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -636,7 +611,7 @@ static int error_status(cs_glue *g, lua_State *L, int idx, const char **msg)
 	int status = 500;
 
 	idx = lua_absindex(L, idx);
-	if (is_error_object(L, idx)) {
+	if (cs_lua_is_error(L, idx)) {
 		lua_getfield(L, idx, "status");
 		if (lua_isinteger(L, -1))
 			status = (int)lua_tointeger(L, -1);
@@ -689,6 +664,7 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	if (!g)
 		return CS_ENOMEM;
 	g->model = model;
+	g->infer.model = model;
 	g->methods_ref = LUA_NOREF;
 	if (!lua_dir || !*lua_dir)
 		lua_dir = getenv("CUBESERVE_LUA_DIR");
@@ -717,7 +693,7 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	lua_gc(L, LUA_GCGEN, 0, 0);
 
 	open_sandbox(L);
-	cs_lua_json_open(L);
+	cs_lua_util_open(L);
 	cs_lua_tensor_open(L);
 	open_cs(L);
 	open_model(L, model);
@@ -729,7 +705,7 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	/* load and run the glue file: it returns its table of methods */
 	budgets_start(g, mf->limits.glue_instructions * 10);
 	lua_pushcfunction(L, msgh);
-	if (luaL_loadfilex(L, file, "t") != LUA_OK) {
+	if (load_text_file(L, file) != LUA_OK) {
 		snprintf(err, errlen, "model '%s': cannot load glue %s: %s",
 			 mf->name, file, lua_tostring(L, -1));
 		rc = CS_EFORMAT;
@@ -819,23 +795,30 @@ const char *const *cs_glue_methods(const cs_glue *g)
 	return g->methods;
 }
 
-static void result_error(cs_glue_result *res, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void result_error(cs_glue_result *res, int status, const char *fmt, ...)
+static void result_set(cs_glue_result *res, int http_status, const char *msg)
 {
 	cs_response r = {0};
+
+	cs_response_fail(&r, CS_EINVAL, "%s", msg);
+	res->http_status = http_status;
+	res->body = r.body;
+	res->body_len = r.len;
+	snprintf(res->content_type, sizeof res->content_type, "application/json");
+}
+
+/* An error of the runtime's: the HTTP status is the one st maps to. */
+static void result_error(cs_glue_result *res, cs_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void result_error(cs_glue_result *res, cs_status st, const char *fmt, ...)
+{
 	char msg[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	cs_response_error(&r, status, "%s", msg);
-	res->http_status = r.status;
-	res->body = r.body;
-	res->body_len = r.len;
-	snprintf(res->content_type, sizeof res->content_type, "application/json");
+	result_set(res, cs_status_http(st), msg);
 }
 
 /* Turns the method's return values (at top-1 and top) into the result. */
@@ -851,7 +834,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 		lua_Integer s = lua_tointeger(L, -1);
 
 		if (s < 200 || s > 599) {
-			result_error(res, 500, "glue method '%s' returned HTTP status %lld (must be 200..599)",
+			result_error(res, CS_EBACKEND, "glue method '%s' returned HTTP status %lld (must be 200..599)",
 				     method, (long long)s);
 			return CS_EINVAL;
 		}
@@ -859,7 +842,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 	} else if (lua_type(L, -1) == LUA_TSTRING) {
 		ctype = lua_tostring(L, -1);
 	} else if (!lua_isnil(L, -1)) {
-		result_error(res, 500, "glue method '%s': the second return value must be a status or a content type, got %s",
+		result_error(res, CS_EBACKEND, "glue method '%s': the second return value must be a status or a content type, got %s",
 			     method, luaL_typename(L, -1));
 		return CS_EINVAL;
 	}
@@ -869,7 +852,7 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 
 		res->body = malloc(len ? len : 1);
 		if (!res->body) {
-			result_error(res, 500, "out of memory");
+			result_error(res, CS_ENOMEM, "out of memory");
 			return CS_ENOMEM;
 		}
 		memcpy(res->body, s, len);
@@ -882,14 +865,14 @@ static int take_result(cs_glue *g, lua_State *L, const char *method,
 		char *s;
 
 		if (!v) {
-			result_error(res, 500, "glue method '%s' returned a value that cannot be sent as JSON: %s",
+			result_error(res, CS_EBACKEND, "glue method '%s' returned a value that cannot be sent as JSON: %s",
 				     method, err);
 			return CS_EINVAL;
 		}
-		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		s = cs_json_dumps(v, NULL);
 		json_decref(v);
 		if (!s) {
-			result_error(res, 500, "out of memory");
+			result_error(res, CS_ENOMEM, "out of memory");
 			return CS_ENOMEM;
 		}
 		res->body = s;
@@ -921,7 +904,7 @@ int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 
 	memset(res, 0, sizeof(*res));
 	if (!cs_glue_has_method(g, method)) {
-		result_error(res, 404, "model '%s' has no method '%s'",
+		result_error(res, CS_ENOTFOUND, "model '%s' has no method '%s'",
 			     g->model->mf->name, method);
 		return CS_ENOTFOUND;
 	}
@@ -941,25 +924,26 @@ int cs_glue_call(cs_glue *g, const char *method, const cs_request *req,
 	} else {
 		status = error_status(g, L, -1, &msg);
 		if (g->timed_out) {
-			result_error(res, 504,
+			result_error(res, CS_ETIMEOUT,
 				     "glue method '%s' ran past the request time limit (limits.request_timeout_ms)",
 				     method);
 			rc = CS_ETIMEOUT;
 		} else if (g->instr_exceeded) {
-			result_error(res, 500,
+			result_error(res, CS_ELIMIT,
 				     "glue method '%s' exceeded its instruction budget (%llu instructions; limits.glue_instructions)",
 				     method, (unsigned long long)g->instr_budget);
 			rc = CS_ELIMIT;
 		} else if (g->mem_exceeded || rc == LUA_ERRMEM) {
-			result_error(res, 500,
+			result_error(res, CS_ELIMIT,
 				     "glue method '%s' exceeded its memory limit (%zu bytes; limits.glue_memory_bytes)",
 				     method, g->mem_limit);
 			rc = CS_ELIMIT;
 		} else if (status == 500) {
-			result_error(res, 500, "glue method '%s' failed: %s", method, msg);
+			result_error(res, CS_EBACKEND, "glue method '%s' failed: %s", method, msg);
 			rc = CS_EBACKEND;
 		} else {
-			result_error(res, status, "%s", msg);
+			/* the status the glue chose with cs.error() */
+			result_set(res, status, msg);
 			rc = status == 400 ? CS_EINVAL : CS_EBACKEND;
 		}
 		if (rc != CS_EINVAL)
@@ -990,7 +974,7 @@ static int v2_take_outputs(cs_glue *g, lua_State *L, int idx, cs_arena *arena,
 	size_t n = 0;
 
 	if (!lua_istable(L, idx)) {
-		result_error(res, 500, "glue hook 'v2' must return a table of output tensors, it returned %s",
+		result_error(res, CS_EBACKEND, "glue hook 'v2' must return a table of output tensors, it returned %s",
 			     luaL_typename(L, idx));
 		return CS_EINVAL;
 	}
@@ -1003,7 +987,7 @@ static int v2_take_outputs(cs_glue *g, lua_State *L, int idx, cs_arena *arena,
 		void *data;
 
 		if (!name || !t || n == max_out) {
-			result_error(res, 500, "glue hook 'v2' must return {name = tensor, ...} (at most %zu)",
+			result_error(res, CS_EBACKEND, "glue hook 'v2' must return {name = tensor, ...} (at most %zu)",
 				     max_out);
 			lua_pop(L, 2);
 			return CS_EINVAL;
@@ -1011,7 +995,7 @@ static int v2_take_outputs(cs_glue *g, lua_State *L, int idx, cs_arena *arena,
 		nm = cs_arena_alloc(arena, len + 1);
 		data = cs_arena_alloc(arena, t->nbytes ? t->nbytes : 1);
 		if (!nm || !data) {
-			result_error(res, 500, "out of memory");
+			result_error(res, CS_ENOMEM, "out of memory");
 			lua_pop(L, 2);
 			return CS_ENOMEM;
 		}
@@ -1067,7 +1051,7 @@ int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
 			if (!*resp_params || !json_is_object(*resp_params)) {
 				json_decref(*resp_params);
 				*resp_params = NULL;
-				result_error(res, 500, "glue hook 'v2': the second return value must be a table of parameters%s%s",
+				result_error(res, CS_EBACKEND, "glue hook 'v2': the second return value must be a table of parameters%s%s",
 					     err[0] ? ": " : "", err);
 				rc = CS_EINVAL;
 			}
@@ -1075,18 +1059,19 @@ int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
 	} else {
 		status = error_status(g, L, -1, &msg);
 		if (g->instr_exceeded) {
-			result_error(res, 500, "glue hook 'v2' exceeded its instruction budget (%llu instructions; limits.glue_instructions)",
+			result_error(res, CS_ELIMIT, "glue hook 'v2' exceeded its instruction budget (%llu instructions; limits.glue_instructions)",
 				     (unsigned long long)g->instr_budget);
 			rc = CS_ELIMIT;
 		} else if (g->mem_exceeded || rc == LUA_ERRMEM) {
-			result_error(res, 500, "glue hook 'v2' exceeded its memory limit (%zu bytes; limits.glue_memory_bytes)",
+			result_error(res, CS_ELIMIT, "glue hook 'v2' exceeded its memory limit (%zu bytes; limits.glue_memory_bytes)",
 				     g->mem_limit);
 			rc = CS_ELIMIT;
 		} else if (status == 500) {
-			result_error(res, 500, "glue hook 'v2' failed: %s", msg);
+			result_error(res, CS_EBACKEND, "glue hook 'v2' failed: %s", msg);
 			rc = CS_EBACKEND;
 		} else {
-			result_error(res, status, "%s", msg);
+			/* the status the glue chose with cs.error() */
+			result_set(res, status, msg);
 			rc = status == 400 ? CS_EINVAL : CS_EBACKEND;
 		}
 	}
@@ -1094,12 +1079,15 @@ int cs_glue_call_v2(cs_glue *g, const cs_request *req, cs_arena *arena,
 	return rc;
 }
 
-void cs_glue_set_batcher(cs_glue *g, cs_batcher *b)
+void cs_glue_set_infer(cs_glue *g, const cs_infer_ctx *ctx)
 {
-	g->batcher = b;
+	cs_model *m = g->infer.model;
+
+	g->infer = *ctx;
+	g->infer.model = m;
 }
 
 void cs_glue_set_deadline(cs_glue *g, double deadline)
 {
-	g->deadline = deadline;
+	g->infer.deadline = deadline;
 }

@@ -6,7 +6,6 @@
 #ifndef CS_GLUE_H
 #define CS_GLUE_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,20 +21,6 @@ struct cs_request;
 struct cs_response;
 
 typedef struct cs_glue cs_glue;
-
-/*
- * Raises a glue error that carries a status (mapped to the HTTP status of
- * the response, e.g. CS_EINVAL -> 400). The message is formatted like
- * lua_pushfstring(), so only %s %d %I %f %p %c %U %% are allowed.
- * Never returns. [-0, +0, v]
- */
-int cs_glue_raise(lua_State *L, cs_status status, const char *fmt, ...);
-
-/* Like cs_glue_raise() with a va_list. */
-int cs_glue_vraise(lua_State *L, cs_status status, const char *fmt, va_list ap);
-
-/* The registry name of the metatable of glue error objects. */
-#define CS_GLUE_ERROR_MT "cubeserve.error"
 
 /* The outcome of one glue call, written into the response. */
 typedef struct cs_glue_result {
@@ -100,14 +85,15 @@ int cs_glue_call_v2(cs_glue *g, const struct cs_request *req,
 		    const json_t *params, cs_tensor *out, size_t max_out,
 		    size_t *n_out, json_t **resp_params, cs_glue_result *res);
 
-struct cs_batcher;
+struct cs_infer_ctx;
 
 /*
- * Sends model:infer through a batcher (shared by the threads of a process),
- * or straight to the model when b is NULL. The batcher must outlive the
- * glue's use of it.
+ * How model:infer runs from now on: the batcher (shared by the threads of
+ * a process) or none, and the observer that times each inference. The
+ * context is copied (its model is ignored: it is the glue's); what it
+ * points to must outlive the glue's use of it.
  */
-void cs_glue_set_batcher(cs_glue *g, struct cs_batcher *b);
+void cs_glue_set_infer(cs_glue *g, const struct cs_infer_ctx *ctx);
 
 /*
  * The current request's deadline in CLOCK_MONOTONIC seconds (0: none):

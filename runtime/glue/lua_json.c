@@ -18,10 +18,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "core/utf8.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 
-char cs_lua_null_marker;
 
 /* Longest path the error message spells out, in segments. */
 #define MAX_PATH_SEGMENTS (CS_LUA_JSON_MAX_DEPTH + CS_MAX_DIMS + 2)
@@ -99,12 +99,6 @@ static void push_value(lua_State *L, const json_t *v, int mt)
 		lua_pushlightuserdata(L, cs_lua_null);
 		break;
 	}
-}
-
-void cs_lua_json_open(lua_State *L)
-{
-	luaL_newmetatable(L, CS_LUA_ARRAY_MT);
-	lua_pop(L, 1);
 }
 
 void cs_lua_push_json(lua_State *L, const json_t *v)
@@ -214,57 +208,6 @@ static json_t *fail(encoder *e, const path *p, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Lua -> JSON                                                         */
 
-/* Whether s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		size_t len;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			uint64_t w;
-
-			/* Skip ASCII eight bytes at a time. */
-			while (n - i >= 8) {
-				memcpy(&w, s + i, 8);
-				if (w & UINT64_C(0x8080808080808080))
-					break;
-				i += 8;
-			}
-			if (i < n && s[i] < 0x80)
-				i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i < len)
-			return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-			return false;
-		if (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
-			return false;
-		i += len;
-	}
-	return true;
-}
 
 static json_t *oom(encoder *e, const path *p)
 {
@@ -276,7 +219,7 @@ static json_t *encode_string(encoder *e, const path *p, const char *s,
 {
 	json_t *j;
 
-	if (!utf8_valid((const unsigned char *)s, len))
+	if (!cs_utf8_valid(s, len))
 		return fail(e, p, "string is not valid UTF-8");
 	j = json_stringn_nocheck(s, len);
 	return j ? j : oom(e, p);
@@ -489,7 +432,7 @@ static json_t *encode_object(encoder *e, const path *p, int idx)
 		switch (lua_type(L, -2)) {
 		case LUA_TSTRING:
 			step.key = lua_tolstring(L, -2, &step.keylen);
-			if (!utf8_valid((const unsigned char *)step.key, step.keylen)) {
+			if (!cs_utf8_valid(step.key, step.keylen)) {
 				fail(e, &step, "key is not valid UTF-8");
 				goto out_pop;
 			}

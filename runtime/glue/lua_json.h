@@ -25,15 +25,11 @@
 #include <jansson.h>
 #include <lua.h>
 
-#define CS_LUA_ARRAY_MT "cubeserve.array"
+#include "glue/lua_util.h"
+
 #define CS_LUA_JSON_MAX_DEPTH 64
 
-/* The light userdata value that stands for JSON null. */
-extern char cs_lua_null_marker;
-#define cs_lua_null ((void *)&cs_lua_null_marker)
 
-/* Creates the array metatable. Call once per state. [-0, +0, m] */
-void cs_lua_json_open(lua_State *L);
 
 /* Pushes the Lua value of a JSON value (borrowed). [-0, +1, m] */
 void cs_lua_push_json(lua_State *L, const json_t *v);

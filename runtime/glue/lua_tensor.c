@@ -5,7 +5,7 @@
  * aligned to 16 bytes. Values enter from Lua tables (flat or nested), raw
  * little-endian strings or C buffers, and leave as Lua values, tables or
  * strings. Errors caused by data are CS_EINVAL (HTTP 400) through
- * cs_glue_raise(); misuse of the API is an ordinary Lua error.
+ * cs_lua_raise(); misuse of the API is an ordinary Lua error.
  *
  * The data layout is the host's; like the rest of cubeserve this assumes a
  * little-endian host.
@@ -20,9 +20,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "glue/glue.h"
-#include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
+#include "glue/lua_util.h"
 
 #define DATA_ALIGN 16
 /* Bytes of a userdata besides the data: the header and the alignment slack. */
@@ -346,18 +345,18 @@ static int raise_put(lua_State *L, const char *fn, const char *where,
 
 	idx = lua_absindex(L, idx);
 	if (why == PUT_TYPE)
-		return cs_glue_raise(L, CS_EINVAL, "%s: %s: expected %s for %s, got %s",
+		return cs_lua_raise(L, CS_EINVAL, "%s: %s: expected %s for %s, got %s",
 				     fn, where, expected_for(dt), name,
 				     luaL_typename(L, idx));
 	v = luaL_tolstring(L, idx, NULL);
 	if (dt == CS_BOOL)
-		return cs_glue_raise(L, CS_EINVAL,
+		return cs_lua_raise(L, CS_EINVAL,
 				     "%s: %s: %s is not a boolean, 0 or 1 (BOOL)",
 				     fn, where, v);
 	if (why == PUT_FRACTION)
-		return cs_glue_raise(L, CS_EINVAL, "%s: %s: %s is not an integer (%s)",
+		return cs_lua_raise(L, CS_EINVAL, "%s: %s: %s is not an integer (%s)",
 				     fn, where, v, name);
-	return cs_glue_raise(L, CS_EINVAL, "%s: %s: %s is out of range for %s",
+	return cs_lua_raise(L, CS_EINVAL, "%s: %s: %s is out of range for %s",
 			     fn, where, v, name);
 }
 
@@ -402,7 +401,7 @@ static bool bytes_next(bytes_cursor *c, const char **s, size_t *len)
 
 static int raise_malformed(lua_State *L, const char *fn, int64_t i)
 {
-	return cs_glue_raise(L, CS_EINVAL,
+	return cs_lua_raise(L, CS_EINVAL,
 			     "%s: BYTES data is malformed at element %I", fn,
 			     (lua_Integer)(i + 1));
 }
@@ -499,7 +498,7 @@ static cs_dtype check_dtype(lua_State *L, int idx, const char *fn)
 	cs_dtype dt = cs_dtype_from_name(name);
 
 	if (dt == CS_DTYPE_INVALID)
-		cs_glue_raise(L, CS_EINVAL,
+		cs_lua_raise(L, CS_EINVAL,
 			      "%s: unknown dtype '%s' (expected a V2 name such as FP32, INT64, BOOL, BYTES)",
 			      fn, name);
 	return dt;
@@ -531,7 +530,7 @@ static int64_t check_int_arg(lua_State *L, int idx, const char *fn,
 	int64_t v;
 
 	if (!get_integer(L, idx, &v))
-		cs_glue_raise(L, CS_EINVAL, "%s: %s must be an integer, got %s",
+		cs_lua_raise(L, CS_EINVAL, "%s: %s must be an integer, got %s",
 			      fn, what,
 			      lua_type(L, idx) == LUA_TNUMBER
 				      ? lua_tostring(L, idx)
@@ -552,7 +551,7 @@ static void check_shape(lua_State *L, int idx, const char *fn,
 	luaL_checktype(L, idx, LUA_TTABLE);
 	n = lua_rawlen(L, idx);
 	if (n > CS_MAX_DIMS)
-		cs_glue_raise(L, CS_EINVAL,
+		cs_lua_raise(L, CS_EINVAL,
 			      "%s: shape has %I dimensions, at most %d allowed",
 			      fn, (lua_Integer)n, CS_MAX_DIMS);
 	*infer = -1;
@@ -561,7 +560,7 @@ static void check_shape(lua_State *L, int idx, const char *fn,
 
 		lua_rawgeti(L, idx, i + 1);
 		if (!get_integer(L, -1, &v))
-			cs_glue_raise(L, CS_EINVAL,
+			cs_lua_raise(L, CS_EINVAL,
 				      "%s: shape[%d] must be an integer, got %s",
 				      fn, i + 1,
 				      lua_type(L, -1) == LUA_TNUMBER
@@ -571,7 +570,7 @@ static void check_shape(lua_State *L, int idx, const char *fn,
 		if (v == -1 && allow_infer && *infer < 0) {
 			*infer = i;
 		} else if (v < 0) {
-			cs_glue_raise(L, CS_EINVAL, "%s: shape[%d] is %I, %s",
+			cs_lua_raise(L, CS_EINVAL, "%s: shape[%d] is %I, %s",
 				      fn, i + 1, (lua_Integer)v,
 				      allow_infer ? "only one -1 is allowed"
 						  : "dimensions must not be negative");
@@ -589,7 +588,7 @@ static int64_t checked_numel(lua_State *L, const char *fn, int32_t ndim,
 	char sb[SHAPE_BUF];
 
 	if (numel < 0)
-		cs_glue_raise(L, CS_EINVAL, "%s: shape %s is too large", fn,
+		cs_lua_raise(L, CS_EINVAL, "%s: shape %s is too large", fn,
 			      cs_shape_format(ndim, shape, sb, sizeof sb));
 	return numel;
 }
@@ -605,7 +604,7 @@ static size_t fixed_nbytes(lua_State *L, const char *fn, cs_dtype dt,
 	char sb[SHAPE_BUF];
 
 	if ((uint64_t)numel > MAX_DATA_BYTES / size)
-		cs_glue_raise(L, CS_EINVAL, "%s: %s %s is too large", fn,
+		cs_lua_raise(L, CS_EINVAL, "%s: %s %s is too large", fn,
 			      cs_dtype_name(dt),
 			      cs_shape_format(ndim, shape, sb, sizeof sb));
 	return (size_t)numel * size;
@@ -665,12 +664,12 @@ static void fill_leaf(lua_State *L, fill_ctx *c)
 		s = lua_tolstring(L, -1, &len);
 		if (c->measure) {
 			if (len > UINT32_MAX)
-				cs_glue_raise(L, CS_EINVAL,
+				cs_lua_raise(L, CS_EINVAL,
 					      "%s: %s: a string of %I bytes is too long for BYTES",
 					      c->fn, where(c, wb, sizeof wb, c->ndim),
 					      (lua_Integer)len);
 			if (c->total > MAX_DATA_BYTES - 4 - len)
-				cs_glue_raise(L, CS_EINVAL, "%s: BYTES values are too large",
+				cs_lua_raise(L, CS_EINVAL, "%s: BYTES values are too large",
 					      c->fn);
 			c->total += 4 + len;
 		} else {
@@ -692,7 +691,7 @@ static void check_nested(lua_State *L, fill_ctx *c, int idx, int32_t d)
 	lua_Unsigned n = lua_rawlen(L, idx);
 
 	if ((lua_Unsigned)c->shape[d] != n)
-		cs_glue_raise(L, CS_EINVAL,
+		cs_lua_raise(L, CS_EINVAL,
 			      "%s: %s has %I values, shape %s needs %I along dimension %d",
 			      c->fn, where(c, wb, sizeof wb, d), (lua_Integer)n,
 			      cs_shape_format(c->ndim, c->shape, sb, sizeof sb),
@@ -703,7 +702,7 @@ static void check_nested(lua_State *L, fill_ctx *c, int idx, int32_t d)
 	for (int64_t j = 1; j <= c->shape[d]; j++) {
 		c->pos[d] = j;
 		if (lua_rawgeti(L, idx, (lua_Integer)j) != LUA_TTABLE)
-			cs_glue_raise(L, CS_EINVAL,
+			cs_lua_raise(L, CS_EINVAL,
 				      "%s: %s: expected a table (shape %s), got %s",
 				      c->fn, where(c, wb, sizeof wb, d + 1),
 				      cs_shape_format(c->ndim, c->shape, sb, sizeof sb),
@@ -757,7 +756,7 @@ static void new_from_table(lua_State *L, const char *fn, cs_dtype dt,
 	if (c.nested) {
 		check_nested(L, &c, idx, 0);
 	} else if (lua_rawlen(L, idx) != (lua_Unsigned)numel) {
-		cs_glue_raise(L, CS_EINVAL, "%s: shape %s needs %I values, got %I",
+		cs_lua_raise(L, CS_EINVAL, "%s: shape %s needs %I values, got %I",
 			      fn, cs_shape_format(ndim, shape, sb, sizeof sb),
 			      (lua_Integer)numel, (lua_Integer)lua_rawlen(L, idx));
 	}
@@ -795,12 +794,12 @@ static int l_new(lua_State *L)
 	switch (lua_type(L, 3)) {
 	case LUA_TNIL:
 		/* an explicit nil is almost always a missing request field */
-		return cs_glue_raise(L, CS_EINVAL,
+		return cs_lua_raise(L, CS_EINVAL,
 				     "%s: values are nil (is a field missing from the request?); use tensor.zeros for a zero-filled tensor",
 				     fn);
 	case LUA_TNONE:
 		if (dt == CS_BYTES)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "%s: BYTES values must be a table of strings, got nil",
 					     fn);
 		nbytes = fixed_nbytes(L, fn, dt, ndim, shape, numel);
@@ -808,13 +807,13 @@ static int l_new(lua_State *L)
 		return 1;
 	case LUA_TSTRING:
 		if (dt == CS_BYTES)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "%s: BYTES values must be a table of strings, not a raw string",
 					     fn);
 		nbytes = fixed_nbytes(L, fn, dt, ndim, shape, numel);
 		raw = lua_tolstring(L, 3, &len);
 		if (len != nbytes)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "%s: raw data for %s %s must be %I bytes, got %I",
 					     fn, cs_dtype_name(dt),
 					     cs_shape_format(ndim, shape, sb, sizeof sb),
@@ -827,7 +826,7 @@ static int l_new(lua_State *L)
 		new_from_table(L, fn, dt, ndim, shape, numel, 3);
 		return 1;
 	default:
-		return cs_glue_raise(L, CS_EINVAL,
+		return cs_lua_raise(L, CS_EINVAL,
 				     "%s: values must be a table, a string or nil, got %s",
 				     fn, luaL_typename(L, 3));
 	}
@@ -1009,7 +1008,7 @@ static int m_reshape(lua_State *L)
 	}
 	if (infer >= 0) {
 		if (known <= 0 || numel % known != 0)
-			return cs_glue_raise(L, CS_EINVAL,
+			return cs_lua_raise(L, CS_EINVAL,
 					     "%s: cannot reshape %s (%I elements) to %s",
 					     fn, cs_shape_format(t->ndim, t->shape, sa, sizeof sa),
 					     (lua_Integer)numel,
@@ -1018,7 +1017,7 @@ static int m_reshape(lua_State *L)
 		known = numel;
 	}
 	if (known != numel)
-		return cs_glue_raise(L, CS_EINVAL,
+		return cs_lua_raise(L, CS_EINVAL,
 				     "%s: cannot reshape %s (%I elements) to %s (%s elements)",
 				     fn, cs_shape_format(t->ndim, t->shape, sa, sizeof sa),
 				     (lua_Integer)numel,
@@ -1047,7 +1046,7 @@ static int64_t check_index(lua_State *L, const char *fn, const cs_tensor *t,
 		int64_t i = check_int_arg(L, first, fn, "index");
 
 		if (i < 1 || i > numel)
-			cs_glue_raise(L, CS_EINVAL,
+			cs_lua_raise(L, CS_EINVAL,
 				      "%s: flat index %I is out of range for shape %s (%I elements)",
 				      fn, (lua_Integer)i,
 				      cs_shape_format(t->ndim, t->shape, sb, sizeof sb),
@@ -1062,7 +1061,7 @@ static int64_t check_index(lua_State *L, const char *fn, const cs_tensor *t,
 		idx[d] = check_int_arg(L, first + d, fn, "index");
 	for (int d = 0; d < n; d++) {
 		if (idx[d] < 1 || idx[d] > t->shape[d])
-			cs_glue_raise(L, CS_EINVAL,
+			cs_lua_raise(L, CS_EINVAL,
 				      "%s: index %s is out of range for shape %s",
 				      fn, cs_shape_format(n, idx, sa, sizeof sa),
 				      cs_shape_format(t->ndim, t->shape, sb, sizeof sb));
@@ -1114,7 +1113,7 @@ static int m_row(lua_State *L)
 		return luaL_error(L, "%s: a scalar has no rows", fn);
 	i = check_int_arg(L, 2, fn, "row");
 	if (i < 1 || i > t->shape[0])
-		return cs_glue_raise(L, CS_EINVAL, "%s: row %I is out of range for shape %s",
+		return cs_lua_raise(L, CS_EINVAL, "%s: row %I is out of range for shape %s",
 				     fn, (lua_Integer)i,
 				     cs_shape_format(t->ndim, t->shape, sb, sizeof sb));
 	per_row = numel / t->shape[0];
@@ -1155,7 +1154,7 @@ static void check_not_empty(lua_State *L, const char *fn, const cs_tensor *t)
 	char sb[SHAPE_BUF];
 
 	if (numel_of(t) == 0)
-		cs_glue_raise(L, CS_EINVAL, "%s: the tensor %s is empty", fn,
+		cs_lua_raise(L, CS_EINVAL, "%s: the tensor %s is empty", fn,
 			      cs_shape_format(t->ndim, t->shape, sb, sizeof sb));
 }
 
@@ -1398,7 +1397,7 @@ static int m_topk(lua_State *L)
 	int64_t *h;
 
 	if (k < 0)
-		return cs_glue_raise(L, CS_EINVAL, "%s: k must not be negative, got %I",
+		return cs_lua_raise(L, CS_EINVAL, "%s: k must not be negative, got %I",
 				     fn, (lua_Integer)k);
 	if (k > numel)
 		k = numel;

@@ -6,7 +6,7 @@
  * allocator (the glue's memory cap) and is freed by the garbage collector.
  * The API is documented in docs/glue.md. Errors caused by data (wrong count
  * of values, non-numbers, out-of-range indices) are raised with
- * cs_glue_raise(L, CS_EINVAL, ...) so the client gets a 400; errors in
+ * cs_lua_raise(L, CS_EINVAL, ...) so the client gets a 400; errors in
  * argument types of the API itself are ordinary Lua errors (500).
  *
  * Functions here run on the Lua state's thread only.

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/batcher.h"
 #include "core/log.h"
+#include "model/batcher.h"
 
 typedef struct job {
 	struct job *next;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "core/names.h"
 #include "model/manifest.h"
 
 static const char *const known_fields[] = {
@@ -73,22 +74,6 @@ static int field_err(char *err, size_t errlen, const char *path,
 	if (err && errlen)
 		snprintf(err, errlen, "%s: field '%s': %s", path, field, msg);
 	return CS_EINVAL;
-}
-
-int cs_name_valid(const char *name)
-{
-	size_t n = 0;
-
-	if (!name)
-		return 0;
-	for (const char *p = name; *p; p++, n++) {
-		char c = *p;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
-			return 0;
-	}
-	return n >= 1 && n <= 64;
 }
 
 static int is_known(const char *const *list, const char *key)

@@ -91,7 +91,4 @@ void cs_manifest_free(cs_manifest *m);
 /* Whether a glue method may be called over HTTP. */
 int cs_manifest_is_public(const cs_manifest *m, const char *method);
 
-/* Whether a name is a valid model or method name: [A-Za-z0-9_-], 1..64. */
-int cs_name_valid(const char *name);
-
 #endif

@@ -8,15 +8,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json_out.h"
 #include "protocol/envelope.h"
 
 #define MAX_PARTS 64
 #define MAX_BOUNDARY 70 /* RFC 2046 */
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
+static int fail(char *err, size_t errlen, cs_status status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
+static int fail(char *err, size_t errlen, cs_status status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -80,7 +81,7 @@ static int header_param(const char *v, const char *vend, const char *key,
 	return -1;
 }
 
-int cs_form_find(const char *content_type, const char *body, size_t len,
+cs_status cs_form_find(const char *content_type, const char *body, size_t len,
 		 const char *field, cs_arena *arena, cs_form_part *out,
 		 char *err, size_t errlen)
 {
@@ -91,13 +92,13 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	if (!content_type || strncasecmp(content_type, "multipart/form-data", 19) != 0)
-		return fail(err, errlen, 415,
+		return fail(err, errlen, CS_EMEDIA,
 			    "expected Content-Type multipart/form-data with the file in the field '%s', got '%.64s'",
 			    field, content_type && *content_type ? content_type : "(none)");
 	ct_end = content_type + strlen(content_type);
 	if (header_param(content_type, ct_end, "boundary", boundary, sizeof boundary) ||
 	    !boundary[0])
-		return fail(err, errlen, 400, "multipart/form-data without a usable boundary (1..70 characters)");
+		return fail(err, errlen, CS_EINVAL, "multipart/form-data without a usable boundary (1..70 characters)");
 	dlen = (size_t)snprintf(delim, sizeof delim, "--%s", boundary);
 
 	/* the first delimiter: at the start, or after a preamble and CRLF */
@@ -109,7 +110,7 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 		const char *q = memmem_s(body, len, crlf_delim, n);
 
 		if (!q)
-			return fail(err, errlen, 400, "multipart body without the boundary '%s'", boundary);
+			return fail(err, errlen, CS_EINVAL, "multipart body without the boundary '%s'", boundary);
 		p = q + n;
 	}
 	for (;;) {
@@ -123,16 +124,16 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return fail(err, errlen, 400, "malformed multipart body: no CRLF after a boundary");
+			return fail(err, errlen, CS_EINVAL, "malformed multipart body: no CRLF after a boundary");
 		p += 2;
 		if (++parts > MAX_PARTS)
-			return fail(err, errlen, 400, "multipart body with more than %d parts", MAX_PARTS);
+			return fail(err, errlen, CS_EINVAL, "multipart body with more than %d parts", MAX_PARTS);
 		hdr_end = memmem_s(p, (size_t)(end - p), "\r\n\r\n", 4);
 		if (!hdr_end) {
 			if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
 				hdr_end = p - 2; /* a part without headers */
 			else
-				return fail(err, errlen, 400, "malformed multipart body: unterminated part headers");
+				return fail(err, errlen, CS_EINVAL, "malformed multipart body: unterminated part headers");
 		}
 		for (h = p; h < hdr_end;) {
 			const char *eol = memmem_s(h, (size_t)(hdr_end - h), "\r\n", 2);
@@ -142,16 +143,16 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 				eol = hdr_end;
 			colon = memchr(h, ':', (size_t)(eol - h));
 			if (!colon)
-				return fail(err, errlen, 400, "malformed multipart part header");
+				return fail(err, errlen, CS_EINVAL, "malformed multipart part header");
 			if ((size_t)(colon - h) == 19 && strncasecmp(h, "Content-Disposition", 19) == 0) {
 				const char *v = colon + 1;
 
 				while (v < eol && *v == ' ')
 					v++;
 				if ((size_t)(eol - v) < 9 || strncasecmp(v, "form-data", 9) != 0)
-					return fail(err, errlen, 400, "multipart part is not form-data");
+					return fail(err, errlen, CS_EINVAL, "multipart part is not form-data");
 				if (header_param(v, eol, "name", name, sizeof name))
-					return fail(err, errlen, 400, "multipart part without a usable name");
+					return fail(err, errlen, CS_EINVAL, "multipart part without a usable name");
 				header_param(v, eol, "filename", filename, sizeof filename);
 				have_disp = 1;
 			} else if ((size_t)(colon - h) == 12 && strncasecmp(h, "Content-Type", 12) == 0) {
@@ -162,14 +163,14 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 					v++;
 				n = (size_t)(eol - v);
 				if (n >= sizeof ctype || memchr(v, '\0', n))
-					return fail(err, errlen, 400, "multipart part Content-Type too long");
+					return fail(err, errlen, CS_EINVAL, "multipart part Content-Type too long");
 				memcpy(ctype, v, n);
 				ctype[n] = '\0';
 			}
 			h = eol + 2;
 		}
 		if (!have_disp)
-			return fail(err, errlen, 400, "multipart part without Content-Disposition");
+			return fail(err, errlen, CS_EINVAL, "multipart part without Content-Disposition");
 		p = hdr_end + 4;
 		{
 			char crlf_delim[MAX_BOUNDARY + 10];
@@ -177,7 +178,7 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 
 			next = memmem_s(p, (size_t)(end - p), crlf_delim, n);
 			if (!next)
-				return fail(err, errlen, 400, "malformed multipart body: a part does not end with the boundary");
+				return fail(err, errlen, CS_EINVAL, "malformed multipart body: a part does not end with the boundary");
 			if (!out->name && strcmp(name, field) == 0) {
 				out->name = cs_arena_strdup(arena, name);
 				out->filename = cs_arena_strdup(arena, filename);
@@ -185,18 +186,18 @@ int cs_form_find(const char *content_type, const char *body, size_t len,
 				out->data = p;
 				out->len = (size_t)(next - p);
 				if (!out->name || !out->filename || !out->content_type)
-					return fail(err, errlen, 500, "out of memory");
+					return fail(err, errlen, CS_ENOMEM, "out of memory");
 			}
 			p = next + n;
 		}
 	}
 	if (!out->name)
-		return fail(err, errlen, 400, "the multipart body has no field named '%s' (the file goes in the field named after the method)",
+		return fail(err, errlen, CS_EINVAL, "the multipart body has no field named '%s' (the file goes in the field named after the method)",
 			    field);
 	return 0;
 }
 
-int cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
+cs_status cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
 		      char **method, json_t **kwargs, char *err,
 		      size_t errlen)
 {
@@ -206,38 +207,38 @@ int cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
 	json_t *v;
 
 	if (len == 0)
-		return fail(err, errlen, 400, "the request has no body; expected {\"method\": \"...\", \"kwargs\": {...}}");
+		return fail(err, errlen, CS_EINVAL, "the request has no body; expected {\"method\": \"...\", \"kwargs\": {...}}");
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(err, errlen, 400, "the request body is not valid JSON: line %d column %d: %s",
+		return fail(err, errlen, CS_EINVAL, "the request body is not valid JSON: line %d column %d: %s",
 			    jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return fail(err, errlen, 400, "expected a JSON object {\"method\": \"...\", \"kwargs\": {...}}");
+		return fail(err, errlen, CS_EINVAL, "expected a JSON object {\"method\": \"...\", \"kwargs\": {...}}");
 	}
 	json_object_foreach(root, key, v) {
 		if (strcmp(key, "method") && strcmp(key, "kwargs")) {
-			fail(err, errlen, 400, "unknown member '%.64s' (expected method, kwargs)", key);
+			fail(err, errlen, CS_EINVAL, "unknown member '%.64s' (expected method, kwargs)", key);
 			json_decref(root);
-			return 400;
+			return CS_EINVAL;
 		}
 	}
 	m = json_object_get(root, "method");
 	k = json_object_get(root, "kwargs");
 	if (!json_is_string(m) || json_string_length(m) == 0) {
 		json_decref(root);
-		return fail(err, errlen, 400, "'method' must be the name of a method (a non-empty string)");
+		return fail(err, errlen, CS_EINVAL, "'method' must be the name of a method (a non-empty string)");
 	}
 	if (k && !json_is_object(k)) {
 		json_decref(root);
-		return fail(err, errlen, 400, "'kwargs' must be an object of named arguments");
+		return fail(err, errlen, CS_EINVAL, "'kwargs' must be an object of named arguments");
 	}
 	*method = cs_arena_strdup(arena, json_string_value(m));
 	*kwargs = k ? json_incref(k) : json_object();
 	json_decref(root);
 	if (!*method || !*kwargs) {
 		json_decref(*kwargs);
-		return fail(err, errlen, 500, "out of memory");
+		return fail(err, errlen, CS_ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -262,7 +263,7 @@ void cs_envelope_wrap(cs_response *resp, int raw)
 			      "error", msg);
 		json_decref(fallback);
 		json_decref(e);
-		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		s = o ? cs_json_dumps(o, NULL) : NULL;
 		json_decref(o);
 		if (s)
 			cs_response_take(resp, resp->status, "application/json", s, strlen(s));
@@ -272,7 +273,7 @@ void cs_envelope_wrap(cs_response *resp, int raw)
 	n = resp->len + 28;
 	body = malloc(n + 1);
 	if (!body) {
-		cs_response_error(resp, 500, "out of memory");
+		cs_response_fail(resp, CS_ENOMEM, "out of memory");
 		return;
 	}
 	memcpy(body, "{\"status\":\"ok\",\"value\":", 23);

@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "core/arena.h"
-#include "protocol/request.h"
+#include "core/request.h"
 
 /* One part of a multipart/form-data body (pointers into the body/arena). */
 typedef struct cs_form_part {
@@ -32,20 +32,21 @@ typedef struct cs_form_part {
 
 /*
  * Finds the part named `field` in a multipart/form-data body whose
- * Content-Type header is content_type. Returns 0, 415 when the content
- * type is not multipart/form-data with a boundary, 400 when the body is
- * malformed or has no such field (message in err).
+ * Content-Type header is content_type. Returns CS_OK, CS_EMEDIA when the
+ * content type is not multipart/form-data with a boundary, CS_EINVAL when
+ * the body is malformed or has no such field (message in err).
  */
-int cs_form_find(const char *content_type, const char *body, size_t len,
+cs_status cs_form_find(const char *content_type, const char *body, size_t len,
 		 const char *field, cs_arena *arena, cs_form_part *out,
 		 char *err, size_t errlen);
 
 /*
  * Parses an api/model body: a JSON object with a string "method" and an
  * optional object "kwargs" (default {}). On 0 *method is in the arena and
- * *kwargs a new reference (json_decref()); else 400 with err.
+ * *kwargs a new reference (json_decref()); else CS_EINVAL (CS_ENOMEM)
+ * with err.
  */
-int cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
+cs_status cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
 		      char **method, json_t **kwargs, char *err,
 		      size_t errlen);
 

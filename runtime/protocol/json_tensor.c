@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "protocol/json_tensor.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -33,7 +34,7 @@ void cs_jcur_init(cs_jcur *c, const char *p, const char *end,
 	c->err[0] = '\0';
 }
 
-int cs_jcur_fail(cs_jcur *c, int status, const char *fmt, ...)
+int cs_jcur_fail(cs_jcur *c, cs_status status, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
@@ -78,66 +79,12 @@ int cs_jcur_expect(cs_jcur *c, char ch, const char *what)
 	int got = cs_jcur_peek(c);
 
 	if (got != (unsigned char)ch)
-		return cs_jcur_fail(c, 400, "invalid JSON: expected %s, got %s",
+		return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: expected %s, got %s",
 				    what, describe(got));
 	c->p++;
 	return 0;
 }
 
-/* ------------------------------------------------------------ UTF-8 */
-
-/* Length of the valid UTF-8 sequence at p (< end), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	unsigned char b = p[0];
-	size_t n;
-	uint32_t cp;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xc2 && b <= 0xdf) {
-		n = 2;
-		cp = b & 0x1f;
-	} else if (b >= 0xe0 && b <= 0xef) {
-		n = 3;
-		cp = b & 0x0f;
-	} else if (b >= 0xf0 && b <= 0xf4) {
-		n = 4;
-		cp = b & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-int cs_utf8_valid(const char *p, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)p, *e = s + n;
-
-	while (s < e) {
-		size_t k;
-
-		if (*s < 0x80) {
-			s++;
-			continue;
-		}
-		k = utf8_seq(s, e);
-		if (!k)
-			return 0;
-		s += k;
-	}
-	return 1;
-}
 
 /* ------------------------------------------------------------ strings */
 
@@ -185,13 +132,13 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 		n += (size_t)(p - run);
 		if (n > max) {
 			c->p = run;
-			return cs_jcur_fail(c, 413,
+			return cs_jcur_fail(c, CS_ETOOLARGE,
 					    "a JSON string is longer than %zu bytes (limits.max_string_bytes)",
 					    max);
 		}
 		if (p >= end) {
 			c->p = p;
-			return cs_jcur_fail(c, 400, "invalid JSON: unterminated string");
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: unterminated string");
 		}
 		ch = (unsigned char)*p;
 		if (ch == '"') {
@@ -201,17 +148,17 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 		}
 		if (ch < 0x20) {
 			c->p = p;
-			return cs_jcur_fail(c, 400,
+			return cs_jcur_fail(c, CS_EINVAL,
 					    "invalid JSON: control character 0x%02x in a string (escape it)",
 					    ch);
 		}
 		if (ch >= 0x80) {
-			size_t k = utf8_seq((const unsigned char *)p,
+			size_t k = cs_utf8_seq((const unsigned char *)p,
 					    (const unsigned char *)end);
 
 			if (!k) {
 				c->p = p;
-				return cs_jcur_fail(c, 400, "invalid UTF-8 in a JSON string");
+				return cs_jcur_fail(c, CS_EINVAL, "invalid UTF-8 in a JSON string");
 			}
 			if (dst)
 				memcpy(dst + n, p, k);
@@ -222,7 +169,7 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 		/* an escape */
 		if (end - p < 2) {
 			c->p = p;
-			return cs_jcur_fail(c, 400, "invalid JSON: unterminated escape");
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: unterminated escape");
 		}
 		switch (p[1]) {
 		case '"': case '\\': case '/':
@@ -243,18 +190,18 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 
 			if (end - p < 6 || hex4(p + 2, &cp)) {
 				c->p = p;
-				return cs_jcur_fail(c, 400, "invalid JSON: bad \\u escape");
+				return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: bad \\u escape");
 			}
 			p += 6;
 			if (cp >= 0xdc00 && cp <= 0xdfff) {
 				c->p = p - 6;
-				return cs_jcur_fail(c, 400, "invalid JSON: lone low surrogate \\u%04x", cp);
+				return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: lone low surrogate \\u%04x", cp);
 			}
 			if (cp >= 0xd800 && cp <= 0xdbff) {
 				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
 				    hex4(p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff) {
 					c->p = p - 6;
-					return cs_jcur_fail(c, 400, "invalid JSON: lone high surrogate \\u%04x", cp);
+					return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: lone high surrogate \\u%04x", cp);
 				}
 				p += 6;
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -285,7 +232,7 @@ static int scan_string(cs_jcur *c, char *dst, size_t *len)
 		}
 		default:
 			c->p = p;
-			return cs_jcur_fail(c, 400, "invalid JSON: bad escape '\\%c'",
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: bad escape '\\%c'",
 					    p[1] >= 0x20 && p[1] < 0x7f ? p[1] : '?');
 		}
 	}
@@ -297,7 +244,7 @@ int cs_jcur_string(cs_jcur *c, cs_arena *a, char **out, size_t *len)
 	char *dst;
 
 	if (cs_jcur_peek(c) != '"')
-		return cs_jcur_fail(c, 400, "expected a string, got %s",
+		return cs_jcur_fail(c, CS_EINVAL, "expected a string, got %s",
 				    describe(cs_jcur_peek(c)));
 	start = c->p;
 	/* first pass: validate and measure; second: decode */
@@ -305,7 +252,7 @@ int cs_jcur_string(cs_jcur *c, cs_arena *a, char **out, size_t *len)
 		return -1;
 	dst = cs_arena_alloc(a, *len + 1);
 	if (!dst)
-		return cs_jcur_fail(c, 500, "out of memory");
+		return cs_jcur_fail(c, CS_ENOMEM, "out of memory");
 	c->p = start;
 	if (scan_string(c, dst, len))
 		return -1;
@@ -340,7 +287,7 @@ static int scan_number(cs_jcur *c, num *n)
 		p++;
 	}
 	if (p >= end || *p < '0' || *p > '9')
-		return cs_jcur_fail(c, 400, "invalid JSON: bad number");
+		return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: bad number");
 	if (*p == '0') {
 		p++;
 	} else {
@@ -360,7 +307,7 @@ static int scan_number(cs_jcur *c, num *n)
 		n->is_int = 0;
 		if (p >= end || *p < '0' || *p > '9') {
 			c->p = p;
-			return cs_jcur_fail(c, 400, "invalid JSON: bad number (no digit after '.')");
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: bad number (no digit after '.')");
 		}
 		while (p < end && *p >= '0' && *p <= '9') {
 			if (n->digits < 19) {
@@ -383,7 +330,7 @@ static int scan_number(cs_jcur *c, num *n)
 		}
 		if (p >= end || *p < '0' || *p > '9') {
 			c->p = p;
-			return cs_jcur_fail(c, 400, "invalid JSON: bad number (no digit in the exponent)");
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: bad number (no digit in the exponent)");
 		}
 		while (p < end && *p >= '0' && *p <= '9') {
 			if (e < 100000)
@@ -392,7 +339,7 @@ static int scan_number(cs_jcur *c, num *n)
 		}
 	}
 	if (p - n->start > MAX_NUMBER_CHARS) {
-		return cs_jcur_fail(c, 400, "a number of more than %d characters",
+		return cs_jcur_fail(c, CS_EINVAL, "a number of more than %d characters",
 				    MAX_NUMBER_CHARS);
 	}
 	n->exp10 = dropped + esign * e;
@@ -462,18 +409,18 @@ int cs_jcur_int(cs_jcur *c, int64_t min, int64_t max, int64_t *out)
 	uint64_t mag;
 
 	if (cs_jcur_peek(c) != '-' && (cs_jcur_peek(c) < '0' || cs_jcur_peek(c) > '9'))
-		return cs_jcur_fail(c, 400, "expected an integer, got %s",
+		return cs_jcur_fail(c, CS_EINVAL, "expected an integer, got %s",
 				    describe(cs_jcur_peek(c)));
 	if (scan_number(c, &n))
 		return -1;
 	if (!n.is_int || num_integer(&n, &neg, &mag) ||
 	    (neg && mag > (uint64_t)INT64_MAX + 1) || (!neg && mag > (uint64_t)INT64_MAX))
-		return cs_jcur_fail(c, 400, "expected an integer from %lld to %lld, got %.*s",
+		return cs_jcur_fail(c, CS_EINVAL, "expected an integer from %lld to %lld, got %.*s",
 				    (long long)min, (long long)max,
 				    (int)(n.stop - n.start > 40 ? 40 : n.stop - n.start), n.start);
 	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
 	if (*out < min || *out > max)
-		return cs_jcur_fail(c, 400, "expected an integer from %lld to %lld, got %lld",
+		return cs_jcur_fail(c, CS_EINVAL, "expected an integer from %lld to %lld, got %lld",
 				    (long long)min, (long long)max, (long long)*out);
 	return 0;
 }
@@ -485,7 +432,7 @@ static int skip_literal(cs_jcur *c, const char *lit)
 	size_t n = strlen(lit);
 
 	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-		return cs_jcur_fail(c, 400, "invalid JSON: unexpected character");
+		return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: unexpected character");
 	c->p += n;
 	return 0;
 }
@@ -503,7 +450,7 @@ static int skip_value(cs_jcur *c, size_t depth)
 		size_t max = c->lim ? c->lim->max_depth : 64;
 
 		if (depth + 1 > max)
-			return cs_jcur_fail(c, 400,
+			return cs_jcur_fail(c, CS_EINVAL,
 					    "JSON nested deeper than %zu levels (limits.max_json_depth)",
 					    max);
 		c->p++;
@@ -514,7 +461,7 @@ static int skip_value(cs_jcur *c, size_t depth)
 		for (;;) {
 			if (ch == '{') {
 				if (cs_jcur_peek(c) != '"')
-					return cs_jcur_fail(c, 400, "invalid JSON: expected a member name, got %s",
+					return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: expected a member name, got %s",
 							    describe(cs_jcur_peek(c)));
 				if (scan_string(c, NULL, &len) ||
 				    cs_jcur_expect(c, ':', "':'"))
@@ -532,7 +479,7 @@ static int skip_value(cs_jcur *c, size_t depth)
 				c->p++;
 				return 0;
 			}
-			return cs_jcur_fail(c, 400, "invalid JSON: expected ',' or '%c', got %s",
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: expected ',' or '%c', got %s",
 					    close, describe(ch));
 		}
 	}
@@ -545,11 +492,11 @@ static int skip_value(cs_jcur *c, size_t depth)
 	case 'n':
 		return skip_literal(c, "null");
 	case 0:
-		return cs_jcur_fail(c, 400, "invalid JSON: unexpected end");
+		return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: unexpected end");
 	default:
 		if (ch == '-' || (ch >= '0' && ch <= '9'))
 			return scan_number(c, &n);
-		return cs_jcur_fail(c, 400, "invalid JSON: unexpected character '%c'",
+		return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: unexpected character '%c'",
 				    ch >= 0x20 && ch < 0x7f ? ch : '?');
 	}
 }
@@ -579,13 +526,13 @@ int cs_json_tensor_check_size(cs_dtype dtype, int32_t ndim,
 		snprintf(err, errlen,
 			 "tensor '%s' has more than %llu elements (limits.max_tensor_elements)",
 			 name, (unsigned long long)lim->max_elements);
-		return 413;
+		return CS_ETOOLARGE;
 	}
 	if (esize && (uint64_t)numel > lim->max_bytes / esize) {
 		snprintf(err, errlen,
 			 "tensor '%s' needs %llu bytes, over the limit of %zu (limits.max_tensor_bytes)",
 			 name, (unsigned long long)numel * esize, lim->max_bytes);
-		return 413;
+		return CS_ETOOLARGE;
 	}
 	return 0;
 }
@@ -606,7 +553,7 @@ typedef struct decoder {
 
 static int range_fail(decoder *d, const num *n)
 {
-	return cs_jcur_fail(d->c, 400, "data[%llu]: %.*s is out of range for %s",
+	return cs_jcur_fail(d->c, CS_EINVAL, "data[%llu]: %.*s is out of range for %s",
 			    (unsigned long long)d->idx,
 			    (int)(n->stop - n->start > 40 ? 40 : n->stop - n->start),
 			    n->start, cs_dtype_name(d->dtype));
@@ -621,17 +568,17 @@ static int dec_leaf(decoder *d)
 	num n;
 
 	if (d->idx >= d->numel)
-		return cs_jcur_fail(c, 400, "data holds more than the %llu elements of the shape",
+		return cs_jcur_fail(c, CS_EINVAL, "data holds more than the %llu elements of the shape",
 				    (unsigned long long)d->numel);
 	if (d->dtype == CS_BYTES) {
 		size_t len;
 		uint32_t l32;
 
 		if (ch != '"')
-			return cs_jcur_fail(c, 400, "data[%llu]: BYTES elements must be strings, got %s",
+			return cs_jcur_fail(c, CS_EINVAL, "data[%llu]: BYTES elements must be strings, got %s",
 					    (unsigned long long)d->idx, describe(ch));
 		if (d->cap - d->off < 4)
-			return cs_jcur_fail(c, 500, "BYTES buffer overflow");
+			return cs_jcur_fail(c, CS_EBACKEND, "BYTES buffer overflow");
 		dst = d->buf + d->off + 4;
 		if (scan_string(c, (char *)dst, &len))
 			return -1;
@@ -648,13 +595,13 @@ static int dec_leaf(decoder *d)
 		else if (ch == 'f' && !skip_literal(c, "false"))
 			*dst = 0;
 		else
-			return cs_jcur_fail(c, 400, "data[%llu]: BOOL elements must be true or false, got %s",
+			return cs_jcur_fail(c, CS_EINVAL, "data[%llu]: BOOL elements must be true or false, got %s",
 					    (unsigned long long)d->idx, describe(ch));
 		d->idx++;
 		return 0;
 	}
 	if (ch != '-' && (ch < '0' || ch > '9'))
-		return cs_jcur_fail(c, 400, "data[%llu]: %s elements must be numbers, got %s",
+		return cs_jcur_fail(c, CS_EINVAL, "data[%llu]: %s elements must be numbers, got %s",
 				    (unsigned long long)d->idx,
 				    cs_dtype_name(d->dtype), describe(ch));
 	if (scan_number(c, &n))
@@ -698,7 +645,7 @@ static int dec_leaf(decoder *d)
 		int neg, rc = num_integer(&n, &neg, &mag);
 
 		if (rc == -2)
-			return cs_jcur_fail(c, 400, "data[%llu]: %.*s is not an integer (%s)",
+			return cs_jcur_fail(c, CS_EINVAL, "data[%llu]: %.*s is not an integer (%s)",
 					    (unsigned long long)d->idx,
 					    (int)(n.stop - n.start > 40 ? 40 : n.stop - n.start),
 					    n.start, cs_dtype_name(d->dtype));
@@ -733,7 +680,7 @@ static int dec_array(decoder *d, int32_t depth)
 		for (;;) {
 			if (ch == '[') {
 				if (d->mode == 1 || depth >= d->ndim)
-					return cs_jcur_fail(c, 400,
+					return cs_jcur_fail(c, CS_EINVAL,
 							    "data is nested deeper than the shape's %d dimensions",
 							    (int)d->ndim);
 				d->mode = 2;
@@ -743,7 +690,7 @@ static int dec_array(decoder *d, int32_t depth)
 				if (d->mode == 0)
 					d->mode = (depth == d->ndim) ? 2 : 1;
 				if (d->mode == 2 && depth != d->ndim)
-					return cs_jcur_fail(c, 400,
+					return cs_jcur_fail(c, CS_EINVAL,
 							    "data nesting does not match the shape: a value at depth %d of %d",
 							    (int)depth, (int)d->ndim);
 				if (dec_leaf(d))
@@ -758,13 +705,13 @@ static int dec_array(decoder *d, int32_t depth)
 			}
 			if (ch == ']')
 				break;
-			return cs_jcur_fail(c, 400, "invalid JSON: expected ',' or ']' in data, got %s",
+			return cs_jcur_fail(c, CS_EINVAL, "invalid JSON: expected ',' or ']' in data, got %s",
 					    describe(ch));
 		}
 	}
 	c->p++; /* ']' */
 	if (d->mode == 2 && (uint64_t)d->shape[depth - 1] != count)
-		return cs_jcur_fail(c, 400,
+		return cs_jcur_fail(c, CS_EINVAL,
 				    "data nesting does not match the shape: dimension %d has %llu elements, the shape says %lld",
 				    (int)depth - 1, (unsigned long long)count,
 				    (long long)d->shape[depth - 1]);
@@ -781,9 +728,9 @@ int cs_json_tensor_decode(cs_jcur *c, cs_dtype dtype, int32_t ndim,
 
 	memset(&d, 0, sizeof d);
 	if (numel < 0 || dtype == CS_DTYPE_INVALID)
-		return cs_jcur_fail(c, 400, "invalid shape or datatype");
+		return cs_jcur_fail(c, CS_EINVAL, "invalid shape or datatype");
 	if (cs_jcur_peek(c) != '[')
-		return cs_jcur_fail(c, 400, "'data' must be an array, got %s",
+		return cs_jcur_fail(c, CS_EINVAL, "'data' must be an array, got %s",
 				    describe(cs_jcur_peek(c)));
 	d.c = c;
 	d.dtype = dtype;
@@ -796,23 +743,23 @@ int cs_json_tensor_decode(cs_jcur *c, cs_dtype dtype, int32_t ndim,
 		size_t text = (size_t)(c->end - c->p);
 
 		if ((uint64_t)numel > (SIZE_MAX - text) / 4)
-			return cs_jcur_fail(c, 413, "BYTES tensor too large");
+			return cs_jcur_fail(c, CS_ETOOLARGE, "BYTES tensor too large");
 		d.cap = text + 4 * (size_t)numel;
 	} else {
 		d.cap = (size_t)numel * esize;
 	}
 	d.buf = cs_arena_alloc(a, d.cap ? d.cap : 1);
 	if (!d.buf)
-		return cs_jcur_fail(c, 413, "out of memory for a tensor of %zu bytes", d.cap);
+		return cs_jcur_fail(c, CS_ETOOLARGE, "out of memory for a tensor of %zu bytes", d.cap);
 	if (dec_array(&d, 1))
 		return -1;
 	if (d.idx != d.numel)
-		return cs_jcur_fail(c, 400, "data holds %llu elements, the shape %s needs %llu",
+		return cs_jcur_fail(c, CS_EINVAL, "data holds %llu elements, the shape %s needs %llu",
 				    (unsigned long long)d.idx,
 				    cs_shape_format(ndim, shape, (char[96]){0}, 96),
 				    (unsigned long long)d.numel);
 	if (dtype == CS_BYTES && c->lim && d.off > c->lim->max_bytes)
-		return cs_jcur_fail(c, 413, "BYTES tensor of %zu bytes is over the limit of %zu (limits.max_tensor_bytes)",
+		return cs_jcur_fail(c, CS_ETOOLARGE, "BYTES tensor of %zu bytes is over the limit of %zu (limits.max_tensor_bytes)",
 				    d.off, c->lim->max_bytes);
 	*data = d.buf;
 	*nbytes = dtype == CS_BYTES ? d.off : d.cap;

@@ -6,8 +6,9 @@
  * number.
  *
  * Everything works on a byte range [p, end) that need not be
- * NUL-terminated. Errors carry an HTTP status (400 malformed or wrong data,
- * 413 over a limit) and a message naming the byte offset from `base`.
+ * NUL-terminated. Errors carry a cs_status (CS_EINVAL malformed or wrong
+ * data, CS_ETOOLARGE over a limit, CS_ENOMEM) and a message naming the byte
+ * offset from `base`.
  * Pure functions over caller memory; thread-safe.
  */
 #ifndef CS_JSON_TENSOR_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cubeserve/plugin.h>
 #include <cubeserve/tensor.h>
 
 #include "core/arena.h"
@@ -34,7 +36,7 @@ typedef struct cs_jcur {
 	const char *end;     /* one past the last byte */
 	const char *base;    /* for offsets in messages */
 	const cs_json_limits *lim;
-	int status;          /* 0, or the HTTP status of the first error */
+	int status;          /* CS_OK, or the cs_status of the first error */
 	char err[256];       /* the first error's message */
 } cs_jcur;
 
@@ -43,7 +45,7 @@ void cs_jcur_init(cs_jcur *c, const char *p, const char *end,
 		  const cs_json_limits *lim);
 
 /* Records an error (the first one wins). Returns -1. */
-int cs_jcur_fail(cs_jcur *c, int status, const char *fmt, ...)
+int cs_jcur_fail(cs_jcur *c, cs_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Skips whitespace; returns the next byte, or 0 at the end. */
@@ -84,14 +86,11 @@ int cs_json_tensor_decode(cs_jcur *c, cs_dtype dtype, int32_t ndim,
 
 /*
  * Checks a shape against the limits: numel fits max_elements and, for
- * fixed-size dtypes, numel * size fits max_bytes. Returns 0, or 413 with a
- * message in err.
+ * fixed-size dtypes, numel * size fits max_bytes. Returns CS_OK, or
+ * CS_ETOOLARGE with a message in err.
  */
 int cs_json_tensor_check_size(cs_dtype dtype, int32_t ndim,
 			      const int64_t *shape, const cs_json_limits *lim,
 			      const char *name, char *err, size_t errlen);
-
-/* Whether [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
-int cs_utf8_valid(const char *p, size_t n);
 
 #endif

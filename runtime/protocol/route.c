@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model/manifest.h"
+#include "core/names.h"
 #include "protocol/route.h"
 
 static int is_get(const char *m)

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_out.h"
+#include "core/utf8.h"
 #include "protocol/v2.h"
 
 /* ------------------------------------------------------------ parsing */
@@ -39,14 +41,14 @@ static int member_name(parser *ps, char **key, const char **seen,
 	size_t len;
 
 	if (cs_jcur_peek(&ps->c) != '"')
-		return cs_jcur_fail(&ps->c, 400, "invalid JSON: expected a member name");
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "invalid JSON: expected a member name");
 	if (cs_jcur_string(&ps->c, ps->arena, key, &len))
 		return -1;
 	if (strlen(*key) != len)
-		return cs_jcur_fail(&ps->c, 400, "a member name holds a NUL character");
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "a member name holds a NUL character");
 	for (size_t i = 0; i < *n_seen; i++)
 		if (strcmp(seen[i], *key) == 0)
-			return cs_jcur_fail(&ps->c, 400, "duplicate member '%.64s'", *key);
+			return cs_jcur_fail(&ps->c, CS_EINVAL, "duplicate member '%.64s'", *key);
 	if (*n_seen < max_seen)
 		seen[(*n_seen)++] = *key;
 	return cs_jcur_expect(&ps->c, ':', "':'");
@@ -65,7 +67,7 @@ static int member_next(parser *ps)
 		ps->c.p++;
 		return 0;
 	}
-	cs_jcur_fail(&ps->c, 400, "invalid JSON: expected ',' or '}' after a member");
+	cs_jcur_fail(&ps->c, CS_EINVAL, "invalid JSON: expected ',' or '}' after a member");
 	return -1;
 }
 
@@ -77,13 +79,13 @@ static int parse_params(parser *ps, const char *where, json_t **out)
 	json_t *v;
 
 	if (cs_jcur_peek(&ps->c) != '{')
-		return cs_jcur_fail(&ps->c, 400, "%s: 'parameters' must be an object", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: 'parameters' must be an object", where);
 	if (cs_jcur_skip(&ps->c, &start, &stop))
 		return -1;
 	v = json_loadb(start, (size_t)(stop - start),
 		       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!v)
-		return cs_jcur_fail(&ps->c, 400, "%s: bad 'parameters': %s", where, jerr.text);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: bad 'parameters': %s", where, jerr.text);
 	*out = v;
 	return 0;
 }
@@ -97,7 +99,7 @@ static int bool_param(parser *ps, const json_t *params, const char *name,
 	if (!v)
 		return -1;
 	if (!json_is_boolean(v)) {
-		cs_jcur_fail(&ps->c, 400, "%s: parameter '%s' must be true or false", where, name);
+		cs_jcur_fail(&ps->c, CS_EINVAL, "%s: parameter '%s' must be true or false", where, name);
 		return -2;
 	}
 	return json_is_true(v);
@@ -116,7 +118,7 @@ static int parse_shape(parser *ps, cs_tensor *t, const char *where)
 	}
 	for (;;) {
 		if (t->ndim == CS_MAX_DIMS)
-			return cs_jcur_fail(&ps->c, 400, "%s: 'shape' has more than %d dimensions",
+			return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: 'shape' has more than %d dimensions",
 					    where, CS_MAX_DIMS);
 		if (cs_jcur_int(&ps->c, 0, INT64_MAX, &dim)) {
 			char msg[512];
@@ -167,7 +169,7 @@ static int parse_input(parser *ps, size_t i)
 		return -1;
 	if (cs_jcur_peek(&ps->c) == '}') {
 		ps->c.p++;
-		return cs_jcur_fail(&ps->c, 400, "%s: empty input object (needs name, shape, datatype, data)", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: empty input object (needs name, shape, datatype, data)", where);
 	}
 	do {
 		if (member_name(ps, &key, seen, &n_seen, 8))
@@ -176,7 +178,7 @@ static int parse_input(parser *ps, size_t i)
 			if (cs_jcur_string(&ps->c, ps->arena, &s, &len))
 				goto out_fail;
 			if (len == 0 || len > 256 || strlen(s) != len) {
-				cs_jcur_fail(&ps->c, 400, "%s: 'name' must be a non-empty string of at most 256 bytes", where);
+				cs_jcur_fail(&ps->c, CS_EINVAL, "%s: 'name' must be a non-empty string of at most 256 bytes", where);
 				goto out_fail;
 			}
 			t->name = s;
@@ -187,7 +189,7 @@ static int parse_input(parser *ps, size_t i)
 				goto out_fail;
 			t->dtype = cs_dtype_from_name(s);
 			if (t->dtype == CS_DTYPE_INVALID) {
-				cs_jcur_fail(&ps->c, 400,
+				cs_jcur_fail(&ps->c, CS_EINVAL,
 					     "%s: unknown datatype '%.32s' (expected BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64 or BYTES)",
 					     where, s);
 				goto out_fail;
@@ -204,7 +206,7 @@ static int parse_input(parser *ps, size_t i)
 			st->data_start = ps->c.p;
 			if (cs_json_tensor_check_size(t->dtype, t->ndim, t->shape, ps->c.lim,
 						      t->name ? t->name : where, msg, sizeof msg)) {
-				cs_jcur_fail(&ps->c, 413, "%s", msg);
+				cs_jcur_fail(&ps->c, CS_ETOOLARGE, "%s", msg);
 				goto out_fail;
 			}
 			if (cs_json_tensor_decode(&ps->c, t->dtype, t->ndim, t->shape,
@@ -225,13 +227,13 @@ static int parse_input(parser *ps, size_t i)
 			v = json_object_get(params, "binary_data_size");
 			if (v) {
 				if (!json_is_integer(v) || json_integer_value(v) < 0) {
-					cs_jcur_fail(&ps->c, 400, "%s: 'binary_data_size' must be an integer >= 0", where);
+					cs_jcur_fail(&ps->c, CS_EINVAL, "%s: 'binary_data_size' must be an integer >= 0", where);
 					goto out_fail;
 				}
 				st->binary_size = json_integer_value(v);
 			}
 		} else {
-			cs_jcur_fail(&ps->c, 400,
+			cs_jcur_fail(&ps->c, CS_EINVAL,
 				     "%s: unknown member '%.64s' (expected name, shape, datatype, parameters, data)",
 				     where, key);
 			goto out_fail;
@@ -241,12 +243,12 @@ static int parse_input(parser *ps, size_t i)
 	if (rc < 0)
 		return -1;
 	if (!st->has_name || !st->has_shape || !st->has_dtype)
-		return cs_jcur_fail(&ps->c, 400, "%s: missing '%s'", where,
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: missing '%s'", where,
 				    !st->has_name ? "name" : !st->has_shape ? "shape" : "datatype");
 	if (st->binary_size >= 0 && st->data_start)
-		return cs_jcur_fail(&ps->c, 400, "%s: both 'data' and parameters.binary_data_size given", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: both 'data' and parameters.binary_data_size given", where);
 	if (st->binary_size < 0 && !st->data_start)
-		return cs_jcur_fail(&ps->c, 400, "%s: missing 'data' (or parameters.binary_data_size with binary data)", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: missing 'data' (or parameters.binary_data_size with binary data)", where);
 	return 0;
 
 out_fail:
@@ -269,7 +271,7 @@ static int parse_output(parser *ps, size_t i)
 		return -1;
 	if (cs_jcur_peek(&ps->c) == '}') {
 		ps->c.p++;
-		return cs_jcur_fail(&ps->c, 400, "%s: missing 'name'", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: missing 'name'", where);
 	}
 	do {
 		if (member_name(ps, &key, seen, &n_seen, 4))
@@ -278,7 +280,7 @@ static int parse_output(parser *ps, size_t i)
 			if (cs_jcur_string(&ps->c, ps->arena, &s, &len))
 				return -1;
 			if (len == 0 || len > 256 || strlen(s) != len)
-				return cs_jcur_fail(&ps->c, 400, "%s: 'name' must be a non-empty string", where);
+				return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: 'name' must be a non-empty string", where);
 			o->name = s;
 		} else if (strcmp(key, "parameters") == 0) {
 			json_t *params;
@@ -290,7 +292,7 @@ static int parse_output(parser *ps, size_t i)
 			if (o->binary == -2)
 				return -1;
 		} else {
-			return cs_jcur_fail(&ps->c, 400,
+			return cs_jcur_fail(&ps->c, CS_EINVAL,
 					    "%s: unknown member '%.64s' (expected name, parameters)",
 					    where, key);
 		}
@@ -298,10 +300,10 @@ static int parse_output(parser *ps, size_t i)
 	if (rc < 0)
 		return -1;
 	if (!o->name)
-		return cs_jcur_fail(&ps->c, 400, "%s: missing 'name'", where);
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "%s: missing 'name'", where);
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(ps->rq->outputs[j].name, o->name) == 0)
-			return cs_jcur_fail(&ps->c, 400, "output '%.64s' requested twice", o->name);
+			return cs_jcur_fail(&ps->c, CS_EINVAL, "output '%.64s' requested twice", o->name);
 	return 0;
 }
 
@@ -319,7 +321,7 @@ static int parse_list(parser *ps, int inputs)
 	}
 	for (;;) {
 		if (*n == CS_V2_MAX_TENSORS)
-			return cs_jcur_fail(&ps->c, 400, "more than %d %s", CS_V2_MAX_TENSORS, what);
+			return cs_jcur_fail(&ps->c, CS_EINVAL, "more than %d %s", CS_V2_MAX_TENSORS, what);
 		if (inputs ? parse_input(ps, *n) : parse_output(ps, *n))
 			return -1;
 		(*n)++;
@@ -342,7 +344,7 @@ static int parse_top(parser *ps)
 		return -1;
 	if (cs_jcur_peek(&ps->c) == '}') {
 		ps->c.p++;
-		return cs_jcur_fail(&ps->c, 400, "missing 'inputs'");
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "missing 'inputs'");
 	}
 	do {
 		if (member_name(ps, &key, seen, &n_seen, 8))
@@ -351,7 +353,7 @@ static int parse_top(parser *ps)
 			if (cs_jcur_string(&ps->c, ps->arena, &s, &len))
 				return -1;
 			if (strlen(s) != len)
-				return cs_jcur_fail(&ps->c, 400, "'id' holds a NUL character");
+				return cs_jcur_fail(&ps->c, CS_EINVAL, "'id' holds a NUL character");
 			ps->rq->id = s;
 		} else if (strcmp(key, "parameters") == 0) {
 			if (parse_params(ps, "request", &ps->rq->parameters))
@@ -374,7 +376,7 @@ static int parse_top(parser *ps)
 			if (cs_jcur_string(&ps->c, ps->arena, &s, &len))
 				return -1;
 		} else {
-			return cs_jcur_fail(&ps->c, 400,
+			return cs_jcur_fail(&ps->c, CS_EINVAL,
 					    "unknown member '%.64s' of the inference request (expected id, parameters, inputs, outputs)",
 					    key);
 		}
@@ -382,13 +384,13 @@ static int parse_top(parser *ps)
 	if (rc < 0)
 		return -1;
 	if (!has_inputs)
-		return cs_jcur_fail(&ps->c, 400, "missing 'inputs'");
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "missing 'inputs'");
 	if (ps->rq->n_inputs == 0)
-		return cs_jcur_fail(&ps->c, 400, "'inputs' is empty");
+		return cs_jcur_fail(&ps->c, CS_EINVAL, "'inputs' is empty");
 	for (size_t i = 0; i < ps->rq->n_inputs; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(ps->rq->inputs[i].name, ps->rq->inputs[j].name) == 0)
-				return cs_jcur_fail(&ps->c, 400, "input '%.64s' given twice",
+				return cs_jcur_fail(&ps->c, CS_EINVAL, "input '%.64s' given twice",
 						    ps->rq->inputs[i].name);
 	return 0;
 }
@@ -413,10 +415,10 @@ static int bytes_framed(const unsigned char *p, size_t n, int64_t numel,
 	return off == n;
 }
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
+static int fail(char *err, size_t errlen, cs_status status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
+static int fail(char *err, size_t errlen, cs_status status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -426,7 +428,7 @@ static int fail(char *err, size_t errlen, int status, const char *fmt, ...)
 	return status;
 }
 
-int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
+cs_status cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			const cs_json_limits *lim, cs_arena *arena,
 			cs_v2_request *out, char *err, size_t errlen)
 {
@@ -437,14 +439,14 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 
 	memset(out, 0, sizeof(*out));
 	if (json_len > body_len)
-		return fail(err, errlen, 400,
+		return fail(err, errlen, CS_EINVAL,
 			    "Inference-Header-Content-Length is %zu but the body has only %zu bytes",
 			    header_len, body_len);
 	if (json_len == 0)
-		return fail(err, errlen, 400, "the request has no body; expected a JSON inference request");
+		return fail(err, errlen, CS_EINVAL, "the request has no body; expected a JSON inference request");
 	ps = cs_arena_alloc(arena, sizeof(*ps));
 	if (!ps)
-		return fail(err, errlen, 500, "out of memory");
+		return fail(err, errlen, CS_ENOMEM, "out of memory");
 	memset(ps, 0, sizeof(*ps));
 	cs_jcur_init(&ps->c, body, body + json_len, lim);
 	ps->arena = arena;
@@ -452,7 +454,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 	if (parse_top(ps))
 		goto out_cursor_error;
 	if (cs_jcur_peek(&ps->c) != 0) {
-		cs_jcur_fail(&ps->c, 400, "invalid JSON: trailing characters after the request object%s",
+		cs_jcur_fail(&ps->c, CS_EINVAL, "invalid JSON: trailing characters after the request object%s",
 			     header_len == (size_t)-1 ? " (binary data needs the Inference-Header-Content-Length header)" : "");
 		goto out_cursor_error;
 	}
@@ -470,13 +472,13 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			goto out_free;
 		if (st->binary_size >= 0) {
 			if (header_len == (size_t)-1) {
-				rc = fail(err, errlen, 400,
+				rc = fail(err, errlen, CS_EINVAL,
 					  "input '%s' has binary_data_size but the request has no Inference-Header-Content-Length header",
 					  t->name);
 				goto out_free;
 			}
 			if (esize && (uint64_t)st->binary_size != (uint64_t)numel * esize) {
-				rc = fail(err, errlen, 400,
+				rc = fail(err, errlen, CS_EINVAL,
 					  "input '%s': binary_data_size is %" PRId64 " but %s %s needs %" PRIu64 " bytes",
 					  t->name, st->binary_size, cs_dtype_name(t->dtype),
 					  cs_shape_format(t->ndim, t->shape, (char[96]){0}, 96),
@@ -484,7 +486,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 				goto out_free;
 			}
 			if ((uint64_t)st->binary_size > body_len) {
-				rc = fail(err, errlen, 400, "input '%s': binary_data_size %" PRId64 " is larger than the body",
+				rc = fail(err, errlen, CS_EINVAL, "input '%s': binary_data_size %" PRId64 " is larger than the body",
 					  t->name, st->binary_size);
 				goto out_free;
 			}
@@ -494,14 +496,14 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			total_bytes += (size_t)numel * esize;
 		}
 		if (total_bytes > lim->max_bytes) {
-			rc = fail(err, errlen, 413,
+			rc = fail(err, errlen, CS_ETOOLARGE,
 				  "the request's tensors need more than %zu bytes (limits.max_tensor_bytes)",
 				  lim->max_bytes);
 			goto out_free;
 		}
 	}
 	if (json_len + bin_total != body_len) {
-		rc = fail(err, errlen, 400,
+		rc = fail(err, errlen, CS_EINVAL,
 			  "binary data: the inputs' binary_data_size add up to %zu bytes, but %zu bytes follow the %zu-byte JSON header",
 			  bin_total, body_len - json_len, json_len);
 		goto out_free;
@@ -522,7 +524,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			    !bytes_framed((const unsigned char *)src, n,
 					  cs_shape_numel(t->ndim, t->shape),
 					  lim->max_string_bytes)) {
-				rc = fail(err, errlen, 400,
+				rc = fail(err, errlen, CS_EINVAL,
 					  "input '%s': the %zu bytes of binary data are not %" PRId64 " BYTES elements (4-byte little-endian length, then the bytes; at most %zu bytes each)",
 					  t->name, n, cs_shape_numel(t->ndim, t->shape),
 					  lim->max_string_bytes);
@@ -533,7 +535,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 				void *copy = cs_arena_alloc(arena, n ? n : 1);
 
 				if (!copy) {
-					rc = fail(err, errlen, 500, "out of memory");
+					rc = fail(err, errlen, CS_ENOMEM, "out of memory");
 					goto out_free;
 				}
 				memcpy(copy, src, n);
@@ -559,7 +561,7 @@ int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 	return 0;
 
 out_cursor_error:
-	rc = fail(err, errlen, ps->c.status ? ps->c.status : 400, "%s", ps->c.err);
+	rc = fail(err, errlen, ps->c.status ? ps->c.status : CS_EINVAL, "%s", ps->c.err);
 out_free:
 	cs_v2_request_free(out);
 	return rc;
@@ -693,20 +695,28 @@ static void wb_element(wbuf *b, cs_dtype dt, const unsigned char *p)
 		float f;
 
 		memcpy(&f, p, 4);
-		if (!isfinite(f))
+		if (!isfinite(f)) {
 			wb_str(b, "null");
-		else
-			wb_printf(b, "%.9g", (double)f);
+		} else {
+			char text[CS_FMT_NUMBER_SIZE];
+
+			cs_fmt_float(text, f);
+			wb_str(b, text);
+		}
 		return;
 	}
 	case CS_FP64: {
 		double d;
 
 		memcpy(&d, p, 8);
-		if (!isfinite(d))
+		if (!isfinite(d)) {
 			wb_str(b, "null");
-		else
-			wb_printf(b, "%.17g", d);
+		} else {
+			char text[CS_FMT_NUMBER_SIZE];
+
+			cs_fmt_double(text, d);
+			wb_str(b, text);
+		}
 		return;
 	}
 	case CS_FP16: {
@@ -805,7 +815,7 @@ const char *cs_v2_platform(const char *plugin)
 	return "cubeserve_plugin";
 }
 
-int cs_v2_encode_response(const char *model_name, const char *model_version,
+cs_status cs_v2_encode_response(const char *model_name, const char *model_version,
 			  const cs_v2_request *rq, const cs_tensor *outputs,
 			  size_t n_outputs, const json_t *resp_params,
 			  cs_response *resp)
@@ -831,9 +841,9 @@ int cs_v2_encode_response(const char *model_name, const char *model_version,
 				for (size_t j = 0; j < n_outputs && off < sizeof names; j++)
 					off += (size_t)snprintf(names + off, sizeof names - off, "%s%s",
 								j ? ", " : "", outputs[j].name ? outputs[j].name : "?");
-				cs_response_error(resp, 400, "model '%s' has no output '%s' (outputs: %s)",
+				cs_response_fail(resp, CS_EINVAL, "model '%s' has no output '%s' (outputs: %s)",
 						  model_name, rq->outputs[i].name, names);
-				return 400;
+				return CS_EINVAL;
 			}
 			bin[n_sel] = rq->outputs[i].binary >= 0 ? rq->outputs[i].binary : rq->binary_output;
 			sel[n_sel++] = t;
@@ -854,12 +864,12 @@ int cs_v2_encode_response(const char *model_name, const char *model_version,
 		wb_jstring(&b, rq->id, strlen(rq->id));
 	}
 	if (resp_params) {
-		char *s = json_dumps(resp_params, JSON_COMPACT);
+		char *s = cs_json_dumps(resp_params, NULL);
 
 		if (!s) {
 			free(b.p);
-			cs_response_error(resp, 500, "cannot encode the response parameters");
-			return 500;
+			cs_response_fail(resp, CS_EBACKEND, "cannot encode the response parameters");
+			return CS_EBACKEND;
 		}
 		wb_str(&b, ",\"parameters\":");
 		wb_str(&b, s);
@@ -883,10 +893,10 @@ int cs_v2_encode_response(const char *model_name, const char *model_version,
 		wb_str(&b, ",\"data\":");
 		if (wb_data(&b, t)) {
 			free(b.p);
-			cs_response_error(resp, 400,
+			cs_response_fail(resp, CS_EINVAL,
 					  "output '%s' holds BYTES that are not valid UTF-8, which JSON cannot carry: request it as binary data (outputs[].parameters.binary_data: true)",
 					  t->name);
-			return 400;
+			return CS_EINVAL;
 		}
 		wb_str(&b, "}");
 	}
@@ -897,8 +907,8 @@ int cs_v2_encode_response(const char *model_name, const char *model_version,
 			wb_put(&b, sel[i]->data, sel[i]->nbytes);
 	if (b.oom || !b.p) {
 		free(b.p);
-		cs_response_error(resp, 500, "out of memory encoding the response");
-		return 500;
+		cs_response_fail(resp, CS_ENOMEM, "out of memory encoding the response");
+		return CS_EBACKEND;
 	}
 	if (any_binary) {
 		cs_response_take(resp, 200, "application/octet-stream", b.p, b.len);
@@ -907,4 +917,21 @@ int cs_v2_encode_response(const char *model_name, const char *model_version,
 		cs_response_take(resp, 200, "application/json", b.p, b.len);
 	}
 	return 0;
+}
+
+json_t *cs_io_list_json(const cs_io_desc *io, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++) {
+		json_t *shape = json_array();
+
+		for (int32_t d = 0; shape && d < io[i].ndim; d++)
+			json_array_append_new(shape, json_integer(io[i].shape[d]));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:o*}", "name",
+						     io[i].name, "datatype",
+						     cs_dtype_name(io[i].dtype),
+						     "shape", shape));
+	}
+	return arr;
 }

@@ -18,8 +18,8 @@
 #include <cubeserve/plugin.h>
 
 #include "core/arena.h"
+#include "core/request.h"
 #include "protocol/json_tensor.h"
-#include "protocol/request.h"
 
 #define CS_V2_MAX_TENSORS 64
 
@@ -46,11 +46,11 @@ typedef struct cs_v2_request {
  * Parses an inference request body. header_len is the value of the
  * Inference-Header-Content-Length header (the JSON part; binary tensor
  * data follows it), or (size_t)-1 when the header is absent (the whole
- * body is JSON). Returns 0, or an HTTP status (400, 413, 500) with the
- * message in err. On 0 free the request with cs_v2_request_free(); on an
+ * body is JSON). Returns CS_OK, or CS_EINVAL, CS_ETOOLARGE or CS_ENOMEM
+ * with the message in err. On 0 free the request with cs_v2_request_free(); on an
  * error nothing needs freeing.
  */
-int cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
+cs_status cs_v2_parse_request(const char *body, size_t body_len, size_t header_len,
 			const cs_json_limits *lim, cs_arena *arena,
 			cs_v2_request *out, char *err, size_t errlen);
 
@@ -64,13 +64,20 @@ void cs_v2_request_free(cs_v2_request *r);
  * `data` or as binary data per binary_data / binary_data_output. With any
  * binary output the body is the JSON followed by the data, the content
  * type application/octet-stream and an Inference-Header-Content-Length
- * header; else application/json. Returns 0, or an HTTP status with an
- * error already set in resp (unknown requested output: 400).
+ * header; else application/json. Returns CS_OK, or a cs_status with the
+ * error already set in resp (an unknown requested output: CS_EINVAL).
  */
-int cs_v2_encode_response(const char *model_name, const char *model_version,
+cs_status cs_v2_encode_response(const char *model_name, const char *model_version,
 			  const cs_v2_request *rq, const cs_tensor *outputs,
 			  size_t n_outputs, const json_t *resp_params,
 			  cs_response *resp);
+
+/*
+ * The JSON description of inputs or outputs, as V2 and the metadata
+ * endpoints write them: [{"name", "datatype", "shape"}, ...]. A new
+ * reference (json_decref()), or NULL when out of memory.
+ */
+json_t *cs_io_list_json(const cs_io_desc *io, size_t n);
 
 /* The V2 platform name of a plugin ("onnx" -> "onnx_onnxv1"). Static. */
 const char *cs_v2_platform(const char *plugin);

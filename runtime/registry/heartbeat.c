@@ -1,6 +1,6 @@
 /*
- * heartbeat.c - the worker's registry side: resolve the model at start,
- * report figures from a background thread (see heartbeat.h).
+ * heartbeat.c - the worker's figures reach Redis from a background
+ * thread (see heartbeat.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,139 +18,14 @@
 
 #include <cubeserve/plugin.h>
 
-#include "registry/heartbeat.h"
-#include "registry/url.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/names.h"
 #include "model/manifest.h"
+#include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/store.h"
-
-int cs_model_ref_parse(const char *ref, char *name, size_t namelen,
-		       char *version, size_t versionlen, char *err,
-		       size_t errlen)
-{
-	const char *at = ref ? strchr(ref, '@') : NULL;
-	size_t n = at ? (size_t)(at - ref) : (ref ? strlen(ref) : 0);
-
-	if (!ref || n == 0 || n >= namelen) {
-		snprintf(err, errlen, "'%s': expected a model NAME or NAME@VERSION",
-			 ref ? ref : "");
-		return CS_EINVAL;
-	}
-	memcpy(name, ref, n);
-	name[n] = '\0';
-	if (!cs_name_valid(name)) {
-		snprintf(err, errlen, "'%s': a model name is 1 to 64 letters, digits, '_' and '-'", name);
-		return CS_EINVAL;
-	}
-	version[0] = '\0';
-	if (at) {
-		if (!at[1] || strlen(at + 1) >= versionlen || strlen(at + 1) > 64 ||
-		    at[1 + strspn(at + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")]) {
-			snprintf(err, errlen, "'%s': a version is 1 to 64 letters, digits and '. _ + -'", ref);
-			return CS_EINVAL;
-		}
-		snprintf(version, versionlen, "%s", at + 1);
-	}
-	return CS_OK;
-}
-
-int cs_registry_resolve_manifest(const char *url,
-				 const char *model_at_version,
-				 const char *store_dir, char **manifest_path,
-				 char **version, char *err, size_t errlen)
-{
-	char name[80], ver[80];
-	cs_registry *r = NULL;
-	json_t *m = NULL, *rec, *files = NULL, *v;
-	cs_store_file *list = NULL;
-	const char *k, *mfile;
-	char *store = NULL, *dir = NULL;
-	size_t n = 0, len;
-	int rc;
-
-	*manifest_path = NULL;
-	if (version)
-		*version = NULL;
-	rc = cs_model_ref_parse(model_at_version, name, sizeof name, ver,
-				sizeof ver, err, errlen);
-	if (rc != CS_OK)
-		return rc;
-	rc = cs_registry_open(url, NULL, 2000, &r, err, errlen);
-	if (rc != CS_OK)
-		return rc;
-	rc = cs_registry_check_schema(r, 0);
-	if (rc == CS_OK)
-		rc = cs_registry_model(r, name, ver[0] ? ver : NULL, 0, &m);
-	if (rc != CS_OK) {
-		snprintf(err, errlen, "%s", r->errstr);
-		goto out_close;
-	}
-	rec = json_object_get(m, "record");
-	if (!rec) {
-		snprintf(err, errlen, "model '%s' has no default version", name);
-		rc = CS_ENOTFOUND;
-		goto out_close;
-	}
-	files = json_loads(json_string_value(json_object_get(rec, "files")) ?
-			   json_string_value(json_object_get(rec, "files")) : "",
-			   0, NULL);
-	mfile = json_string_value(json_object_get(rec, "manifest_file"));
-	if (!json_is_object(files) || !mfile || !json_object_get(files, mfile)) {
-		snprintf(err, errlen, "registry record of %s@%s has no valid 'files' and 'manifest_file' fields",
-			 name, json_string_value(json_object_get(rec, "version")));
-		rc = CS_EFORMAT;
-		goto out_close;
-	}
-	list = calloc(json_object_size(files) + 1, sizeof *list);
-	if (!list) {
-		rc = CS_ENOMEM;
-		goto out_close;
-	}
-	json_object_foreach(files, k, v) {
-		list[n].name = k;
-		list[n].sha256 = json_string_value(v);
-		n++;
-	}
-	if (store_dir && *store_dir)
-		store = strdup(store_dir);
-	else if (getenv("CUBESERVE_STORE") && *getenv("CUBESERVE_STORE"))
-		store = strdup(getenv("CUBESERVE_STORE"));
-	else
-		store = cs_registry_config_get(r, "store");
-	if (!store) {
-		snprintf(err, errlen, "no model store: the registry at %s names none (config field 'store') and CUBESERVE_STORE is not set",
-			 r->url);
-		rc = CS_ENOTFOUND;
-		goto out_close;
-	}
-	rc = cs_store_tree(store, list, n, &dir, err, errlen);
-	if (rc != CS_OK) {
-		char inner[CS_ERROR_SIZE * 2];
-
-		snprintf(inner, sizeof inner, "%s", err);
-		snprintf(err, errlen, "%s@%s: %s", name,
-			 json_string_value(json_object_get(rec, "version")), inner);
-		goto out_close;
-	}
-	len = strlen(dir) + strlen(mfile) + 2;
-	*manifest_path = malloc(len);
-	if (!*manifest_path) {
-		rc = CS_ENOMEM;
-		goto out_close;
-	}
-	snprintf(*manifest_path, len, "%s/%s", dir, mfile);
-	if (version)
-		*version = strdup(json_string_value(json_object_get(rec, "version")));
-out_close:
-	free(dir);
-	free(store);
-	free(list);
-	json_decref(files);
-	json_decref(m);
-	cs_registry_close(r);
-	return rc;
-}
+#include "registry/url.h"
 
 /* ------------------------------------------------------------ the thread */
 
@@ -169,21 +44,7 @@ struct cs_heartbeat {
 	long long started;
 };
 
-static long long wall_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void set_num(json_t *o, const char *k, double v, int decimals)
 {
@@ -223,7 +84,7 @@ static void *run(void *p)
 	cs_heartbeat *hb = p;
 	cs_registry *r = NULL;
 	unsigned long long reported = 0, prev_req = 0;
-	double prev_t = mono_s();
+	double prev_t = cs_clock_mono();
 	char err[CS_ERROR_SIZE * 2], state[32];
 	int down_logged = 0, ever_up = 0, stop;
 	struct timespec until;
@@ -251,7 +112,7 @@ static void *run(void *p)
 		f.rps = f.p50_ms = f.p99_ms = -1;
 		if (hb->figures)
 			hb->figures(hb->arg, &f);
-		t = mono_s();
+		t = cs_clock_mono();
 		rps = f.rps;
 		if (rps < 0)
 			rps = t > prev_t ? (double)(f.requests - prev_req) / (t - prev_t) : 0;
@@ -286,7 +147,7 @@ static void *run(void *p)
 			set_num(fields, "p99_ms", f.p99_ms, 3);
 			json_object_set_new(fields, "last_error", json_string(f.last_error));
 			set_ll(fields, "started", hb->started);
-			set_ll(fields, "updated", wall_ms());
+			set_ll(fields, "updated", (long long)(cs_clock_wall() * 1000));
 			rc = cs_registry_heartbeat(r, hb->model, hb->id, fields,
 						   (long long)(f.requests - reported));
 			json_decref(fields);
@@ -385,7 +246,7 @@ int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 		snprintf(hb->host, sizeof hb->host, "localhost");
 	snprintf(hb->id, sizeof hb->id, "%s:%ld", hb->host, (long)getpid());
 	snprintf(hb->state, sizeof hb->state, "ready");
-	hb->started = wall_ms();
+	hb->started = (long long)(cs_clock_wall() * 1000);
 	pthread_mutex_init(&hb->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -1,9 +1,7 @@
 /*
- * heartbeat.h - a worker with a registry: where its model comes from and
- * how its figures reach Redis.
+ * heartbeat.h - how a worker's figures reach Redis.
  *
- * cs_registry_resolve_manifest() runs once at start, before the model is
- * loaded. The heartbeat is a background thread that writes the worker's
+ * The heartbeat is a background thread that writes the worker's
  * instance hash about once a second (docs/registry.md, "instance"); it
  * never runs on the request path and never blocks it. When Redis cannot be
  * reached the worker goes on serving; the thread logs it once, retries
@@ -13,30 +11,6 @@
 #define CS_HEARTBEAT_H
 
 #include <stddef.h>
-
-/*
- * Finds model NAME[@VERSION] (no version: the model's default) in the
- * registry at url, verifies every stored file against its sha256, and
- * builds the model's directory in the store (store_dir; NULL: the
- * $CUBESERVE_STORE environment variable, else the store the registry's
- * config names). On CS_OK *manifest_path is the stored manifest (free()
- * it) and *version (when not NULL) the version found (free() it).
- * Errors name what failed: Redis unreachable (CS_EUNAVAILABLE), unknown
- * schema, no such model or version (CS_ENOTFOUND), a missing or corrupt
- * blob (CS_ENOTFOUND, CS_EFORMAT).
- */
-int cs_registry_resolve_manifest(const char *url,
-				 const char *model_at_version,
-				 const char *store_dir, char **manifest_path,
-				 char **version, char *err, size_t errlen);
-
-/*
- * Splits "NAME[@VERSION]" into its parts (copied into name and version;
- * version "" when absent). Returns CS_OK or CS_EINVAL with err.
- */
-int cs_model_ref_parse(const char *ref, char *name, size_t namelen,
-		       char *version, size_t versionlen, char *err,
-		       size_t errlen);
 
 /*
  * A worker's figures, filled by the worker's callback at every heartbeat

@@ -209,4 +209,21 @@ int cs_registry_heartbeat(cs_registry *r, const char *name, const char *id,
 int cs_registry_instance_delete(cs_registry *r, const char *name,
 				const char *id);
 
+/*
+ * A worker's model from the registry (resolve.c), run once at start before
+ * the model is loaded: finds model NAME[@VERSION] (no version: the
+ * model's default) in the registry at url, verifies every stored file against its sha256, and
+ * builds the model's directory in the store (store_dir; NULL: the
+ * $CUBESERVE_STORE environment variable, else the store the registry's
+ * config names). On CS_OK *manifest_path is the stored manifest (free()
+ * it) and *version (when not NULL) the version found (free() it).
+ * Errors name what failed: Redis unreachable (CS_EUNAVAILABLE), unknown
+ * schema, no such model or version (CS_ENOTFOUND), a missing or corrupt
+ * blob (CS_ENOTFOUND, CS_EFORMAT).
+ */
+int cs_registry_resolve_manifest(const char *url,
+				 const char *model_at_version,
+				 const char *store_dir, char **manifest_path,
+				 char **version, char *err, size_t errlen);
+
 #endif

@@ -12,9 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
-#include "serve/metrics.h"
 #include "serve/master.h"
+#include "serve/metrics.h"
 
 #define MAX_CHILDREN 256
 #define BACKOFF_MIN_MS 100
@@ -33,13 +34,6 @@ static void on_chld(int sig) { (void)sig; got_chld = 1; }
 static void on_ttin(int sig) { (void)sig; got_ttin = 1; }
 static void on_ttou(int sig) { (void)sig; got_ttou = 1; }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Installs the master-only handlers; blocks them outside the wait. */
 static void master_signals(sigset_t *wait_mask, int install)
@@ -86,7 +80,7 @@ static int spawn(cs_server *srv, child *c, const cs_master_opts *o)
 		return 1;
 	}
 	c->pid = pid;
-	c->started = now_s();
+	c->started = cs_clock_mono();
 	c->stopping = 0;
 	cs_log_info("started child %d", (int)pid);
 	return 0;
@@ -123,7 +117,7 @@ static void reap(child *ch, int n, int stopping, int *backoff_ms,
 		for (int i = 0; i < n; i++) {
 			if (ch[i].pid != pid)
 				continue;
-			lived = now_s() - ch[i].started;
+			lived = cs_clock_mono() - ch[i].started;
 			expected |= ch[i].stopping;
 			ch[i].pid = 0;
 			break;
@@ -149,7 +143,7 @@ static void reap(child *ch, int n, int stopping, int *backoff_ms,
 			*backoff_ms = *backoff_ms ? *backoff_ms * 2 : BACKOFF_MIN_MS;
 			if (*backoff_ms > BACKOFF_MAX_MS)
 				*backoff_ms = BACKOFF_MAX_MS;
-			*next_spawn = now_s() + *backoff_ms / 1000.0;
+			*next_spawn = cs_clock_mono() + *backoff_ms / 1000.0;
 			cs_log_warn("child died within %d ms of starting: next start in %d ms",
 				    QUICK_DEATH_MS, *backoff_ms);
 		} else {
@@ -216,7 +210,7 @@ int cs_master_run(cs_server *srv, const cs_master_opts *o)
 
 		if (cs_stop_requested && !stopping) {
 			stopping = 1;
-			stop_deadline = now_s() + o->stop_timeout_s;
+			stop_deadline = cs_clock_mono() + o->stop_timeout_s;
 			cs_log_info("stopping: children finish their requests in flight");
 			signal_all(ch, max, SIGTERM);
 		}
@@ -245,15 +239,15 @@ int cs_master_run(cs_server *srv, const cs_master_opts *o)
 		if (stopping) {
 			if (count_live(ch, max, 1) == 0)
 				break;
-			if (now_s() > stop_deadline) {
+			if (cs_clock_mono() > stop_deadline) {
 				cs_log_warn("children still running after %d s: killing them",
 					    o->stop_timeout_s);
 				signal_all(ch, max, SIGKILL);
-				stop_deadline = now_s() + 3600;
+				stop_deadline = cs_clock_mono() + 3600;
 			}
 		} else {
-			if (now_s() >= next_watch) {
-				next_watch = now_s() + 0.5;
+			if (cs_clock_mono() >= next_watch) {
+				next_watch = cs_clock_mono() + 0.5;
 				kill_stuck(srv, ch, max);
 			}
 			/* too many: stop the newest */
@@ -268,7 +262,7 @@ int cs_master_run(cs_server *srv, const cs_master_opts *o)
 				kill(ch[newest].pid, SIGTERM);
 			}
 			/* too few: start more, unless backing off */
-			while (count_live(ch, max, 0) < target && now_s() >= next_spawn) {
+			while (count_live(ch, max, 0) < target && cs_clock_mono() >= next_spawn) {
 				int slot = -1, r;
 
 				for (int i = 0; i < max; i++)

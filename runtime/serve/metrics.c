@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "serve/metrics.h"
 
 #define MAGIC "CSSCORE1"
@@ -76,7 +77,6 @@ struct cs_metrics {
 	slot *mine;
 };
 
-static cs_metrics *current;
 static _Thread_local int thread_idx; /* this thread's busy_since_ns entry */
 
 /* ------------------------------------------------------------ helpers */
@@ -150,13 +150,6 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static uint64_t mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
 
 /* Claims a slot for this process: a free one, else a dead process's. */
 static slot *claim(board *b)
@@ -364,7 +357,6 @@ int cs_metrics_open(const char *path, const char *listen_addr,
 	m->b = b;
 	flock(m->fd, LOCK_UN);
 out_done:
-	current = m;
 	*out = m;
 	return 0;
 
@@ -400,8 +392,6 @@ void cs_metrics_close(cs_metrics *m)
 		flock(m->fd, LOCK_UN);
 		close(m->fd);
 	}
-	if (current == m)
-		current = NULL;
 	/* only the last user unmaps an anonymous board shared with children */
 	munmap(m->b, sizeof(board));
 	free(m);
@@ -410,19 +400,6 @@ void cs_metrics_close(cs_metrics *m)
 const char *cs_metrics_path(const cs_metrics *m)
 {
 	return m ? m->path : "";
-}
-
-cs_metrics *cs_metrics_current(void)
-{
-	return current;
-}
-
-cs_metrics *cs_metrics_set_current(cs_metrics *m)
-{
-	cs_metrics *old = current;
-
-	current = m;
-	return old;
 }
 
 /* ------------------------------------------------------------ recording */
@@ -445,13 +422,6 @@ void cs_metrics_attach(cs_metrics *m)
 		mine(m);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void cs_metrics_set_thread(cs_metrics *m, int idx, int threads)
 {
@@ -470,7 +440,7 @@ void cs_metrics_begin(cs_metrics *m)
 	if (!m || !(s = mine(m)))
 		return;
 	__atomic_fetch_add(&s->inflight, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->busy_since_ns[thread_idx], mono_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->busy_since_ns[thread_idx], (uint64_t)cs_clock_mono_ns(), __ATOMIC_RELAXED);
 	/* the pool's in-flight high-water mark */
 	for (uint32_t i = 0; i < CS_METRICS_SLOTS; i++) {
 		const slot *o = &m->b->slots[i];
@@ -523,11 +493,16 @@ void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
 		observe(&s->queue, queue_seconds);
 	__atomic_store_n(&s->busy_since_ns[thread_idx], 0, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->inflight, 1, __ATOMIC_RELAXED);
-	now = mono_seconds();
+	now = (uint64_t)cs_clock_mono();
 	if (now != ld(&s->rss_at)) { /* at most once a second */
 		__atomic_store_n(&s->rss_at, now, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->rss_bytes, rss_bytes(), __ATOMIC_RELAXED);
 	}
+}
+
+void cs_metrics_observe_infer(void *m, double seconds)
+{
+	cs_metrics_infer(m, seconds);
 }
 
 void cs_metrics_infer(cs_metrics *m, double seconds)
@@ -751,7 +726,7 @@ static double quantile(const hist *h, double q)
 
 void cs_metrics_status(cs_metrics *m, cs_pool_status *out)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = (uint64_t)cs_clock_mono_ns();
 	hist hr = {{0}, 0};
 
 	memset(out, 0, sizeof(*out));

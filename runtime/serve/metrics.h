@@ -88,17 +88,10 @@ void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
 void cs_metrics_infer(cs_metrics *m, double seconds);
 
 /*
- * The board of this process, for code that has no handle at hand (the
- * model's infer timing); NULL before cs_metrics_open().
+ * cs_metrics_infer() as a cs_infer_observer (model/infer.h): m is the
+ * cs_metrics, or NULL to record nothing.
  */
-cs_metrics *cs_metrics_current(void);
-
-/*
- * Replaces the board cs_metrics_current() returns (NULL: record nothing,
- * e.g. while the master warms the model up, so it takes no slot) and
- * returns the previous one.
- */
-cs_metrics *cs_metrics_set_current(cs_metrics *m);
+void cs_metrics_observe_infer(void *m, double seconds);
 
 /*
  * Renders the Prometheus text exposition (format 0.0.4) of the whole pool:

@@ -1,6 +1,7 @@
 /*
- * server.c - accept, multiplex kept-alive connections, read the request,
- * dispatch, write the response (see server.h).
+ * server.c - the transport: accept, multiplex kept-alive connections,
+ * serving threads, hand each request to cs_dispatch(), write the
+ * response, drain on stop (see server.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,17 +22,15 @@
 #include <jansson.h>
 
 #include "core/arena.h"
-#include "model/batcher.h"
-#include "protocol/envelope.h"
-#include "protocol/json_tensor.h"
-#include "serve/listen.h"
+#include "core/clock.h"
 #include "core/log.h"
-#include "serve/metrics.h"
-#include "protocol/request.h"
-#include "protocol/route.h"
-#include "serve/server.h"
+#include "core/request.h"
 #include "core/status.h"
-#include "protocol/v2.h"
+#include "model/batcher.h"
+#include "serve/dispatch.h"
+#include "serve/listen.h"
+#include "serve/metrics.h"
+#include "serve/server.h"
 
 #define MAX_CONNS 1024
 #define IO_TIMEOUT_MIN_MS 1000        /* a stalled peer cannot hang us longer */
@@ -42,56 +41,6 @@ volatile sig_atomic_t cs_reload_requested;
 
 /* ------------------------------------------------------------ responses */
 
-static void build_metadata(cs_server *s, cs_response *r)
-{
-	const cs_manifest *mf = s->model->mf;
-	json_t *o, *tags, *in, *out, *methods, *ex;
-
-	o = json_object();
-	json_object_set_new(o, "name", json_string(mf->name));
-	json_object_set_new(o, "version", json_string(mf->version));
-	json_object_set_new(o, "description", json_string(mf->description));
-	if (mf->owner[0])
-		json_object_set_new(o, "owner", json_string(mf->owner));
-	tags = json_array();
-	for (size_t i = 0; i < mf->n_tags; i++)
-		json_array_append_new(tags, json_string(mf->tags[i]));
-	json_object_set_new(o, "tags", tags);
-	json_object_set_new(o, "plugin", json_string(s->model->plugin->api->name));
-	for (int k = 0; k < 2; k++) {
-		const cs_io_desc *io = k ? s->model->outputs : s->model->inputs;
-		size_t n = k ? s->model->n_outputs : s->model->n_inputs;
-		json_t *arr = json_array();
-
-		for (size_t i = 0; i < n; i++) {
-			json_t *shape = json_array();
-
-			for (int32_t d = 0; d < io[i].ndim; d++)
-				json_array_append_new(shape, json_integer(io[i].shape[d]));
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:o}",
-				"name", io[i].name, "datatype",
-				cs_dtype_name(io[i].dtype), "shape", shape));
-		}
-		if (k)
-			out = arr;
-		else
-			in = arr;
-	}
-	json_object_set_new(o, "inputs", in);
-	json_object_set_new(o, "outputs", out);
-	methods = json_array();
-	for (const char *const *m = cs_glue_methods(s->glue); *m; m++)
-		json_array_append_new(methods, json_string(*m));
-	json_object_set_new(o, "methods", methods);
-	if (mf->example_json &&
-	    (ex = json_loads(mf->example_json, JSON_DECODE_ANY, NULL)))
-		json_object_set_new(o, "example", ex);
-	cs_response_json(r, 200, o);
-	json_decref(o);
-}
-
-static const char *reason(int status);
-
 static void write_response(FCGX_Request *fr, const cs_response *r, int head)
 {
 	char hdr[1024];
@@ -100,7 +49,7 @@ static void write_response(FCGX_Request *fr, const cs_response *r, int head)
 	/* libfcgi's own printf knows no %zu: format the head here */
 	n = snprintf(hdr, sizeof hdr,
 		     "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
-		     r->status, reason(r->status),
+		     r->status, cs_http_reason(r->status),
 		     r->content_type[0] ? r->content_type : "application/json",
 		     r->len, r->allow[0] ? "Allow: " : "", r->allow,
 		     r->allow[0] ? "\r\n" : "", r->headers);
@@ -126,650 +75,6 @@ static int drain_body(FCGX_Request *fr)
 	return FCGX_GetError(fr->in) ? -1 : 0;
 }
 
-/*
- * Reads the body into the arena. Returns 0, or an HTTP status (400, 413)
- * with the response already set.
- */
-static int read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
-		     cs_arena *arena, cs_response *resp)
-{
-	size_t max = s->model->mf->limits.max_body_bytes;
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
-	size_t want, got = 0;
-	char *end;
-
-	req->body = "";
-	req->body_len = 0;
-	if (cl && *cl) {
-		unsigned long long v;
-
-		errno = 0;
-		v = strtoull(cl, &end, 10);
-		if (errno || *end || cl[0] == '-') {
-			cs_response_error(resp, 400, "bad Content-Length '%.32s'", cl);
-			return 400;
-		}
-		if (v > max) {
-			cs_response_error(resp, 413,
-					  "request body of %llu bytes is over this model's limit of %zu bytes (limits.max_body_bytes)",
-					  v, max);
-			return 413;
-		}
-		want = (size_t)v;
-	} else {
-		want = max + 1; /* no length given: read to the end, up to the limit */
-	}
-	if (want == 0)
-		return 0;
-	req->body = cs_arena_alloc(arena, want + 1);
-	if (!req->body) {
-		cs_response_error(resp, 500, "out of memory reading a body of %zu bytes", want);
-		return 500;
-	}
-	while (got < want) {
-		size_t chunk = want - got > (1u << 30) ? (1u << 30) : want - got;
-		int n = FCGX_GetStr(req->body + got, (int)chunk, fr->in);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	req->body[got] = '\0';
-	req->body_len = got;
-	if (cl && *cl && got != want) {
-		cs_response_error(resp, 400,
-				  "request body ended after %zu of %zu bytes", got, want);
-		return 400;
-	}
-	if (got > max) {
-		cs_response_error(resp, 413,
-				  "request body is over this model's limit of %zu bytes (limits.max_body_bytes)",
-				  max);
-		return 413;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ helpers */
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Seconds the request waited between nginx and this worker: nginx passes
- * its clock as CS_REQUEST_START ($msec); -1 when unknown.
- */
-static double queue_seconds(FCGX_Request *fr)
-{
-	const char *v = FCGX_GetParam("CS_REQUEST_START", fr->envp);
-	struct timespec ts;
-	double start, now;
-	char *end;
-
-	if (!v || !*v)
-		return -1;
-	start = strtod(v, &end);
-	if (*end || !(start > 0))
-		return -1;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	return now >= start ? now - start : 0;
-}
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 431: return "Request Header Fields Too Large";
-	default: return cs_http_reason(status);
-	}
-}
-
-static int is_json_type(const char *ct)
-{
-	size_t n = strcspn(ct, ";");
-
-	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
-		return 1;
-	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
-}
-
-static int is_type(const char *ct, const char *type)
-{
-	size_t n = strcspn(ct, ";"), t = strlen(type);
-
-	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-		n--;
-	return n == t && strncasecmp(ct, type, t) == 0;
-}
-
-static void json_limits(const cs_limits *l, cs_json_limits *jl)
-{
-	jl->max_depth = l->max_json_depth;
-	jl->max_string_bytes = l->max_string_bytes;
-	jl->max_elements = l->max_tensor_elements;
-	jl->max_bytes = l->max_tensor_bytes;
-}
-
-/*
- * Checks a JSON body without building it: syntax, UTF-8, nesting depth,
- * string lengths. Returns 0, or the status with the response set.
- */
-static int precheck_json(cs_server *s, const cs_request *req, cs_response *resp)
-{
-	cs_json_limits jl;
-	cs_jcur c;
-
-	json_limits(&s->model->mf->limits, &jl);
-	cs_jcur_init(&c, req->body, req->body + req->body_len, &jl);
-	if (cs_jcur_skip(&c, NULL, NULL) == 0 && cs_jcur_peek(&c) != 0)
-		cs_jcur_fail(&c, 400, "invalid JSON: trailing characters after the value");
-	if (!c.status)
-		return 0;
-	cs_response_error(resp, c.status, "the request body is not acceptable JSON: %s", c.err);
-	return c.status;
-}
-
-/* Whether the time limit is over; sets a 504 when it is. */
-static int timed_out(cs_server *s, double t0, double queued, const char *when,
-		     cs_response *resp)
-{
-	double limit = (double)s->model->mf->limits.request_timeout_ms / 1000.0;
-	double spent = mono_now() - t0 + (queued > 0 ? queued : 0);
-
-	if (spent <= limit)
-		return 0;
-	cs_response_error(resp, 504,
-			  "the request took %.0f ms %s, over the limit of %llu ms (limits.request_timeout_ms)",
-			  spent * 1000, when,
-			  (unsigned long long)s->model->mf->limits.request_timeout_ms);
-	return 1;
-}
-
-/* ------------------------------------------------------------ V2 */
-
-static void v2_tensor_meta(json_t *arr, const cs_io_desc *io, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		json_t *shape = json_array();
-
-		for (int32_t d = 0; d < io[i].ndim; d++)
-			json_array_append_new(shape, json_integer(io[i].shape[d]));
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:o}", "name", io[i].name,
-						     "datatype", cs_dtype_name(io[i].dtype),
-						     "shape", shape));
-	}
-}
-
-static void v2_model_metadata(cs_server *s, cs_response *r)
-{
-	const cs_model *m = s->model;
-	json_t *in = json_array(), *out = json_array(), *o;
-
-	v2_tensor_meta(in, m->inputs, m->n_inputs);
-	v2_tensor_meta(out, m->outputs, m->n_outputs);
-	o = json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", m->mf->name,
-		      "versions", m->mf->version, "platform",
-		      cs_v2_platform(m->plugin->api->name), "inputs", in,
-		      "outputs", out);
-	cs_response_json(r, 200, o);
-	json_decref(o);
-}
-
-static void v2_infer(cs_server *s, cs_request *req, cs_arena *arena,
-		     double t0, double queued, cs_response *resp)
-{
-	const char *hl = cs_request_param(req, "HTTP_INFERENCE_HEADER_CONTENT_LENGTH");
-	size_t header_len = (size_t)-1;
-	cs_json_limits jl;
-	cs_v2_request rq;
-	cs_tensor *outs;
-	size_t n_out = 0;
-	json_t *resp_params = NULL;
-	char err[1024];
-	int rc;
-
-	if (hl) {
-		char *end;
-		unsigned long long v;
-
-		errno = 0;
-		v = strtoull(hl, &end, 10);
-		if (errno || *end || !*hl || hl[0] == '-' || hl[0] == '+' || hl[0] == ' ') {
-			cs_response_error(resp, 400, "bad Inference-Header-Content-Length '%.32s'", hl);
-			return;
-		}
-		header_len = (size_t)v;
-	}
-	if (req->content_type[0] && !is_json_type(req->content_type) &&
-	    !is_type(req->content_type, "application/octet-stream")) {
-		cs_response_error(resp, 415,
-				  "an inference request is application/json (or application/octet-stream with binary data and Inference-Header-Content-Length), not '%.64s'",
-				  req->content_type);
-		return;
-	}
-	json_limits(&s->model->mf->limits, &jl);
-	rc = cs_v2_parse_request(req->body, req->body_len, header_len, &jl, arena,
-				 &rq, err, sizeof err);
-	if (rc) {
-		cs_response_error(resp, rc, "%s", err);
-		return;
-	}
-	outs = cs_arena_alloc(arena, CS_V2_MAX_TENSORS * sizeof(*outs));
-	if (!outs) {
-		cs_response_error(resp, 500, "out of memory");
-		goto out_free_request;
-	}
-	if (timed_out(s, t0, queued, "before inference", resp))
-		goto out_free_request;
-	if (cs_glue_has_v2(s->glue)) {
-		cs_glue_result res;
-
-		rc = cs_glue_call_v2(s->glue, req, arena, rq.inputs, rq.n_inputs,
-				     rq.parameters, outs, CS_V2_MAX_TENSORS,
-				     &n_out, &resp_params, &res);
-		if (rc) {
-			cs_response_take(resp, res.http_status, res.content_type,
-					 res.body, res.body_len);
-			goto out_free_request;
-		}
-	} else {
-		double ti = mono_now();
-
-		n_out = s->model->n_outputs;
-		if (n_out > CS_V2_MAX_TENSORS) {
-			cs_response_error(resp, 500, "the model has more than %d outputs", CS_V2_MAX_TENSORS);
-			goto out_free_request;
-		}
-		rc = cs_model_infer(s->model, rq.inputs, rq.n_inputs, outs, arena,
-				    err, sizeof err);
-		cs_metrics_infer(s->metrics, mono_now() - ti);
-		if (rc) {
-			cs_response_error(resp, cs_status_http(rc), "%s", err);
-			goto out_free_request;
-		}
-	}
-	if (timed_out(s, t0, queued, "in all", resp))
-		goto out_free_request;
-	cs_v2_encode_response(s->model->mf->name, s->model->mf->version, &rq,
-			      outs, n_out, resp_params, resp);
-out_free_request:
-	json_decref(resp_params);
-	cs_v2_request_free(&rq);
-}
-
-/* ------------------------------------------------------------ envelope */
-
-static void api_call(cs_server *s, const cs_route *route, cs_request *req,
-		     cs_arena *arena, cs_response *resp)
-{
-	const char *method = route->method;
-	json_t *kwargs = NULL;
-	cs_glue_result res;
-	cs_form_part part;
-	char err[512];
-	char *m;
-	int rc;
-
-	memset(&res, 0, sizeof res);
-	if (route->kind == CS_ROUTE_API_MODEL) {
-		if (req->content_type[0] && !is_json_type(req->content_type)) {
-			cs_response_error(resp, 415, "api/model takes application/json {\"method\": ..., \"kwargs\": {...}}, not '%.64s'",
-					  req->content_type);
-			goto out_wrap;
-		}
-		if (precheck_json(s, req, resp))
-			goto out_wrap;
-		rc = cs_envelope_parse(req->body, req->body_len, arena, &m, &kwargs,
-				       err, sizeof err);
-		if (rc) {
-			cs_response_error(resp, rc, "%s", err);
-			goto out_wrap;
-		}
-		method = m;
-		req->json = kwargs;
-	} else if (route->kind == CS_ROUTE_API_FILE) {
-		rc = cs_form_find(req->content_type, req->body, req->body_len, method,
-				  arena, &part, err, sizeof err);
-		if (rc) {
-			cs_response_error(resp, rc, "%s", err);
-			goto out_wrap;
-		}
-		req->file_name = part.name;
-		req->file_filename = part.filename;
-		req->file_type = part.content_type;
-		req->file_data = part.data;
-		req->file_len = part.len;
-		req->body = (char *)part.data;
-		req->body_len = part.len;
-		req->content_type = part.content_type;
-	}
-	if (!cs_name_valid(method) || !cs_glue_has_method(s->glue, method)) {
-		cs_response_error(resp, 404, "model '%s' has no public method '%.64s'",
-				  s->model->mf->name, method);
-		goto out_wrap;
-	}
-	cs_glue_call(s->glue, method, req, arena, &res);
-	cs_response_take(resp, res.http_status, res.content_type, res.body,
-			 res.body_len);
-out_wrap:
-	cs_envelope_wrap(resp, res.raw);
-	json_decref(kwargs);
-	req->json = NULL;
-}
-
-/* ------------------------------------------------------------ dispatch */
-
-static void health(cs_server *s, cs_response *resp)
-{
-	json_t *o = json_pack("{s:s,s:s,s:s}", "status", "ready", "model",
-			      s->model->mf->name, "version", s->model->mf->version);
-
-	cs_response_json(resp, 200, o);
-	json_decref(o);
-}
-
-/* Whether a query string has a bare or valued parameter `name`. */
-static int query_has(const char *q, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = q; p && *p;) {
-		if (strncmp(p, name, n) == 0 && (p[n] == '\0' || p[n] == '&' || p[n] == '='))
-			return 1;
-		p = strchr(p, '&');
-		if (p)
-			p++;
-	}
-	return 0;
-}
-
-/*
- * GET /status: the pool at a glance, in the manner of PHP-FPM's status
- * page; ?json for JSON, &full for one entry per process.
- */
-static void status_page(cs_server *s, const char *query, cs_response *resp)
-{
-	cs_pool_status *st = calloc(1, sizeof(*st));
-	int full = query_has(query, "full");
-	int waiting = cs_listen_queue(s->listen_fd);
-
-	if (!st) {
-		cs_response_error(resp, 500, "out of memory");
-		return;
-	}
-	cs_metrics_status(s->metrics, st);
-	if (query_has(query, "json")) {
-		json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:f}",
-			"pool", s->model->mf->name, "version", s->model->mf->version,
-			"start_time", (json_int_t)st->start_unix,
-			"start_since", (json_int_t)(time(NULL) - st->start_unix),
-			"accepted_requests", (json_int_t)st->accepted,
-			"listen_queue", waiting,
-			"active_processes", st->active, "idle_processes", st->idle,
-			"total_processes", st->processes,
-			"max_active_processes", (json_int_t)st->max_active,
-			"max_children_reached", (json_int_t)st->max_children_reached,
-			"slow_requests", (json_int_t)st->slow,
-			"p50_ms", st->p50_s * 1000, "p99_ms", st->p99_s * 1000);
-
-		if (o)
-			json_object_set_new(o, "total_threads", json_integer(st->active + st->idle));
-		if (o && full) {
-			json_t *procs = json_array();
-
-			for (int i = 0; i < st->n_procs; i++) {
-				const cs_metrics_proc *p = &st->procs[i];
-
-				json_array_append_new(procs, json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:I}",
-					"pid", p->pid, "state", p->busy ? "busy" : "idle",
-					"threads", p->threads, "busy_threads", p->busy,
-					"requests", (json_int_t)p->requests,
-					"request_duration_ms", p->busy_for_s * 1000,
-					"rss_bytes", (json_int_t)p->rss_bytes));
-			}
-			json_object_set_new(o, "processes", procs);
-		}
-		if (o)
-			cs_response_json(resp, 200, o);
-		else
-			cs_response_error(resp, 500, "cannot build the status");
-		json_decref(o);
-	} else {
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-
-		if (!f) {
-			free(st);
-			cs_response_error(resp, 500, "out of memory");
-			return;
-		}
-		fprintf(f, "pool:                 %s\n"
-			"version:              %s\n"
-			"start time:           %lld\n"
-			"start since:          %lld\n"
-			"accepted requests:    %llu\n"
-			"listen queue:         %d\n"
-			"idle processes:       %d\n"
-			"active processes:     %d\n"
-			"total processes:      %d\n"
-			"total threads:        %d\n"
-			"max active processes: %lld\n"
-			"max children reached: %llu\n"
-			"slow requests:        %llu\n"
-			"p50 ms:               %.2f\n"
-			"p99 ms:               %.2f\n",
-			s->model->mf->name, s->model->mf->version,
-			(long long)st->start_unix,
-			(long long)(time(NULL) - st->start_unix),
-			(unsigned long long)st->accepted, waiting, st->idle,
-			st->active, st->processes, st->active + st->idle,
-			(long long)st->max_active,
-			(unsigned long long)st->max_children_reached,
-			(unsigned long long)st->slow, st->p50_s * 1000, st->p99_s * 1000);
-		for (int i = 0; full && i < st->n_procs; i++) {
-			const cs_metrics_proc *p = &st->procs[i];
-
-			fprintf(f, "\n************************\n"
-				"pid:                  %d\n"
-				"state:                %s\n"
-				"threads:              %d (%d busy)\n"
-				"requests:             %llu\n"
-				"request duration ms:  %.1f\n"
-				"rss bytes:            %llu\n",
-				p->pid, p->busy ? "busy" : "idle", p->threads, p->busy,
-				(unsigned long long)p->requests, p->busy_for_s * 1000,
-				(unsigned long long)p->rss_bytes);
-		}
-		fclose(f);
-		cs_response_take(resp, 200, "text/plain; charset=utf-8", buf, len);
-	}
-	free(st);
-}
-
-static cs_metrics_endpoint endpoint_of(cs_route_kind k)
-{
-	switch (k) {
-	case CS_ROUTE_CALL: return CS_EP_CALL;
-	case CS_ROUTE_API_MODEL: case CS_ROUTE_API_STREAM: case CS_ROUTE_API_FILE:
-		return CS_EP_API;
-	case CS_ROUTE_V2_INFER: return CS_EP_V2_INFER;
-	case CS_ROUTE_METADATA: case CS_ROUTE_V2_SERVER: case CS_ROUTE_V2_MODEL:
-	case CS_ROUTE_V2_MODEL_READY:
-		return CS_EP_METADATA;
-	case CS_ROUTE_HEALTH: case CS_ROUTE_V2_LIVE: case CS_ROUTE_V2_READY:
-		return CS_EP_HEALTH;
-	case CS_ROUTE_METRICS: return CS_EP_METRICS;
-	case CS_ROUTE_STATUS: return CS_EP_METRICS;
-	default: return CS_EP_OTHER;
-	}
-}
-
-static cs_metrics_endpoint dispatch(cs_server *s, FCGX_Request *fr,
-				    cs_arena *arena, double t0, double queued,
-				    cs_response *resp)
-{
-	const cs_manifest *mf = s->model->mf;
-	cs_request req;
-	cs_route route;
-	const char *p;
-	char *path;
-	size_t headers = 0;
-
-	/* the glue and a batch wait stop at the request's time limit */
-	cs_glue_set_deadline(s->glue, t0 - (queued > 0 ? queued : 0) +
-			     (double)mf->limits.request_timeout_ms / 1000.0);
-	memset(&req, 0, sizeof req);
-	req.envp = fr->envp;
-	req.method = (p = FCGX_GetParam("REQUEST_METHOD", fr->envp)) ? p : "GET";
-	req.query = (p = FCGX_GetParam("QUERY_STRING", fr->envp)) ? p : "";
-	req.content_type = (p = FCGX_GetParam("CONTENT_TYPE", fr->envp)) ? p : "";
-	req.request_id = (p = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp)) ? p : "";
-	p = FCGX_GetParam("DOCUMENT_URI", fr->envp);
-	if (!p || !*p) {
-		const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-
-		uri = uri ? uri : "/";
-		path = cs_arena_strdup(arena, uri);
-		if (path && strchr(path, '?'))
-			*strchr(path, '?') = '\0';
-		p = path ? path : "/";
-	}
-	req.path = p;
-
-	for (char **e = fr->envp; e && *e; e++)
-		headers += strncmp(*e, "HTTP_", 5) == 0;
-	if (headers > mf->limits.max_headers) {
-		cs_response_error(resp, 431, "the request has %zu headers, over the limit of %zu (limits.max_headers)",
-				  headers, mf->limits.max_headers);
-		return CS_EP_OTHER;
-	}
-
-	cs_route_match(req.method, req.path, mf->name, &route);
-	if (route.version[0] && strcmp(route.version, mf->version) != 0) {
-		cs_response_error(resp, 404, "model '%s' has no version '%s' (this worker serves version %s)",
-				  mf->name, route.version, mf->version);
-		return CS_EP_OTHER;
-	}
-	switch (route.kind) {
-	case CS_ROUTE_HEALTH:
-		health(s, resp);
-		return CS_EP_HEALTH;
-	case CS_ROUTE_METADATA:
-		build_metadata(s, resp);
-		return CS_EP_METADATA;
-	case CS_ROUTE_V2_SERVER: {
-		json_t *o = json_pack("{s:s,s:s,s:[s]}", "name", "cubeserve",
-				      "version", CS_VERSION, "extensions",
-				      "binary_tensor_data");
-
-		cs_response_json(resp, 200, o);
-		json_decref(o);
-		return CS_EP_METADATA;
-	}
-	case CS_ROUTE_V2_LIVE: {
-		json_t *o = json_pack("{s:b}", "live", 1);
-
-		cs_response_json(resp, 200, o);
-		json_decref(o);
-		return CS_EP_HEALTH;
-	}
-	case CS_ROUTE_V2_READY: {
-		/* the worker only serves once its model and glue are loaded */
-		json_t *o = json_pack("{s:b,s:b}", "ready", 1, "live", 1);
-
-		cs_response_json(resp, 200, o);
-		json_decref(o);
-		return CS_EP_HEALTH;
-	}
-	case CS_ROUTE_V2_MODEL:
-		v2_model_metadata(s, resp);
-		return CS_EP_METADATA;
-	case CS_ROUTE_V2_MODEL_READY: {
-		json_t *o = json_pack("{s:s,s:b}", "name", mf->name, "ready", 1);
-
-		cs_response_json(resp, 200, o);
-		json_decref(o);
-		return CS_EP_METADATA;
-	}
-	case CS_ROUTE_METRICS: {
-		size_t len = 0;
-		char *text = cs_metrics_render(s->metrics, mf->version,
-					       s->model->plugin->api->name, &len);
-
-		if (!text)
-			cs_response_error(resp, 500, "metrics unavailable");
-		else
-			cs_response_take(resp, 200, "text/plain; version=0.0.4; charset=utf-8",
-					 text, len);
-		return CS_EP_METRICS;
-	}
-	case CS_ROUTE_STATUS:
-		status_page(s, req.query, resp);
-		return CS_EP_METRICS;
-	case CS_ROUTE_BAD_METHOD:
-		cs_response_error(resp, 405, "%s is not allowed on %s (allowed: %s)",
-				  req.method, req.path, route.allow);
-		snprintf(resp->allow, sizeof resp->allow, "%s", route.allow);
-		return CS_EP_OTHER;
-	case CS_ROUTE_NOT_FOUND:
-		if (route.model[0] && strcmp(route.why, "unknown model") == 0)
-			cs_response_error(resp, 404, "unknown model '%s' (this worker serves '%s')",
-					  route.model, mf->name);
-		else
-			cs_response_error(resp, 404, "%s: %s", route.why, req.path);
-		return CS_EP_OTHER;
-	case CS_ROUTE_CALL:
-		if (!cs_glue_has_method(s->glue, route.method)) {
-			cs_response_error(resp, 404, "model '%s' has no public method '%s'",
-					  mf->name, route.method);
-			return CS_EP_CALL;
-		}
-		break;
-	case CS_ROUTE_V2_INFER:
-	case CS_ROUTE_API_MODEL:
-	case CS_ROUTE_API_STREAM:
-	case CS_ROUTE_API_FILE:
-		break;
-	}
-	if (read_body(s, fr, &req, arena, resp)) {
-		if (route.kind == CS_ROUTE_API_MODEL || route.kind == CS_ROUTE_API_STREAM ||
-		    route.kind == CS_ROUTE_API_FILE)
-			cs_envelope_wrap(resp, 0);
-		return endpoint_of(route.kind);
-	}
-	if (timed_out(s, t0, queued, "before it could start", resp))
-		return endpoint_of(route.kind);
-	switch (route.kind) {
-	case CS_ROUTE_V2_INFER:
-		v2_infer(s, &req, arena, t0, queued, resp);
-		break;
-	case CS_ROUTE_API_MODEL:
-	case CS_ROUTE_API_STREAM:
-	case CS_ROUTE_API_FILE:
-		api_call(s, &route, &req, arena, resp);
-		break;
-	default: {
-		cs_glue_result res;
-
-		if (req.body_len && is_json_type(req.content_type) &&
-		    precheck_json(s, &req, resp))
-			break;
-		cs_glue_call(s->glue, route.method, &req, arena, &res);
-		cs_response_take(resp, res.http_status, res.content_type,
-				 res.body, res.body_len);
-		break;
-	}
-	}
-	return endpoint_of(route.kind);
-}
 
 /* ------------------------------------------------------------ connections */
 
@@ -816,22 +121,22 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		}
 		return -1;
 	}
-	t0 = mono_now();
-	queued = queue_seconds(fr);
+	t0 = cs_clock_mono();
+	queued = cs_dispatch_queue_seconds(fr);
 	cs_metrics_begin(s->metrics);
 	memset(&resp, 0, sizeof resp);
 	__atomic_fetch_add(&s->root->inflight, 1, __ATOMIC_RELAXED);
-	ep = dispatch(s, fr, arena, t0, queued, &resp);
+	ep = cs_dispatch(s, fr, arena, t0, queued, &resp);
 	__atomic_fetch_sub(&s->root->inflight, 1, __ATOMIC_RELAXED);
 	if (!resp.status) /* never answer nothing */
-		cs_response_error(&resp, 500, "no response");
+		cs_response_fail(&resp, CS_EBACKEND, "no response");
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
-	cs_metrics_end(s->metrics, ep, resp.status, mono_now() - t0, queued);
+	cs_metrics_end(s->metrics, ep, resp.status, cs_clock_mono() - t0, queued);
 	if (s->model->mf->limits.slow_request_ms &&
-	    (mono_now() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {
+	    (cs_clock_mono() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {
 		const char *id = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
 
 		cs_metrics_slow(s->metrics);
@@ -839,7 +144,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 			    method ? method : "-",
 			    FCGX_GetParam("REQUEST_URI", fr->envp) ?
 			    FCGX_GetParam("REQUEST_URI", fr->envp) : "-",
-			    id ? " id=" : "", id ? id : "", (mono_now() - t0) * 1000,
+			    id ? " id=" : "", id ? id : "", (cs_clock_mono() - t0) * 1000,
 			    (unsigned long long)s->model->mf->limits.slow_request_ms);
 	}
 	cs_log_debug("%s %s -> %d", method ? method : "-",
@@ -863,20 +168,15 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 #define DRAIN_IDLE_MS 100
 #define DRAIN_MAX_MS 2000
 
-static void drain_conns(cs_server *s, conn_set *conns, FCGX_Request *fr,
-			cs_arena *arena)
+static void drain_conns(cs_server *s, conn_set *conns, struct pollfd *pfd,
+			FCGX_Request *fr, cs_arena *arena)
 {
-	static struct pollfd pfd[MAX_CONNS];
-	struct timespec t0, t;
+	double t0 = cs_clock_mono();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (conns->n > 0) {
 		int n = conns->n, r;
-		long ms;
 
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms > DRAIN_MAX_MS)
+		if ((cs_clock_mono() - t0) * 1000 > DRAIN_MAX_MS)
 			break;
 		for (int i = 0; i < n; i++)
 			pfd[i] = (struct pollfd){conns->fds[i], POLLIN, 0};
@@ -925,8 +225,7 @@ int cs_server_reload(cs_server *s)
 		cs_log_error("glue reload failed, keeping the running glue: %s", err);
 		return rc;
 	}
-	if (s->root && s->root->batcher)
-		cs_glue_set_batcher(g, s->root->batcher);
+	cs_glue_set_infer(g, &s->infer);
 	cs_glue_free(s->glue);
 	s->glue = g;
 	cs_log_info("glue reloaded");
@@ -1094,7 +393,7 @@ static int serve_loop(cs_server *s, int main_thread)
 	if (stop_pipe[1] >= 0)
 		(void)!write(stop_pipe[1], "x", 1);
 	if (ret == 0)
-		drain_conns(s, conns, &fr, &arena);
+		drain_conns(s, conns, pfd, &fr, &arena);
 	for (int i = 0; i < conns->n; i++)
 		close(conns->fds[i]);
 	cs_arena_destroy(&arena);
@@ -1175,8 +474,10 @@ int cs_server_run(cs_server *s)
 	if (s->threads < 1)
 		s->threads = 1;
 	start_batcher(s);
-	if (s->batcher)
-		cs_glue_set_batcher(s->glue, s->batcher);
+	/* every inference of this process: batched or not, timed into the board */
+	s->infer = (cs_infer_ctx){s->model, s->batcher, 0,
+				  cs_metrics_observe_infer, s->metrics};
+	cs_glue_set_infer(s->glue, &s->infer);
 
 	/* more serving threads, each with its own Lua state */
 	n_extra = s->threads - 1;
@@ -1203,8 +504,7 @@ int cs_server_run(cs_server *s)
 				cs_log_error("serving thread %d: %s", i + 1, err);
 				continue;
 			}
-			if (s->batcher)
-				cs_glue_set_batcher(t->srv.glue, s->batcher);
+			cs_glue_set_infer(t->srv.glue, &t->srv.infer);
 			if (pthread_create(&t->tid, NULL, serve_thread_main, t) != 0) {
 				cs_log_error("cannot start serving thread %d", i + 1);
 				cs_glue_free(t->srv.glue);
@@ -1240,7 +540,8 @@ int cs_server_run(cs_server *s)
 		cs_log_info("batcher: %llu requests (%llu rows) in %llu inferences, %llu timed out in the queue",
 			    (unsigned long long)st.requests, (unsigned long long)st.rows,
 			    (unsigned long long)st.batches, (unsigned long long)st.timeouts);
-		cs_glue_set_batcher(s->glue, NULL);
+		s->infer.batcher = NULL;
+		cs_glue_set_infer(s->glue, &s->infer);
 		cs_batcher_free(s->batcher);
 		s->batcher = NULL;
 	}

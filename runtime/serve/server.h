@@ -15,10 +15,11 @@
 
 #include <signal.h>
 
-#include "model/batcher.h"
 #include "glue/glue.h"
-#include "serve/metrics.h"
+#include "model/batcher.h"
+#include "model/infer.h"
 #include "model/model.h"
+#include "serve/metrics.h"
 
 /* Set by the worker's signal handlers; read between requests. */
 extern volatile sig_atomic_t cs_stop_requested;
@@ -44,6 +45,9 @@ typedef struct cs_server {
 				    counters the threads share */
 	int thread_index;        /* internal: 0 for the calling thread */
 	long inflight;           /* internal: requests in flight in the process */
+	cs_infer_ctx infer;      /* internal: this thread's way to infer (the
+				    process's batcher, the request's deadline,
+				    the board's inference timing) */
 } cs_server;
 
 /*

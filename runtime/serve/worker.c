@@ -13,16 +13,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/names.h"
+#include "core/paths.h"
+#include "core/request.h"
 #include "glue/glue.h"
+#include "model/manifest.h"
+#include "model/model.h"
 #include "registry/heartbeat.h"
+#include "registry/registry.h"
 #include "registry/url.h"
 #include "serve/listen.h"
-#include "core/log.h"
-#include "model/manifest.h"
 #include "serve/master.h"
 #include "serve/metrics.h"
-#include "model/model.h"
-#include "protocol/request.h"
 #include "serve/server.h"
 
 static void usage(FILE *f)
@@ -91,7 +95,6 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 	static double prev_busy_s = -1, prev_t;
 	const heartbeat_arg *a = arg;
 	cs_pool_status *st;
-	struct timespec ts;
 	double t;
 
 	f->requests = __atomic_load_n(&a->srv->requests, __ATOMIC_RELAXED);
@@ -99,8 +102,7 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 	if (!a->srv->metrics || !(st = calloc(1, sizeof(*st))))
 		return;
 	cs_metrics_status(a->srv->metrics, st);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	t = cs_clock_mono();
 	f->requests = st->accepted;
 	f->processes = st->processes;
 	f->threads = st->active + st->idle;
@@ -190,6 +192,31 @@ static int call_example(cs_model *model, cs_glue *glue, const char *id,
 }
 
 /*
+ * Run from a build tree (and not told otherwise by an option or the
+ * environment), the worker uses the build's plugins and the source tree's
+ * Lua library, as `cubeserve` does, so the documented --check line works
+ * before `make install`.
+ */
+static void build_tree_defaults(const char **plugin_dir, const char **lua_dir)
+{
+	static char plugins[4200], lua[4200];
+	const char *src;
+	char exe[4096];
+
+	if (!cs_in_build_tree(&src))
+		return;
+	cs_exe_dir(exe, sizeof exe);
+	if (!*plugin_dir && !(getenv("CUBESERVE_PLUGIN_DIR") && *getenv("CUBESERVE_PLUGIN_DIR"))) {
+		snprintf(plugins, sizeof plugins, "%s/plugins", exe);
+		*plugin_dir = plugins;
+	}
+	if (!*lua_dir && !(getenv("CUBESERVE_LUA_DIR") && *getenv("CUBESERVE_LUA_DIR"))) {
+		snprintf(lua, sizeof lua, "%s/lua", src);
+		*lua_dir = lua;
+	}
+}
+
+/*
  * Before forking: run the manifest's example once, so what a backend
  * prepares lazily on its first inference (packed weights, kernels) is made
  * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
@@ -199,7 +226,6 @@ static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
 	cs_glue_result res;
-	cs_metrics *saved;
 	int rc;
 
 	if (!mf->example_json || !cs_glue_has_method(glue, "predict"))
@@ -209,9 +235,8 @@ static void warm_up(cs_model *model, cs_glue *glue)
 			    mf->threads);
 		return;
 	}
-	saved = cs_metrics_set_current(NULL); /* the master serves nothing */
+	/* the glue has no observer yet: the master records nothing */
 	rc = call_example(model, glue, "warm-up", &res);
-	cs_metrics_set_current(saved);
 	if (rc == CS_OK)
 		cs_log_info("warmed up with the manifest's example before forking");
 	else
@@ -238,11 +263,15 @@ static int run_check(cs_model *model, cs_glue *glue)
 		return 1;
 	}
 	rc = call_example(model, glue, "check", &res);
-	fwrite(res.body, 1, res.body_len, stdout);
-	fputc('\n', stdout);
-	if (rc)
-		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
-			mf->path, res.http_status);
+	if (rc) {
+		/* one line, on stderr only: the response is the reason */
+		fprintf(stderr, "%s: the example request failed with HTTP %d: %.*s\n",
+			mf->path, res.http_status, (int)res.body_len,
+			res.body ? res.body : "");
+	} else {
+		fwrite(res.body, 1, res.body_len, stdout);
+		fputc('\n', stdout);
+	}
 	free(res.body);
 	return rc ? 1 : 0;
 }
@@ -383,6 +412,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cs_log_setup(mf->name, level);
+	build_tree_defaults(&plugin_dir, &lua_dir);
 	if (!lua_dir)
 		lua_dir = getenv("CUBESERVE_LUA_DIR");
 	if (!lua_dir || !*lua_dir)

@@ -30,7 +30,7 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -I"$top/include" -I"$top/runtime"
 	$(pkg-config --cflags jansson))
 libs=($(pkg-config --libs jansson) -lm)
-rt=("$top"/runtime/core/{arena,tensor}.c "$top"/runtime/protocol/{json_tensor,v2,request,envelope,route}.c "$top"/runtime/model/manifest.c)
+rt=("$top"/runtime/core/{arena,request,status,names,utf8,json_out}.c "$top"/runtime/protocol/{json_tensor,v2,envelope,route}.c "$top"/runtime/model/manifest.c)
 
 n=0 failed=0
 for target in v2 manifest route; do

@@ -280,7 +280,8 @@ expect_error "unknown method" 404 "nosuch" POST /models/linear/nosuch '{"x": [1,
 alive "unknown method" linear
 expect_error "method not in the manifest's public list" 404 "secret" POST /models/bad/secret '{}'
 alive "non-public method" bad
-expect_error "unknown model (no nginx route)" 404 "" POST /models/nosuch '{"x": [1, 2, 3, 4]}'
+expect_error "unknown model (no nginx route) is named" 404 "unknown model 'nosuch'" POST /models/nosuch '{"x": [1, 2, 3, 4]}'
+expect_error "unknown model on V2 is named" 404 "unknown model 'nosuch'" POST /v2/models/nosuch/infer '{}'
 alive "unknown model (nginx)" linear
 expect_error "unknown model (route to a worker serving another model)" 404 "ghost" POST /models/ghost '{"x": [1, 2, 3, 4]}'
 alive "unknown model (worker)" linear

@@ -44,6 +44,20 @@ static int tap__check_failures; /* in the test's process */
 		}                                                          \
 	} while (0)
 
+/*
+ * A check the rest of the test cannot go on without (a fixture that must
+ * load): a failure, and the test ends here.
+ */
+#define REQUIRE(cond)                                                      \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			printf("#   %s:%d: required: %s\n", __FILE__,      \
+			       __LINE__, #cond);                           \
+			tap__check_failures++;                             \
+			return;                                            \
+		}                                                          \
+	} while (0)
+
 /* Checks that a string contains a fragment. */
 #define CHECK_HAS(s, frag)                                                 \
 	do {                                                               \
@@ -82,10 +96,15 @@ static inline void tap__run(void (*fn)(void), const char *name)
 
 #define RUN(name) tap__run(name, #name)
 
+/*
+ * Prints the plan. Returns the exit status for main(): 1 when a test
+ * failed, so a test binary run by hand or under `git bisect run` tells the
+ * truth, not only the TAP driver.
+ */
 static inline int tap_done(void)
 {
 	printf("1..%d\n", tap__count);
-	return 0; /* failures are reported through TAP lines */
+	return tap__failed_tests ? 1 : 0;
 }
 
 #endif

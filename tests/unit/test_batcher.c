@@ -101,8 +101,7 @@ TEST(batched_equals_unbatched)
 	char err[256];
 
 	CHECK(cs_batcher_new(model, &o, &b, err, sizeof err) == CS_OK);
-	if (!b)
-		return;
+	REQUIRE(b != NULL);
 	for (int i = 0; i < 12; i++) {
 		w[i] = (worker_arg){b, i, 0, 0};
 		pthread_create(&th[i], NULL, worker, &w[i]);

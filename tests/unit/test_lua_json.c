@@ -2,7 +2,7 @@
  * test_lua_json.c - jansson <-> Lua: round trips, arrays vs objects,
  * integers vs reals, tensors, and the paths named by encoding errors.
  *
- * cs_glue_raise() is stubbed: nothing here should reach it, but
+ * cs_lua_raise() is stubbed: nothing here should reach it, but
  * lua_tensor.c links against it.
  */
 #include <stdarg.h>
@@ -12,7 +12,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "glue/glue.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 #include "tap.h"
@@ -24,30 +23,13 @@
 #define LEAK_CHECK() ((void)0)
 #endif
 
-int cs_glue_vraise(lua_State *L, cs_status status, const char *fmt, va_list ap)
-{
-	lua_pushfstring(L, "status=%d: ", (int)status);
-	lua_pushvfstring(L, fmt, ap);
-	lua_concat(L, 2);
-	return lua_error(L);
-}
-
-int cs_glue_raise(lua_State *L, cs_status status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cs_glue_vraise(L, status, fmt, ap);
-	va_end(ap);
-	return 0;
-}
 
 static lua_State *new_state(void)
 {
 	lua_State *L = luaL_newstate();
 
 	luaL_openlibs(L);
-	cs_lua_json_open(L);
+	cs_lua_util_open(L);
 	cs_lua_tensor_open(L);
 	lua_pushlightuserdata(L, cs_lua_null);
 	lua_setglobal(L, "null");

@@ -2,8 +2,8 @@
  * test_lua_tensor.c - the glue's `tensor` type: construction, methods and
  * the messages of data errors.
  *
- * cs_glue_raise() is stubbed here: it raises "status=<n>: <message>", so
- * the tests see both the status and the text without a whole glue.
+ * Errors are read as "status=<http>: <message>" (error_text()), so the
+ * tests see both the status and the text without a whole glue.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,7 +12,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "glue/glue.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 #include "tap.h"
@@ -24,22 +23,23 @@
 #define LEAK_CHECK() ((void)0)
 #endif
 
-int cs_glue_vraise(lua_State *L, cs_status status, const char *fmt, va_list ap)
+/*
+ * The text of the error at the top: "status=<http>: <message>" for the
+ * runtime's error objects (cs_lua_raise), else the string.
+ */
+static const char *error_text(lua_State *L, char *buf, size_t n)
 {
-	lua_pushfstring(L, "status=%d: ", (int)status);
-	lua_pushvfstring(L, fmt, ap);
-	lua_concat(L, 2);
-	return lua_error(L);
-}
-
-int cs_glue_raise(lua_State *L, cs_status status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cs_glue_vraise(L, status, fmt, ap);
-	va_end(ap);
-	return 0;
+	if (cs_lua_is_error(L, -1)) {
+		lua_getfield(L, -1, "status");
+		lua_getfield(L, -2, "message");
+		snprintf(buf, n, "status=%d: %s", (int)lua_tointeger(L, -2),
+			 lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+		lua_pop(L, 2);
+	} else {
+		snprintf(buf, n, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) :
+			 "(non-string error)");
+	}
+	return buf;
 }
 
 /* Helpers the Lua snippets use. */
@@ -59,7 +59,7 @@ static lua_State *new_state(void)
 	lua_State *L = luaL_newstate();
 
 	luaL_openlibs(L);
-	cs_lua_json_open(L);
+	cs_lua_util_open(L);
 	cs_lua_tensor_open(L);
 	if (luaL_dostring(L, prelude) != LUA_OK) {
 		printf("# prelude: %s\n", lua_tostring(L, -1));
@@ -85,8 +85,7 @@ static const char *run(lua_State *L, const char *code)
 		lua_settop(L, top);
 		return NULL;
 	}
-	snprintf(last_error, sizeof last_error, "%s",
-		 lua_tostring(L, -1) ? lua_tostring(L, -1) : "(non-string error)");
+	error_text(L, last_error, sizeof last_error);
 	lua_settop(L, top);
 	return last_error;
 }
@@ -169,9 +168,9 @@ TEST(new_raw_string)
 	RUN_OK(L, "local t = tensor.new('INT16', {3}, string.pack('<i2i2i2', -1, 300, 7))\n"
 		  "assert(same(t:totable(), {-1, 300, 7}))\n");
 	RUN_ERR(L, "tensor.new('FP32', {2, 2}, string.rep('x', 12))",
-		"status=-1: tensor.new: raw data for FP32 [2,2] must be 16 bytes, got 12");
+		"status=400: tensor.new: raw data for FP32 [2,2] must be 16 bytes, got 12");
 	RUN_ERR(L, "tensor.new('BYTES', {1}, 'abcd')",
-		"status=-1: tensor.new: BYTES values must be a table of strings, not a raw string");
+		"status=400: tensor.new: BYTES values must be a table of strings, not a raw string");
 	close_state(L);
 }
 
@@ -232,9 +231,9 @@ TEST(bool_dtype)
 		  "assert(t:get(2) == true)\n"
 		  "assert(tensor.zeros('BOOL', {1}):get(1) == false)\n");
 	RUN_ERR(L, "tensor.new('BOOL', {2}, {true, 2})",
-		"status=-1: tensor.new: values[2]: 2 is not a boolean, 0 or 1 (BOOL)");
+		"status=400: tensor.new: values[2]: 2 is not a boolean, 0 or 1 (BOOL)");
 	RUN_ERR(L, "tensor.new('BOOL', {1}, {'yes'})",
-		"status=-1: tensor.new: values[1]: expected a boolean for BOOL, got string");
+		"status=400: tensor.new: values[1]: expected a boolean for BOOL, got string");
 	RUN_ERR(L, "tensor.new('BOOL', {1}, {true}):argmax()",
 		"tensor:argmax: not defined for BOOL tensors");
 	close_state(L);
@@ -260,11 +259,11 @@ TEST(bytes_dtype)
 	RUN_OK(L, "local z = tensor.zeros('BYTES', {2})\n"
 		  "assert(z:get(1) == '' and z:get(2) == '' and #z:bytes() == 8)\n");
 	RUN_ERR(L, "tensor.new('BYTES', {2})",
-		"status=-1: tensor.new: BYTES values must be a table of strings, got nil");
+		"status=400: tensor.new: BYTES values must be a table of strings, got nil");
 	RUN_ERR(L, "tensor.new('FP32', {2}, nil)",
-		"status=-1: tensor.new: values are nil (is a field missing from the request?)");
+		"status=400: tensor.new: values are nil (is a field missing from the request?)");
 	RUN_ERR(L, "tensor.new('BYTES', {2}, {'a', 5})",
-		"status=-1: tensor.new: values[2]: expected a string for BYTES, got number");
+		"status=400: tensor.new: values[2]: expected a string for BYTES, got number");
 	RUN_ERR(L, "tensor.new('BYTES', {1}, {'a'}):set(1, 'b')",
 		"tensor:set: BYTES tensors cannot be changed in place");
 	RUN_ERR(L, "tensor.new('BYTES', {1}, {'a'}):astype('INT32')",
@@ -326,11 +325,11 @@ TEST(reshape)
 		  "r:set(1, 1, 100)\n"
 		  "assert(t:get(1, 1) == 1)\n");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):reshape({4, 2})",
-		"status=-1: tensor:reshape: cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
+		"status=400: tensor:reshape: cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):reshape({4, -1})",
-		"status=-1: tensor:reshape: cannot reshape [2,3] (6 elements) to [4,-1]");
+		"status=400: tensor:reshape: cannot reshape [2,3] (6 elements) to [4,-1]");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):reshape({-1, -1})",
-		"status=-1: tensor:reshape: shape[2] is -1, only one -1 is allowed");
+		"status=400: tensor:reshape: shape[2] is -1, only one -1 is allowed");
 	close_state(L);
 }
 
@@ -347,25 +346,25 @@ TEST(get_set)
 		  "i:set(1, -128) i:set(2, 127.0)\n"
 		  "assert(i:get(1) == -128 and i:get(2) == 127)\n");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):get(3, 1)",
-		"status=-1: tensor:get: index [3,1] is out of range for shape [2,3]");
+		"status=400: tensor:get: index [3,1] is out of range for shape [2,3]");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):get(1, 0)",
-		"status=-1: tensor:get: index [1,0] is out of range for shape [2,3]");
+		"status=400: tensor:get: index [1,0] is out of range for shape [2,3]");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):get(7)",
-		"status=-1: tensor:get: flat index 7 is out of range for shape [2,3] (6 elements)");
+		"status=400: tensor:get: flat index 7 is out of range for shape [2,3] (6 elements)");
 	RUN_ERR(L, "tensor.zeros('FP32', {4}):get(5)",
-		"status=-1: tensor:get: index [5] is out of range for shape [4]");
+		"status=400: tensor:get: index [5] is out of range for shape [4]");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3}):get(1.5, 1)",
-		"status=-1: tensor:get: index must be an integer, got 1.5");
+		"status=400: tensor:get: index must be an integer, got 1.5");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 3, 4}):get(1, 1)",
 		"tensor:get: shape [2,3,4] needs 3 indices or one flat index, got 2");
 	RUN_ERR(L, "tensor.zeros('INT8', {2}):set(1, 300)",
-		"status=-1: tensor:set: value: 300 is out of range for INT8");
+		"status=400: tensor:set: value: 300 is out of range for INT8");
 	RUN_ERR(L, "tensor.zeros('INT32', {2}):set(1, 1.5)",
-		"status=-1: tensor:set: value: 1.5 is not an integer (INT32)");
+		"status=400: tensor:set: value: 1.5 is not an integer (INT32)");
 	RUN_ERR(L, "tensor.zeros('FP32', {2}):set(3, 1)",
-		"status=-1: tensor:set: index [3] is out of range for shape [2]");
+		"status=400: tensor:set: index [3] is out of range for shape [2]");
 	RUN_ERR(L, "tensor.zeros('FP32', {2}):set(1, 'x')",
-		"status=-1: tensor:set: value: expected a number for FP32, got string");
+		"status=400: tensor:set: value: expected a number for FP32, got string");
 	close_state(L);
 }
 
@@ -407,11 +406,11 @@ TEST(reductions)
 		  "assert(u:sum() == 765 and u:mean() == 255)\n"
 		  "assert(tensor.zeros('FP32', {0}):sum() == 0)\n");
 	RUN_ERR(L, "tensor.zeros('FP32', {0}):max()",
-		"status=-1: tensor:max: the tensor [0] is empty");
+		"status=400: tensor:max: the tensor [0] is empty");
 	RUN_ERR(L, "tensor.zeros('FP32', {2, 0}):argmax()",
-		"status=-1: tensor:argmax: the tensor [2,0] is empty");
+		"status=400: tensor:argmax: the tensor [2,0] is empty");
 	RUN_ERR(L, "tensor.zeros('FP32', {0}):mean()",
-		"status=-1: tensor:mean: the tensor [0] is empty");
+		"status=400: tensor:mean: the tensor [0] is empty");
 	close_state(L);
 }
 
@@ -467,9 +466,9 @@ TEST(topk)
 		  "  end\n"
 		  "end\n");
 	RUN_ERR(L, "tensor.zeros('FP32', {3}):topk(-1)",
-		"status=-1: tensor:topk: k must not be negative, got -1");
+		"status=400: tensor:topk: k must not be negative, got -1");
 	RUN_ERR(L, "tensor.zeros('FP32', {3}):topk('many')",
-		"status=-1: tensor:topk: k must be an integer, got string");
+		"status=400: tensor:topk: k must be an integer, got string");
 	close_state(L);
 }
 
@@ -489,15 +488,15 @@ TEST(astype)
 		  "c:set(1, 9)\n"
 		  "assert(i:get(1) == 1)\n");
 	RUN_ERR(L, "tensor.new('FP32', {2}, {1, 300}):astype('INT8')",
-		"status=-1: tensor:astype: element 2: 300.0 is out of range for INT8");
+		"status=400: tensor:astype: element 2: 300.0 is out of range for INT8");
 	RUN_ERR(L, "tensor.new('INT32', {1}, {-1}):astype('UINT32')",
-		"status=-1: tensor:astype: element 1: -1 is out of range for UINT32");
+		"status=400: tensor:astype: element 1: -1 is out of range for UINT32");
 	RUN_ERR(L, "tensor.new('FP64', {1}, {1e6}):astype('FP16')",
-		"status=-1: tensor:astype: element 1: 1000000.0 is out of range for FP16");
+		"status=400: tensor:astype: element 1: 1000000.0 is out of range for FP16");
 	RUN_ERR(L, "tensor.new('FP32', {1}, {0/0}):astype('INT64')",
-		"status=-1: tensor:astype: element 1:");
+		"status=400: tensor:astype: element 1:");
 	RUN_ERR(L, "tensor.zeros('FP32', {1}):astype('fp32')",
-		"status=-1: tensor:astype: unknown dtype 'fp32'");
+		"status=400: tensor:astype: unknown dtype 'fp32'");
 	RUN_ERR(L, "tensor.zeros('FP32', {1}):astype('BYTES')",
 		"tensor:astype: cannot convert FP32 to BYTES");
 	close_state(L);
@@ -517,9 +516,9 @@ TEST(row)
 		  "local s = tensor.new('FP32', {3}, {1, 2, 3}):row(3)\n"
 		  "assert(#s:shape() == 0 and s:get() == 3)\n");
 	RUN_ERR(L, "tensor.zeros('INT32', {3, 2}):row(4)",
-		"status=-1: tensor:row: row 4 is out of range for shape [3,2]");
+		"status=400: tensor:row: row 4 is out of range for shape [3,2]");
 	RUN_ERR(L, "tensor.zeros('INT32', {3, 2}):row(0)",
-		"status=-1: tensor:row: row 0 is out of range for shape [3,2]");
+		"status=400: tensor:row: row 0 is out of range for shape [3,2]");
 	RUN_ERR(L, "tensor.zeros('INT32', {}):row(1)",
 		"tensor:row: a scalar has no rows");
 	close_state(L);
@@ -530,47 +529,47 @@ TEST(data_errors)
 	lua_State *L = new_state();
 
 	RUN_ERR(L, "tensor.new('FP32', {1, 4}, {1, 2, 3})",
-		"status=-1: tensor.new: shape [1,4] needs 4 values, got 3");
+		"status=400: tensor.new: shape [1,4] needs 4 values, got 3");
 	RUN_ERR(L, "tensor.new('FP32', {2}, {1, 2, 3})",
-		"status=-1: tensor.new: shape [2] needs 2 values, got 3");
+		"status=400: tensor.new: shape [2] needs 2 values, got 3");
 	RUN_ERR(L, "tensor.new('FLOAT', {1}, {1})",
-		"status=-1: tensor.new: unknown dtype 'FLOAT'");
+		"status=400: tensor.new: unknown dtype 'FLOAT'");
 	RUN_ERR(L, "tensor.new('FP32', {2, -1}, {1, 2})",
-		"status=-1: tensor.new: shape[2] is -1, dimensions must not be negative");
+		"status=400: tensor.new: shape[2] is -1, dimensions must not be negative");
 	RUN_ERR(L, "tensor.new('FP32', {1, 1, 1, 1, 1, 1, 1, 1, 1}, {1})",
-		"status=-1: tensor.new: shape has 9 dimensions, at most 8 allowed");
+		"status=400: tensor.new: shape has 9 dimensions, at most 8 allowed");
 	RUN_ERR(L, "tensor.new('FP32', {2.5}, {1, 2})",
-		"status=-1: tensor.new: shape[1] must be an integer, got 2.5");
+		"status=400: tensor.new: shape[1] must be an integer, got 2.5");
 	RUN_ERR(L, "tensor.new('FP32', {'2'}, {1, 2})",
-		"status=-1: tensor.new: shape[1] must be an integer, got string");
+		"status=400: tensor.new: shape[1] must be an integer, got string");
 	RUN_ERR(L, "tensor.new('INT8', {3}, {1, 128, 3})",
-		"status=-1: tensor.new: values[2]: 128 is out of range for INT8");
+		"status=400: tensor.new: values[2]: 128 is out of range for INT8");
 	RUN_ERR(L, "tensor.new('INT8', {2, 2}, {{1, 2}, {-129, 3}})",
-		"status=-1: tensor.new: values[2][1]: -129 is out of range for INT8");
+		"status=400: tensor.new: values[2][1]: -129 is out of range for INT8");
 	RUN_ERR(L, "tensor.new('UINT8', {1}, {-1})",
-		"status=-1: tensor.new: values[1]: -1 is out of range for UINT8");
+		"status=400: tensor.new: values[1]: -1 is out of range for UINT8");
 	RUN_ERR(L, "tensor.new('INT64', {1}, {2.0^63})",
-		"status=-1: tensor.new: values[1]: 9.2233720368548e+18 is out of range for INT64");
+		"status=400: tensor.new: values[1]: 9.2233720368548e+18 is out of range for INT64");
 	RUN_ERR(L, "tensor.new('INT32', {2}, {1, 0.5})",
-		"status=-1: tensor.new: values[2]: 0.5 is not an integer (INT32)");
+		"status=400: tensor.new: values[2]: 0.5 is not an integer (INT32)");
 	RUN_ERR(L, "tensor.new('FP32', {1}, {1e300})",
-		"status=-1: tensor.new: values[1]: 1e+300 is out of range for FP32");
+		"status=400: tensor.new: values[1]: 1e+300 is out of range for FP32");
 	RUN_ERR(L, "tensor.new('FP16', {1}, {70000})",
-		"status=-1: tensor.new: values[1]: 70000 is out of range for FP16");
+		"status=400: tensor.new: values[1]: 70000 is out of range for FP16");
 	RUN_ERR(L, "tensor.new('FP32', {2, 2}, {{1, 2}, {3, true}})",
-		"status=-1: tensor.new: values[2][2]: expected a number for FP32, got boolean");
+		"status=400: tensor.new: values[2][2]: expected a number for FP32, got boolean");
 	RUN_ERR(L, "tensor.new('FP32', {3}, {1, nil, 3})",
-		"status=-1: tensor.new:");
+		"status=400: tensor.new:");
 	RUN_ERR(L, "tensor.new('FP32', {2, 2}, {{1, 2}, {3}})",
-		"status=-1: tensor.new: values[2] has 1 values, shape [2,2] needs 2 along dimension 2");
+		"status=400: tensor.new: values[2] has 1 values, shape [2,2] needs 2 along dimension 2");
 	RUN_ERR(L, "tensor.new('FP32', {2, 2}, {{1, 2}, 3})",
-		"status=-1: tensor.new: values[2]: expected a table (shape [2,2]), got number");
+		"status=400: tensor.new: values[2]: expected a table (shape [2,2]), got number");
 	RUN_ERR(L, "tensor.new('FP32', {2, 2}, {{1, 2}})",
-		"status=-1: tensor.new: values has 1 values, shape [2,2] needs 2 along dimension 1");
+		"status=400: tensor.new: values has 1 values, shape [2,2] needs 2 along dimension 1");
 	RUN_ERR(L, "tensor.new('FP32', {2}, 5)",
-		"status=-1: tensor.new: values must be a table, a string or nil, got number");
+		"status=400: tensor.new: values must be a table, a string or nil, got number");
 	RUN_ERR(L, "tensor.new('FP32', {2}, {'1', '2'})",
-		"status=-1: tensor.new: values[1]: expected a number for FP32, got string");
+		"status=400: tensor.new: values[1]: expected a number for FP32, got string");
 	/* Errors in the API's own arguments are plain Lua errors. */
 	RUN_ERR(L, "tensor.new('FP32', 4, {1})", "bad argument #2");
 	RUN_ERR(L, "tensor.zeros(nil, {1})", "bad argument #1");
@@ -603,7 +602,7 @@ TEST(huge_shapes)
 	lua_State *L = lua_newstate(capped_alloc, NULL);
 
 	luaL_openlibs(L);
-	cs_lua_json_open(L);
+	cs_lua_util_open(L);
 	cs_lua_tensor_open(L);
 	/* Over the allocator's cap: a memory error, and the state lives on. */
 	RUN_ERR(L, "tensor.zeros('FP32', {1000000000})", "not enough memory");
@@ -611,16 +610,16 @@ TEST(huge_shapes)
 	RUN_OK(L, "assert(tensor.zeros('FP32', {4}):sum() == 0)");
 	/* Overflow of numel and of numel * size. */
 	RUN_ERR(L, "tensor.zeros('FP32', {2^31, 2^31, 2^31})",
-		"status=-1: tensor.zeros: shape [2147483648,2147483648,2147483648] is too large");
+		"status=400: tensor.zeros: shape [2147483648,2147483648,2147483648] is too large");
 	RUN_ERR(L, "tensor.zeros('FP64', {2^31, 2^31})",
-		"status=-1: tensor.zeros: FP64 [2147483648,2147483648] is too large");
+		"status=400: tensor.zeros: FP64 [2147483648,2147483648] is too large");
 	RUN_ERR(L, "tensor.zeros('BYTES', {2^62})",
-		"status=-1: tensor.zeros: BYTES [4611686018427387904] is too large");
+		"status=400: tensor.zeros: BYTES [4611686018427387904] is too large");
 	/* Counts are checked before anything is allocated. */
 	RUN_ERR(L, "tensor.new('FP32', {1000000000000}, {1, 2, 3})",
-		"status=-1: tensor.new: shape [1000000000000] needs 1000000000000 values, got 3");
+		"status=400: tensor.new: shape [1000000000000] needs 1000000000000 values, got 3");
 	RUN_ERR(L, "tensor.new('FP32', {2, 1000000000000}, {{1}, {2}})",
-		"status=-1: tensor.new: values[1] has 1 values, shape [2,1000000000000] needs 1000000000000 along dimension 2");
+		"status=400: tensor.new: values[1] has 1 values, shape [2,1000000000000] needs 1000000000000 along dimension 2");
 	lua_close(L);
 	CHECK(used == 0);
 }
@@ -684,7 +683,7 @@ TEST(c_api)
 	t = cs_lua_tensor_new(L, CS_BYTES, 1, shape, 6);
 	memcpy(t->data, "\2\0\0\0hi", 6);
 	lua_setglobal(L, "m");
-	RUN_ERR(L, "m:get(2)", "status=-1: tensor:get: BYTES data is malformed at element 2");
+	RUN_ERR(L, "m:get(2)", "status=400: tensor:get: BYTES data is malformed at element 2");
 	RUN_ERR(L, "m:totable()", "BYTES data is malformed at element 2");
 
 	/* A size that does not fit the shape is a plain error. */

@@ -3,6 +3,7 @@
 
 #include "tap.h"
 
+#include "core/names.h"
 #include "model/manifest.h"
 
 static char dir[] = "/tmp/cs-manifest-XXXXXX";
@@ -44,8 +45,7 @@ TEST(minimal_defaults)
 	char err[512];
 
 	CHECK(load("{" MINIMAL "}", &m, err) == CS_OK);
-	if (!m)
-		return;
+	REQUIRE(m != NULL);
 	CHECK_STR(m->name, "lin");
 	CHECK_STR(m->description, "");
 	CHECK(m->model_path == NULL && m->glue_path == NULL);

@@ -305,9 +305,7 @@ TEST(entry_table)
 {
 	const cs_plugin *p = open_plugin();
 
-	CHECK(p != NULL);
-	if (!p)
-		return;
+	REQUIRE(p != NULL);
 	CHECK(p->abi_version == CS_PLUGIN_ABI_VERSION);
 	CHECK(CS_PLUGIN_ABI_VERSION_MAJOR(p->abi_version) == 1);
 	CHECK(p->struct_size == sizeof(cs_plugin));
@@ -334,9 +332,7 @@ TEST(exports_only_entry)
 	CHECK(access(path, R_OK) == 0);
 	snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s' 2>&1", path);
 	f = popen(cmd, "r");
-	CHECK(f != NULL);
-	if (!f)
-		return;
+	REQUIRE(f != NULL);
 	while (fgets(line, sizeof(line), f)) {
 		char *sym = strrchr(line, ' ');
 
@@ -374,9 +370,7 @@ TEST(load_and_describe)
 		_exit(1);
 	last_log[0] = '\0';
 	model = load_example(p);
-	CHECK(model != NULL);
-	if (!model)
-		return;
+	REQUIRE(model != NULL);
 	CHECK_HAS(last_log, "4 features, 3 classes");
 	CHECK(p->describe(model, &in, &n_in, &out, &n_out, err,
 			  CS_ERROR_SIZE) == CS_OK);
@@ -572,8 +566,7 @@ TEST(load_minimal_model)
 		      path, sizeof(path));
 	CHECK(load_file(p, path, tmp_dir, NULL, &model, err) == CS_OK);
 	remove_tmp_dir("m.json");
-	if (!model)
-		return;
+	REQUIRE(model != NULL);
 	CHECK(p->describe(model, &in, &n_in, &out, &n_out, err,
 			  CS_ERROR_SIZE) == CS_OK);
 	CHECK_STR(in[0].name, "features");

@@ -12,7 +12,7 @@ static char dir[] = "/tmp/cs-plugin-XXXXXX";
 
 TEST(wrong_abi_is_refused)
 {
-	char path[1024], err[512] = "";
+	char path[1024], err[512] = "", want[32];
 	cs_plugin_handle *h = NULL;
 
 	snprintf(path, sizeof path, "%s/.libs/wrong_abi.so", testplugins);
@@ -20,7 +20,8 @@ TEST(wrong_abi_is_refused)
 	CHECK(h == NULL);
 	CHECK_HAS(err, "not binary compatible");
 	CHECK_HAS(err, "ABI 2.0");
-	CHECK_HAS(err, "ABI 1.0");
+	snprintf(want, sizeof want, "ABI %d.%d", CS_PLUGIN_ABI_MAJOR, CS_PLUGIN_ABI_MINOR);
+	CHECK_HAS(err, want);
 	CHECK_HAS(err, "wrong_abi.so");
 }
 
@@ -33,6 +34,108 @@ TEST(no_entry_symbol_is_refused)
 	CHECK(cs_plugin_open(path, NULL, NULL, &h, err, sizeof err) == CS_EFORMAT);
 	CHECK_HAS(err, "cs_plugin_entry");
 	CHECK_HAS(err, "no_entry.so");
+}
+
+/* Opens a test plugin; the status, with the message in err. */
+static int open_test_plugin(const char *name, cs_plugin_handle **h, char *err,
+			    size_t errlen)
+{
+	char path[1024];
+
+	snprintf(path, sizeof path, "%s/.libs/%s.so", testplugins, name);
+	*h = NULL;
+	return cs_plugin_open(path, NULL, NULL, h, err, errlen);
+}
+
+TEST(short_table_is_refused)
+{
+	char err[512] = "";
+	cs_plugin_handle *h;
+
+	CHECK(open_test_plugin("short_table", &h, err, sizeof err) == CS_EABI);
+	CHECK(h == NULL);
+	CHECK_HAS(err, "its table is");
+	CHECK_HAS(err, "short_table.so");
+}
+
+TEST(null_member_is_refused)
+{
+	char err[512] = "";
+	cs_plugin_handle *h;
+
+	CHECK(open_test_plugin("null_member", &h, err, sizeof err) == CS_EFORMAT);
+	CHECK(h == NULL);
+	CHECK_HAS(err, "incomplete");
+}
+
+TEST(null_entry_is_refused)
+{
+	char err[512] = "";
+	cs_plugin_handle *h;
+
+	CHECK(open_test_plugin("null_entry", &h, err, sizeof err) == CS_EFORMAT);
+	CHECK(h == NULL);
+	CHECK_HAS(err, "returned NULL");
+}
+
+TEST(newer_minor_is_accepted)
+{
+	char err[512] = "";
+	cs_plugin_handle *h;
+
+	CHECK(open_test_plugin("newer_minor", &h, err, sizeof err) == CS_OK);
+	if (h) {
+		CHECK(CS_PLUGIN_ABI_VERSION_MINOR(h->api->abi_version) ==
+		      CS_PLUGIN_ABI_MINOR + 1);
+		CHECK(h->api->struct_size > sizeof(cs_plugin));
+	} else {
+		printf("#   %s\n", err);
+	}
+	cs_plugin_close(h);
+}
+
+static void *test_alloc(void *ctx, size_t size)
+{
+	(void)ctx;
+	return aligned_alloc(16, (size + 15) / 16 * 16);
+}
+
+/* The complete plugin of docs/plugin-abi.md loads, describes and doubles. */
+TEST(documented_plugin_runs)
+{
+	char err[512] = "";
+	cs_plugin_handle *h;
+	const cs_io_desc *in, *out;
+	size_t n_in = 0, n_out = 0;
+	cs_model_spec spec = {sizeof spec, "double", NULL, "/", "{}", 1};
+	cs_allocator alloc = {NULL, test_alloc};
+	float x[6] = {1, -2, 3.5f, 0, 4, -0.25f};
+	cs_tensor t = {"x", CS_FP32, 2, {2, 3}, x, sizeof x}, y;
+	void *model = NULL;
+
+	CHECK(open_test_plugin("scale2", &h, err, sizeof err) == CS_OK);
+	if (!h) {
+		printf("#   %s\n", err);
+		return;
+	}
+	CHECK(h->api->load(NULL, &spec, &model, err, sizeof err) == CS_OK);
+	CHECK(h->api->describe(model, &in, &n_in, &out, &n_out, err, sizeof err) == CS_OK);
+	CHECK(n_in == 1 && n_out == 1);
+	CHECK_STR(in[0].name, "x");
+	CHECK_STR(out[0].name, "y");
+	memset(&y, 0, sizeof y);
+	y.name = "y";
+	CHECK(h->api->infer(model, &t, 1, &y, 1, &alloc, err, sizeof err) == CS_OK);
+	CHECK(y.dtype == CS_FP32 && y.ndim == 2 && y.shape[0] == 2 && y.shape[1] == 3);
+	CHECK(y.nbytes == sizeof x);
+	for (int i = 0; y.data && i < 6; i++)
+		CHECK(((float *)y.data)[i] == 2 * x[i]);
+	t.dtype = CS_INT32;
+	CHECK(h->api->infer(model, &t, 1, &y, 1, &alloc, err, sizeof err) == CS_EINVAL);
+	CHECK_HAS(err, "FP32");
+	free(y.data);
+	h->api->unload(model);
+	cs_plugin_close(h);
 }
 
 TEST(lookup_by_name)
@@ -117,8 +220,7 @@ TEST(infer_checks_inputs)
 
 	cs_arena_init(&a, 0);
 	CHECK(cs_model_load(m, plugins, &model, err, sizeof err) == CS_OK);
-	if (!model)
-		return;
+	REQUIRE(model != NULL);
 	CHECK(cs_model_infer(model, &in, 1, out, &a, err, sizeof err) == CS_OK);
 	CHECK(model->n_outputs == 2);
 	CHECK_STR(out[1].name, "probs");
@@ -166,6 +268,11 @@ int main(void)
 	snprintf(testplugins, sizeof testplugins, "%s/tests/plugins", top_builddir());
 	RUN(wrong_abi_is_refused);
 	RUN(no_entry_symbol_is_refused);
+	RUN(short_table_is_refused);
+	RUN(null_member_is_refused);
+	RUN(null_entry_is_refused);
+	RUN(newer_minor_is_accepted);
+	RUN(documented_plugin_runs);
 	RUN(lookup_by_name);
 	RUN(declared_inputs_must_match_the_model);
 	RUN(infer_checks_inputs);

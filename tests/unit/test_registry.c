@@ -15,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/names.h"
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/store.h"

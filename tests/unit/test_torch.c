@@ -113,8 +113,7 @@ TEST(options_signature_overrides_the_archive)
 
 	CHECK(p && load(p, model_path, SIG("[-1,1,8,8]", "[-1,10]"), 1,
 			&model, err) == CS_OK);
-	if (!model)
-		return;
+	REQUIRE(model != NULL);
 	CHECK(p->describe(model, &in, &n_in, &out, &n_out, err,
 			  sizeof err) == CS_OK);
 	CHECK_STR(in[0].name, "x");

@@ -73,10 +73,9 @@ TEST(every_dtype_decodes)
 		    "{\"name\":\"i\",\"shape\":[1],\"datatype\":\"INT32\",\"data\":[1e3]},"
 		    "{\"name\":\"s\",\"shape\":[2],\"datatype\":\"BYTES\",\"data\":[\"a\\u00e9\",\"\"]}]}",
 		    &rq) == 0);
-	if (rq.n_inputs != 9) {
+	if (rq.n_inputs != 9)
 		printf("#   %s\n", err);
-		return;
-	}
+	REQUIRE(rq.n_inputs == 9);
 	CHECK(((uint8_t *)rq.inputs[0].data)[0] == 1 && ((uint8_t *)rq.inputs[0].data)[1] == 0);
 	CHECK(((uint8_t *)rq.inputs[1].data)[0] == 255);
 	CHECK(((uint64_t *)rq.inputs[2].data)[0] == UINT64_MAX);
@@ -119,50 +118,50 @@ TEST(numbers_are_exact)
 
 TEST(bad_requests)
 {
-	CHECK(bad("", 400, "no body"));
-	CHECK(bad("{", 400, "JSON"));
-	CHECK(bad("[]", 400, "inference request object"));
-	CHECK(bad("{}", 400, "missing 'inputs'"));
-	CHECK(bad("{\"inputs\":[]}", 400, "empty"));
+	CHECK(bad("", CS_EINVAL, "no body"));
+	CHECK(bad("{", CS_EINVAL, "JSON"));
+	CHECK(bad("[]", CS_EINVAL, "inference request object"));
+	CHECK(bad("{}", CS_EINVAL, "missing 'inputs'"));
+	CHECK(bad("{\"inputs\":[]}", CS_EINVAL, "empty"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1]}]}",
-		  400, "dimension 0 has 1 elements"));
+		  CS_EINVAL, "dimension 0 has 1 elements"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1,2]}]}",
-		  400, "more than"));
+		  CS_EINVAL, "more than"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[[1,2,3],[4]]}]}",
-		  400, "nesting"));
+		  CS_EINVAL, "nesting"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP33\",\"data\":[1]}]}",
-		  400, "unknown datatype"));
+		  CS_EINVAL, "unknown datatype"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[-1],\"datatype\":\"FP32\",\"data\":[1]}]}",
-		  400, "shape"));
+		  CS_EINVAL, "shape"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"UINT8\",\"data\":[256]}]}",
-		  400, "out of range"));
+		  CS_EINVAL, "out of range"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"INT32\",\"data\":[1.5]}]}",
-		  400, "not an integer"));
+		  CS_EINVAL, "not an integer"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1e39]}]}",
-		  400, "out of range"));
+		  CS_EINVAL, "out of range"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[NaN]}]}",
-		  400, "must be numbers"));
+		  CS_EINVAL, "must be numbers"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,\"2\",3]}]}",
-		  400, "must be numbers"));
+		  CS_EINVAL, "must be numbers"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[1,2,3]}]}",
-		  400, "holds 3 elements"));
+		  CS_EINVAL, "holds 3 elements"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BOOL\",\"data\":[1]}]}",
-		  400, "true or false"));
-	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"name\":\"y\"}]}", 400, "duplicate"));
+		  CS_EINVAL, "true or false"));
+	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"name\":\"y\"}]}", CS_EINVAL, "duplicate"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"dat\":[1]}]}",
-		  400, "unknown member"));
+		  CS_EINVAL, "unknown member"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]},"
-		  "{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", 400, "twice"));
+		  "{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", CS_EINVAL, "twice"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"\xff\"]}]}",
-		  400, "UTF-8"));
+		  CS_EINVAL, "UTF-8"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[[[[1]]]]}]}",
-		  400, "deeper"));
+		  CS_EINVAL, "deeper"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[100000,100000],\"datatype\":\"FP32\",\"data\":[]}]}",
-		  413, "max_tensor_elements"));
+		  CS_ETOOLARGE, "max_tensor_elements"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":4}}]}",
-		  400, "Inference-Header-Content-Length"));
+		  CS_EINVAL, "Inference-Header-Content-Length"));
 	CHECK(bad("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]} x",
-		  400, "trailing"));
+		  CS_EINVAL, "trailing"));
 }
 
 TEST(depth_limit)
@@ -175,7 +174,7 @@ TEST(depth_limit)
 	for (int i = 0; i < 70; i++)
 		strcat(json, "]");
 	strcat(json, "}}");
-	CHECK(parse(json, &rq) == 400);
+	CHECK(parse(json, &rq) == CS_EINVAL);
 	CHECK_HAS(err, "max_json_depth");
 }
 
@@ -199,9 +198,9 @@ TEST(binary_request)
 	CHECK(((uintptr_t)rq.inputs[1].data % 4) == 0); /* copied when misaligned */
 	cs_v2_request_free(&rq);
 	/* one byte short, one byte over, a header past the body */
-	CHECK(cs_v2_parse_request(body, hl + 10, hl, &lim, &arena, &rq, err, sizeof err) == 400);
-	CHECK(cs_v2_parse_request(body, hl + 11, hl - 1, &lim, &arena, &rq, err, sizeof err) == 400);
-	CHECK(cs_v2_parse_request(body, hl, hl + 11, &lim, &arena, &rq, err, sizeof err) == 400);
+	CHECK(cs_v2_parse_request(body, hl + 10, hl, &lim, &arena, &rq, err, sizeof err) == CS_EINVAL);
+	CHECK(cs_v2_parse_request(body, hl + 11, hl - 1, &lim, &arena, &rq, err, sizeof err) == CS_EINVAL);
+	CHECK(cs_v2_parse_request(body, hl, hl + 11, &lim, &arena, &rq, err, sizeof err) == CS_EINVAL);
 	cs_arena_destroy(&arena);
 }
 
@@ -240,7 +239,7 @@ TEST(encode_response)
 	CHECK(r.len > 12 && memcmp(r.body + r.len - 12, probs, 12) == 0);
 	cs_response_reset(&r);
 	rq.outputs[0].name = "nope";
-	CHECK(cs_v2_encode_response("m", "1", &rq, outs, 2, NULL, &r) == 400);
+	CHECK(cs_v2_encode_response("m", "1", &rq, outs, 2, NULL, &r) == CS_EINVAL);
 	CHECK_HAS(r.body, "nope");
 	cs_response_reset(&r);
 }
@@ -263,11 +262,11 @@ TEST(multipart)
 			   "a", &arena, &part, err, sizeof err) == 0);
 	CHECK(part.len == 3);
 	CHECK(cs_form_find("multipart/form-data; boundary=XyZ", body, sizeof body - 1,
-			   "missing", &arena, &part, err, sizeof err) == 400);
+			   "missing", &arena, &part, err, sizeof err) == CS_EINVAL);
 	CHECK(cs_form_find("text/plain", body, sizeof body - 1, "a", &arena, &part, err,
-			   sizeof err) == 415);
+			   sizeof err) == CS_EMEDIA);
 	CHECK(cs_form_find("multipart/form-data; boundary=XyZ", body, 40, "file", &arena,
-			   &part, err, sizeof err) == 400);
+			   &part, err, sizeof err) == CS_EINVAL);
 	cs_arena_destroy(&arena);
 }
 
@@ -284,13 +283,13 @@ TEST(envelope_wrap)
 	CHECK_STR(method, "m");
 	CHECK(json_integer_value(json_object_get(kw, "a")) == 1);
 	json_decref(kw);
-	CHECK(cs_envelope_parse("{\"method\":1}", 12, &arena, &method, &kw, err, sizeof err) == 400);
-	CHECK(cs_envelope_parse("{\"method\":\"m\",\"x\":1}", 20, &arena, &method, &kw, err, sizeof err) == 400);
+	CHECK(cs_envelope_parse("{\"method\":1}", 12, &arena, &method, &kw, err, sizeof err) == CS_EINVAL);
+	CHECK(cs_envelope_parse("{\"method\":\"m\",\"x\":1}", 20, &arena, &method, &kw, err, sizeof err) == CS_EINVAL);
 	cs_response_take(&r, 200, "application/json", strdup("[1,2]"), 5);
 	cs_envelope_wrap(&r, 0);
 	CHECK(r.len == strlen(r.body));
 	CHECK_STR(r.body, "{\"status\":\"ok\",\"value\":[1,2]}");
-	cs_response_error(&r, 404, "no such method");
+	cs_response_fail(&r, CS_ENOTFOUND, "no such method");
 	cs_envelope_wrap(&r, 0);
 	CHECK(r.status == 404);
 	CHECK_HAS(r.body, "\"status\":\"err\"");

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/request.h"
+#include "core/json_out.h"
+#include "core/request.h"
+#include "core/status.h"
 
 const char *cs_request_param(const cs_request *req, const char *name)
 {
@@ -38,10 +40,10 @@ void cs_response_take(cs_response *r, int status, const char *content_type,
 
 void cs_response_json(cs_response *r, int status, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = cs_json_dumps(v, NULL);
 
 	if (!s) {
-		cs_response_error(r, 500, "cannot encode the response as JSON");
+		cs_response_fail(r, CS_EBACKEND, "cannot encode the response as JSON");
 		return;
 	}
 	cs_response_take(r, status, "application/json", s, strlen(s));
@@ -66,8 +68,9 @@ void cs_response_header(cs_response *r, const char *fmt, ...)
 	memcpy(r->headers + off + n, "\r\n", 3);
 }
 
-void cs_response_error(cs_response *r, int status, const char *fmt, ...)
+void cs_response_fail(cs_response *r, cs_status st, const char *fmt, ...)
 {
+	int status = cs_status_http(st);
 	char msg[1024];
 	json_t *o;
 	va_list ap;

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include <cubeserve/plugin.h>
+
 typedef struct cs_request {
 	const char *method;       /* REQUEST_METHOD, "GET" when absent */
 	const char *path;         /* DOCUMENT_URI, else REQUEST_URI without the query */
@@ -35,7 +37,7 @@ typedef struct cs_request {
 const char *cs_request_param(const cs_request *req, const char *name);
 
 typedef struct cs_response {
-	int status;
+	int status;               /* HTTP status; 0 until set */
 	char content_type[128];
 	char allow[64];           /* Allow header for 405, "" for none */
 	char headers[256];        /* extra header lines, each ending "\r\n" */
@@ -60,8 +62,12 @@ void cs_response_json(cs_response *r, int status, const json_t *v);
 void cs_response_header(cs_response *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Sets {"error": message} with the given HTTP status. */
-void cs_response_error(cs_response *r, int status, const char *fmt, ...)
+/*
+ * Sets {"error": message} with the HTTP status that st maps to
+ * (cs_status_http(): the one place a cs_status becomes an HTTP status).
+ * Clears the extra headers: an error carries no success headers.
+ */
+void cs_response_fail(cs_response *r, cs_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif
