@@ -245,5 +245,6 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv);
 int cli_cmd_down(cs_cli *cli, int argc, char **argv);
 int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv);
 int cli_cmd_k8s(cs_cli *cli, int argc, char **argv);
+int cli_cmd_hosts(cs_cli *cli, int argc, char **argv);
 
 #endif

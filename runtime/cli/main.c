@@ -188,6 +188,19 @@ static const command commands[] = {
 "serve-hints answers GET /hint/NAME with {\"desired\": N, ...} from Redis\n"
 "(404 without a hint, 503 when Redis is down) and GET /healthz.\n"
 "probe: FastCGI GET of PATH over SOCKET; exit 0 on status 200 (liveness).\n"},
+	{"hosts", cli_cmd_hosts, "the hosts in the registry and whether their agent is alive",
+"Usage: cubeserve hosts [--json]\n"
+"       cubeserve hosts --agent NAME [--address ADDR] [--duration S]\n"
+"       cubeserve hosts --forget NAME\n\n"
+"Lists every host an agent registered: state (up while its agent's lease\n"
+"is live, renewed every second and good for 5 s; down when the beats\n"
+"stopped; stopped after a clean stop), the address its workers are reached\n"
+"at, cores, memory, the time of the last beat and the agent's id.\n"
+"--agent NAME registers this machine as host NAME and beats until Ctrl-C\n"
+"(or --duration seconds); refused (exit 5) while another live agent holds\n"
+"the name. --address: where the front nginx reaches this host's workers\n"
+"(default NAME). --forget NAME removes a host that is down (exit 5 while\n"
+"its agent is alive, 4 when there is no such host).\n"},
 	{"down", cli_cmd_down, "stop a stack started with up --detach",
 "Usage: cubeserve down\n\n"
 "Sends SIGTERM to the `cubeserve up` holding the lock on RUN/up.pid and\n"
@@ -253,7 +266,8 @@ int cli_exit_for(int status)
 	case CS_EUNAVAILABLE: return CLI_UNREACHABLE;
 	case CS_ENOTFOUND: return CLI_NOTFOUND;
 	case CS_REG_EXISTS:
-	case CS_REG_DEPLOYED: return CLI_REFUSED;
+	case CS_REG_DEPLOYED:
+	case CS_REG_TAKEN: return CLI_REFUSED;
 	case CS_REG_SCHEMA: return CLI_SCHEMA;
 	case CS_EINVAL: return CLI_USAGE;
 	default: return CLI_FAIL;

@@ -240,6 +240,7 @@ static int script_error(cs_registry *r, const char *msg)
 		{"NOTFOUND ", CS_ENOTFOUND},
 		{"CSSCHEMA ", CS_REG_SCHEMA},
 		{"INVALID ", CS_EINVAL},
+		{"TAKEN ", CS_REG_TAKEN},
 	};
 	const char *m = msg;
 

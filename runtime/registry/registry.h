@@ -32,7 +32,8 @@
 enum {
 	CS_REG_EXISTS = -100,   /* the version is already published */
 	CS_REG_DEPLOYED = -101, /* refused: the model is deployed */
-	CS_REG_SCHEMA = -102    /* the registry has another schema version */
+	CS_REG_SCHEMA = -102,   /* the registry has another schema version */
+	CS_REG_TAKEN = -103     /* a live agent holds that host name */
 };
 
 typedef struct cs_registry {
