@@ -1432,9 +1432,38 @@ static int lower_batchnorm(build *b)
 		s->out = new_rt(b, 4, v->shape, v->batched, L_NHWC);
 		return bind_out(b, 0, s->out);
 	}
-	free(mul);
-	free(add);
-	return fail(b, CS_EUNSUPPORTED, "only on a 4-D input or after a Conv");
+	/* other ranks: x * mul + add, the constants along dimension 1 */
+	if ((x = to_plain(b, x)) < 0) {
+		free(mul);
+		free(add);
+		return NOMEM(b);
+	}
+	float *k[2] = {mul, add};
+	for (int i = 0; i < 2; i++) {
+		int32_t r = b->m->vals[x].ndim;
+		if (!(s = new_step(b, S_BINARY))) {
+			free(k[i]);
+			if (i == 0)
+				free(add);
+			return NOMEM(b);
+		}
+		s->bop = i ? B_ADD : B_MUL;
+		s->cdata = k[i];
+		s->cndim = r - 1;
+		s->cshape[0] = C;
+		for (int32_t d = 1; d < r - 1; d++)
+			s->cshape[d] = 1;
+		s->in[0] = x;
+		s->in[1] = -1;
+		s = &b->m->steps[b->m->n_steps - 1];
+		if ((s->out = same_as(b, x)) < 0) {
+			if (i == 0)
+				free(add);
+			return NOMEM(b);
+		}
+		x = s->out;
+	}
+	return bind_out(b, 0, x);
 }
 
 static int lower_flatten(build *b)
