@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "registry/url.h"
 
 void api_random_id(char id[17])
 {
@@ -86,8 +87,9 @@ int api_job_start(api_ctx *ctx, const char *kind, const char *target,
 	snprintf(logp, sizeof logp, "%s/%s.log", dir, id);
 	snprintf(rcp, sizeof rcp, "%s/%s.rc", dir, id);
 	args[n++] = ctx->cubeserve;
+	/* a registry password stays off the command line (ps shows that) */
 	args[n++] = "--registry";
-	args[n++] = ctx->registry_url;
+	args[n++] = cs_registry_url_has_secret(ctx->registry_url) ? "env" : ctx->registry_url;
 	args[n++] = "--prefix";
 	args[n++] = ctx->prefix;
 	args[n++] = "--run-dir";
@@ -141,6 +143,11 @@ int api_job_start(api_ctx *ctx, const char *kind, const char *target,
 			else
 				unsetenv("CUBESERVE_KEY");
 			setenv("XDG_CONFIG_HOME", cfg, 1);
+			if (cs_registry_url_has_secret(ctx->registry_url)) {
+				setenv("CUBESERVE_REGISTRY", ctx->registry_url, 1);
+				/* drop "--registry env": the command reads the environment */
+				memmove(&args[1], &args[3], (size_t)(n - 2) * sizeof args[0]);
+			}
 			fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 			if (fd >= 0) {
 				dup2(fd, 1);
