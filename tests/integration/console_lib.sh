@@ -26,7 +26,17 @@ console_stack_up() {
 }
 
 console_stack_down() {
+	local p left
 	"$CS" down >/dev/null 2>&1 || true
+	# whatever of this stack is still running (a down that failed): by pid,
+	# only processes whose command line names this test's run directory
+	left=$(pgrep -f -- "$run/" || true)
+	if [ -n "$left" ]; then
+		echo "# still running after down, stopped now: $(echo $left)"
+		for p in $left; do kill "$p" 2>/dev/null || true; done
+		sleep 2
+		for p in $left; do kill -9 "$p" 2>/dev/null || true; done
+	fi
 	if [ "${failed:-0}" -ne 0 ] || [ "${CS_KEEP_RUN:-0}" = 1 ]; then
 		echo "# run directory kept: $run"
 	else
