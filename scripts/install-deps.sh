@@ -12,11 +12,16 @@ PKGS=(
 	# image decoding in the glue
 	libturbojpeg0-dev libspng-dev
 	# optional backends
-	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
+	libopencv-dnn-dev libtorch-dev libopenblas0-pthread libxgboost-dev
+	# the onnx plugin's XNNPACK engine (its header includes pthreadpool's)
+	libxnnpack-dev libpthreadpool-dev
 	# the stack: web server, spawner, registry, metrics
 	nginx-light spawn-fcgi redis-server prometheus
 	# tests and benches
-	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
+	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch python3-xgboost
+	# ONNX backend test data (tests/unit/test_onnx_nodes) and the torchvision
+	# examples (examples/resnet18, examples/mobilenetv2)
+	libonnx-testdata python3-torchvision
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
 	# the console: model uploads (cubeserve-api), browser tests
