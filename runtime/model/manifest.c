@@ -17,7 +17,7 @@
 static const char *const known_fields[] = {
 	"name", "version", "description", "owner", "tags", "plugin", "model",
 	"glue", "inputs", "outputs", "public", "limits", "threads", "options",
-	"example", "batching", "engine", NULL,
+	"example", "batching", "engine", "resources", NULL,
 };
 
 static const char *const known_limits[] = {
@@ -406,6 +406,32 @@ static int parse_engine(json_t *root, json_t *options, cs_manifest *m,
 	return m->options_json ? CS_OK : CS_ENOMEM;
 }
 
+/*
+ * "resources": what one instance of the model asks a cluster for, as
+ * Kubernetes quantities ({"cpu": "2", "memory": "1Gi"}). The worker does
+ * not use them; `cubeserve k8s export` does (and checks the quantities).
+ */
+static int check_resources(json_t *v, const char *path, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return field_err(err, errlen, path, "resources",
+				 "must be an object such as {\"cpu\": \"2\", \"memory\": \"1Gi\"}");
+	json_object_foreach(v, key, x) {
+		if (strcmp(key, "cpu") != 0 && strcmp(key, "memory") != 0)
+			return field_err(err, errlen, path, "resources",
+					 "unknown field '%s' (expected cpu, memory)", key);
+		if (!json_is_string(x) || json_string_length(x) == 0 ||
+		    json_string_length(x) > 16)
+			return field_err(err, errlen, path, "resources",
+					 "'%s' must be a quantity string such as \"2\", \"500m\" or \"1Gi\"",
+					 key);
+	}
+	return CS_OK;
+}
+
 static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 {
 	const char *path = m->path;
@@ -422,7 +448,7 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 	json_object_foreach(root, key, v) {
 		if (!is_known(known_fields, key))
 			return field_err(err, errlen, path, key,
-					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example, batching, engine)");
+					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example, batching, engine, resources)");
 	}
 
 	if ((rc = get_string(root, "name", 1, 64, &m->name, path, err, errlen)))
@@ -510,6 +536,9 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 					 "must be an integer from 1 to 256");
 		m->threads = (int)json_integer_value(v);
 	}
+	if ((v = json_object_get(root, "resources")) &&
+	    (rc = check_resources(v, path, err, errlen)))
+		return rc;
 	v = json_object_get(root, "options");
 	if (v && !json_is_object(v))
 		return field_err(err, errlen, path, "options",
