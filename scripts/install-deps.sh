@@ -8,17 +8,29 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	libsodium-dev
+	# image decoding in the glue
+	libturbojpeg0-dev libspng-dev
 	# optional backends
-	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
+	libopencv-dnn-dev libtorch-dev libopenblas0-pthread libxgboost-dev
+	# the onnx plugin's XNNPACK engine (its header includes pthreadpool's)
+	libxnnpack-dev libpthreadpool-dev
 	# the stack: web server, spawner, registry, metrics
 	nginx-light spawn-fcgi redis-server prometheus
 	# tests and benches
-	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
+	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch python3-xgboost
+	# ONNX backend test data (tests/unit/test_onnx_nodes) and the torchvision
+	# examples (examples/resnet18, examples/mobilenetv2)
+	libonnx-testdata python3-torchvision
 	# the Kubernetes manifests' offline validation (npm ci in tests/k8s; npm
 	# itself comes with the machine's Node.js, so it is not listed here)
 	nodejs
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
+	# the console: model uploads (cubeserve-api), browser tests
+	libarchive-dev chromium
+	# the image example and its bench (fixtures, the reference model, the peer)
+	python3-pil python3-torchvision
 )
 
 usage() {
@@ -68,8 +80,15 @@ npm_deps() {
 	done
 }
 
+# The console's npm packages (console/package-lock.json) into console/vendor.
+console_deps() {
+	[ "$check_only" = 1 ] && return 0
+	"$(dirname "$0")/console-deps.sh" || echo "install-deps: the console's npm packages were not installed (see above)" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#PKGS[@]} packages are installed"
+	console_deps
 	npm_deps
 	exit 0
 fi
@@ -90,5 +109,6 @@ echo "install-deps: apt-get update"
 "${sudo[@]}" apt-get update -q
 echo "install-deps: apt-get install ${missing[*]}"
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+console_deps
 npm_deps
 echo "install-deps: done"

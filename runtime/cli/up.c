@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cli.h"
+#include "ops.h"
 
 #define READY_MARK "\001cubeserve-up-ready\n"
 
@@ -97,6 +98,7 @@ static void example(cs_cli *cli, const char *label, const char *mpath,
 		printf("up: example %s was not published (see above); going on\n", label);
 		return;
 	}
+	cli_auth_example(cli, name);
 	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
 		json_decref(dep);
 		return; /* deployed (or paused) already */
@@ -169,6 +171,14 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 	fprintf(f, "  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx/nginx.conf, logs %s/nginx/logs/\n",
 		port, (long)nginx, cli->run_dir, cli->run_dir);
 	fprintf(f, "  store     %s\n", cli->store ? cli->store : "-");
+	{
+		char c[PATH_MAX + 32];
+
+		snprintf(c, sizeof c, "%s/nginx/console.conf", cli->run_dir);
+		if (access(c, F_OK) == 0)
+			fprintf(f, "  console   http://127.0.0.1:%d/console/  (API under /api/, log %s/logs/api.log)\n",
+				port, cli->run_dir);
+	}
 	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d)
@@ -197,7 +207,18 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 	}
 	if (!getenv("CUBESERVE_RUN_DIR") || strcmp(getenv("CUBESERVE_RUN_DIR"), cli->run_dir) != 0)
 		fprintf(f, "  export CUBESERVE_RUN_DIR=%s   # for the commands below\n", cli->run_dir);
-	fprintf(f, "  cubeserve status\n  cubeserve list\n");
+	{
+		/* the command as it can be run from here: it may not be on PATH */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		const char *cmd = "cubeserve";
+
+		if (n > 0) {
+			self[n] = '\0';
+			cmd = self;
+		}
+		fprintf(f, "  %s status\n  %s list\n", cmd, cmd);
+	}
 	fflush(f);
 	json_decref(deps);
 }
@@ -215,6 +236,9 @@ static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
 }
 
 /* The foreground part of up, also run by the detached child. */
+/* --auth: 1 on, 0 off, -1 as recorded in the registry (off when never set) */
+static int up_auth_mode = -1;
+
 static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		     int timeout_s, int detached)
 {
@@ -222,7 +246,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
 	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
 	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
-	pid_t redis = 0, nginx = 0;
+	pid_t redis = 0, nginx = 0, api = 0;
 	json_t *deps = NULL, *d, *deployed = NULL;
 	cs_registry *probe;
 	struct sigaction sa;
@@ -295,7 +319,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "redis-server did not come up on %s: %s (log: %s)", sock, err, logf);
 		goto out_stop;
 	}
-	if (cli_registry(cli, 1) != CLI_OK)
+	if (cli_registry(cli, 1) != CLI_OK || cli_auth_up(cli, up_auth_mode, stdout) != CLI_OK)
 		goto out_stop;
 	if (!cli_store(cli))
 		goto out_stop;
@@ -340,17 +364,26 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
 		goto out_stop;
 	}
+	/* the console's API (the console itself is static files nginx serves) */
+	api = cli_api_start(cli);
+	if (api > 0)
+		printf("up: cubeserve-api on %s/api.sock (pid %ld); console at http://127.0.0.1:%d/console/\n",
+		       cli->run_dir, (long)api, port);
+	else if (api < 0)
+		api = 0;
 
-	/* what was deployed before, then the examples */
+	/* what was deployed before (its desired state), then the examples */
 	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
 		json_array_foreach(deps, i, d) {
+			char oerr[CS_ERROR_SIZE * 4];
+
 			if (stop_flag || strcmp(jstr(d, "state", ""), "paused") == 0)
 				continue;
 			printf("up: deploy %s@%s again (recorded earlier)\n", jstr(d, "name", ""),
 			       jstr(d, "version", ""));
-			if (cli_deploy(cli, jstr(d, "name", ""), jstr(d, "version", NULL),
-				       (int)jnum(d, "processes", 1), timeout_s) != CLI_OK)
-				printf("up: %s was not deployed (see above); going on\n", jstr(d, "name", ""));
+			if (cs_op_resume(cli, jstr(d, "name", ""), timeout_s, oerr, sizeof oerr) != CS_OK)
+				printf("up: %s was not deployed (%s); the supervisor retries\n",
+				       jstr(d, "name", ""), oerr);
 		}
 	}
 	deployed = json_array();
@@ -439,6 +472,15 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 			nginx = 0;
 			break;
 		}
+		/* the supervisor: every deployment as desired */
+		cli_supervise_pass(cli);
+		if (api && !cli_pid_alive(api)) {
+			cli_err(cli, "cubeserve-api (pid %ld) exited; starting it again (log: %s/logs/api.log)",
+				(long)api, cli->run_dir);
+			api = cli_api_start(cli);
+			if (api < 0)
+				api = 0;
+		}
 		cli_sleep_ms(200);
 	}
 	rc = CLI_OK;
@@ -457,6 +499,10 @@ out_stop:
 	if (cli->reg && redis) {
 		printf("up: stop the workers\n");
 		cli_stop_all(cli);
+	}
+	if (api) {
+		printf("up: stop cubeserve-api (pid %ld)\n", (long)api);
+		cli_stop_pid(api, "cubeserve-api", 3000);
 	}
 	if (nginx) {
 		printf("up: stop nginx (pid %ld)\n", (long)nginx);
@@ -546,6 +592,7 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		{"examples", required_argument, NULL, 'e'},
 		{"no-examples", no_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
+		{"auth", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *examples_dir = NULL, *e = getenv("CS_PORT");
@@ -559,6 +606,13 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		case 'e': examples_dir = optarg; break;
 		case 'n': none = 1; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'A':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				cli_err(cli, "--auth must be on or off, got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			up_auth_mode = strcmp(optarg, "on") == 0;
+			break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}

@@ -28,6 +28,7 @@
 #include "core/status.h"
 #include "model/batcher.h"
 #include "serve/dispatch.h"
+#include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
@@ -130,10 +131,15 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 	__atomic_fetch_sub(&s->root->inflight, 1, __ATOMIC_RELAXED);
 	if (!resp.status) /* never answer nothing */
 		cs_response_fail(&resp, CS_EBACKEND, "no response");
+	/* every answer names the version that gave it (switches, canaries) */
+	cs_response_header(&resp, "X-Model-Version: %s", s->model->mf->version);
+	if (resp.status >= 400) /* the heartbeat reports the latest failure */
+		cs_metrics_error(s->metrics, resp.status, resp.body, resp.len);
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
+	cs_gateway_done(s->gateway, resp.status);
 	cs_metrics_end(s->metrics, ep, resp.status, cs_clock_mono() - t0, queued);
 	if (s->model->mf->limits.slow_request_ms &&
 	    (cs_clock_mono() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/names.h"
@@ -24,6 +26,7 @@
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/url.h"
+#include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/master.h"
 #include "serve/metrics.h"
@@ -48,6 +51,9 @@ static void usage(FILE *f)
 "                          or unix:PATH (default with --model:\n"
 "                          $CUBESERVE_REGISTRY); the worker reports a heartbeat\n"
 "                          there about once a second, off the request path\n"
+"      --gateway on|off    with --registry: check API keys on model calls\n"
+"                          against a snapshot of the registry's keys (default\n"
+"                          on; the stack's auth mode decides; docs/security.md)\n"
 "  -l, --listen ADDR       bind unix:PATH or HOST:PORT instead of using fd 0\n"
 "      --backlog N         listen backlog with --listen (default 1024)\n"
 "  -n, --processes N       load once, then fork N serving children that share\n"
@@ -68,6 +74,8 @@ static void usage(FILE *f)
 "      --scoreboard PATH   the pool's shared-memory metrics file (default\n"
 "                          /dev/shm/cubeserve-<model>-<socket hash>; \"anon\":\n"
 "                          anonymous memory shared with --processes children)\n"
+"      --pool ID           label the samples of /metrics pool=\"ID\" (one pool of\n"
+"                          several serving one deployment)\n"
 "      --check             load everything, run the manifest's example through\n"
 "                          predict, print the response to stdout and exit\n"
 "  -h, --help              this text\n"
@@ -116,6 +124,17 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 		f->busy = st->active;
 	prev_busy_s = st->busy_seconds;
 	prev_t = t;
+	f->errors = (long long)st->errors_5xx;
+	if (st->last_error_status) {
+		/* the JSON error's message when it has one, else the body */
+		json_t *j = json_loads(st->last_error, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "error"));
+
+		snprintf(f->last_error, sizeof f->last_error, "HTTP %d: %s",
+			 st->last_error_status, msg ? msg : st->last_error);
+		f->last_error_ms = st->last_error_ms;
+		json_decref(j);
+	}
 	free(st);
 }
 
@@ -290,9 +309,11 @@ int main(int argc, char **argv)
 		{"scoreboard", required_argument, NULL, 'S'},
 		{"accept-threads", required_argument, NULL, 'T'},
 		{"registry", required_argument, NULL, 'r'},
+		{"gateway", required_argument, NULL, 'G'},
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
 		{"max-requests", required_argument, NULL, 'R'},
+		{"pool", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -304,6 +325,8 @@ int main(int argc, char **argv)
 	int accept_threads = 0;
 	char *stored_manifest = NULL;
 	cs_heartbeat *hb = NULL;
+	cs_gateway *gw = NULL;
+	int gateway_on = 1;
 	heartbeat_arg hb_arg;
 	int is_child = 0;
 	char err[CS_ERROR_SIZE * 8];
@@ -340,7 +363,15 @@ int main(int argc, char **argv)
 		case 'c': check = 1; break;
 		case 'M': model_ref = optarg; break;
 		case 'S': scoreboard = optarg; break;
+		case 'O': cs_metrics_set_pool(optarg); break;
 		case 'r': registry_url = optarg; break;
+		case 'G':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "cubeserve-worker: --gateway must be on or off, got '%s'\n", optarg);
+				return 2;
+			}
+			gateway_on = strcmp(optarg, "on") == 0;
+			break;
 		case 'T':
 		case 'n':
 		case 'N':
@@ -481,6 +512,20 @@ int main(int argc, char **argv)
 		if (cs_heartbeat_start(&hc, &hb, err, sizeof err) != CS_OK)
 			cs_log_warn("%s; serving without heartbeats", err);
 	}
+	if (registry_url && gateway_on) {
+		cs_gateway_config gc;
+
+		memset(&gc, 0, sizeof gc);
+		gc.url = registry_url;
+		gc.model = mf->name;
+		gc.listen_fd = srv.listen_fd;
+		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
+		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+		srv.gateway = gw;
+	}
 	if (mopts.processes > 0) {
 		warm_up(model, srv.glue);
 		if (!mopts.max_processes)
@@ -512,7 +557,10 @@ int main(int argc, char **argv)
 	/* a forked child has no heartbeat thread: only the master stops it */
 	if (!is_child)
 		cs_heartbeat_stop(hb);
+	if (!is_child)
+		cs_gateway_stop(gw);
 out_free_glue:
+	cs_gateway_close(gw);
 	cs_metrics_close(srv.metrics);
 	cs_glue_free(srv.glue);
 out_free_model:
