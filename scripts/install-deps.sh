@@ -58,6 +58,13 @@ for p in "${PKGS[@]}"; do
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
 
+# The console's npm packages (console/package-lock.json) into console/vendor.
+console_deps() {
+	[ "$check_only" = 1 ] && return 0
+	"$(dirname "$0")/console-deps.sh" || echo "install-deps: the console's npm packages were not installed (see above)" >&2
+}
+
+
 # npm packages the tests use, each folder from its committed package-lock.json
 # (npm ci); skipped when an install newer than the lock is there.
 NPM_DIRS=(tests/k8s)
@@ -78,12 +85,6 @@ npm_deps() {
 		echo "install-deps: npm ci in $d"
 		(cd "$top/$d" && npm ci --no-audit --no-fund --loglevel=error)
 	done
-}
-
-# The console's npm packages (console/package-lock.json) into console/vendor.
-console_deps() {
-	[ "$check_only" = 1 ] && return 0
-	"$(dirname "$0")/console-deps.sh" || echo "install-deps: the console's npm packages were not installed (see above)" >&2
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -360,9 +360,9 @@ int cli_exit_for(int status)
 	case CS_ENOTFOUND: return CLI_NOTFOUND;
 	case CS_REG_EXISTS:
 	case CS_REG_DEPLOYED:
-	case CS_REG_TAKEN:
 	case CS_OP_BUSY:
-	case CS_OP_REFUSED: return CLI_REFUSED;
+	case CS_OP_REFUSED:
+	case CS_REG_TAKEN: return CLI_REFUSED;
 	case CS_REG_SCHEMA: return CLI_SCHEMA;
 	case CS_EINVAL: return CLI_USAGE;
 	default: return CLI_FAIL;

@@ -116,8 +116,10 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 		 * environment, not on its command line (ps shows that)
 		 */
 		if (cs_registry_url_has_secret(cli->registry_url)) {
+			size_t n = sizeof argv / sizeof argv[0];
+
 			setenv("CUBESERVE_REGISTRY", cli->registry_url, 1);
-			memmove(&argv[10], &argv[12], (sizeof argv / sizeof argv[0] - 12) * sizeof argv[0]);
+			memmove(&argv[10], &argv[12], (n - 12) * sizeof argv[0]);
 		}
 		pid = cli_spawn_watched(argv, logf, exitf, err, errlen);
 	}
