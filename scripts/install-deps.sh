@@ -8,6 +8,7 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	libsodium-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
 	# the stack: web server, spawner, registry, metrics
@@ -16,6 +17,8 @@ PKGS=(
 	curl jq wrk iproute2 python3 python3-numpy python3-sklearn python3-torch
 	# the peer servers bench/peers.sh compares against
 	gunicorn python3-flask
+	# the console: model uploads (cubeserve-api), browser tests
+	libarchive-dev chromium
 )
 
 usage() {
@@ -43,8 +46,15 @@ for p in "${PKGS[@]}"; do
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
 
+# The console's npm packages (console/package-lock.json) into console/vendor.
+console_deps() {
+	[ "$check_only" = 1 ] && return 0
+	"$(dirname "$0")/console-deps.sh" || echo "install-deps: the console's npm packages were not installed (see above)" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all ${#PKGS[@]} packages are installed"
+	console_deps
 	exit 0
 fi
 echo "install-deps: missing ${#missing[@]} of ${#PKGS[@]} packages: ${missing[*]}"
@@ -64,4 +74,5 @@ echo "install-deps: apt-get update"
 "${sudo[@]}" apt-get update -q
 echo "install-deps: apt-get install ${missing[*]}"
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+console_deps
 echo "install-deps: done"

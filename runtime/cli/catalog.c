@@ -439,6 +439,8 @@ int cli_cmd_rate(cs_cli *cli, int argc, char **argv)
 		return rc;
 	if ((rc = connect_model(cli, name)) != CLI_OK)
 		return rc;
+	if (!(user = cli_vote_user(cli, user)))
+		return CLI_DENIED;
 	if (cs_registry_rate(cli->reg, name, cli_user(user), (int)stars, &sum, &count) != CS_OK)
 		return cli_reg_fail(cli);
 	if (cli->json) {
@@ -482,6 +484,8 @@ int cli_cmd_favorite(cs_cli *cli, int argc, char **argv)
 		return rc;
 	if ((rc = connect_model(cli, name)) != CLI_OK)
 		return rc;
+	if (!(user = cli_vote_user(cli, user)))
+		return CLI_DENIED;
 	if (cs_registry_favorite(cli->reg, name, cli_user(user), on, &count) != CS_OK)
 		return cli_reg_fail(cli);
 	if (cli->json) {

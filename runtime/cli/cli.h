@@ -23,7 +23,8 @@ enum {
 	CLI_UNREACHABLE = 3, /* Redis cannot be reached */
 	CLI_NOTFOUND = 4,    /* no such model, version or deployment */
 	CLI_REFUSED = 5,     /* refused: already published, deployed, up, ... */
-	CLI_SCHEMA = 6       /* the registry has an unknown schema version */
+	CLI_SCHEMA = 6,      /* the registry has an unknown schema version */
+	CLI_DENIED = 7       /* not logged in, or the role does not allow it */
 };
 
 typedef struct cs_cli {
@@ -38,6 +39,9 @@ typedef struct cs_cli {
 	char *spawn_fcgi, *nginx, *redis_server;
 	cs_registry *reg;         /* open after cli_registry() */
 	int schema_ok;            /* the schema was checked (and set) */
+	int argc;                 /* the subcommand's arguments, for the auth */
+	char **argv;              /*   gate and the audit log (auth.c) */
+	int gate_done;            /* the gate ran for this command */
 } cs_cli;
 
 /* ------------------------------------------------------------ main.c */
@@ -265,6 +269,77 @@ void cli_supervise_pass(cs_cli *cli);
  */
 void cli_json_typed(json_t *o);
 
+/* ------------------------------------------------------------ auth.c */
+
+/* Whether the stack runs with auth on (registry config; off when unknown). */
+int cli_auth_enabled(cs_cli *cli);
+
+/*
+ * Who runs this command: $CUBESERVE_KEY, else the login token of this
+ * registry. CLI_OK, or CLI_DENIED (printed unless quiet).
+ */
+struct cs_principal;
+int cli_principal(cs_cli *cli, struct cs_principal *who, int quiet);
+
+/*
+ * With auth on: the principal may do action on model (cs_auth_allow).
+ * CLI_OK (always with auth off), or CLI_DENIED with the reason printed.
+ */
+int cli_authorize(cs_cli *cli, const char *action, const char *model);
+
+/* The user name for the audit log: the principal, else "local:$USER". */
+const char *cli_actor(cs_cli *cli, char *buf, size_t len);
+
+/*
+ * The user a rating or favourite counts for: with auth on the logged-in
+ * user (a different --user is refused: NULL, printed); off: cli_user().
+ */
+const char *cli_vote_user(cs_cli *cli, const char *given);
+
+/*
+ * Called by cli_registry() once connected: checks the running command's
+ * action on the model its first argument names. CLI_OK or CLI_DENIED.
+ */
+int cli_auth_gate(cs_cli *cli, int argc, char **argv);
+
+/* Writes the audit entry of a management command that ran (main.c). */
+void cli_auth_record(cs_cli *cli, int argc, char **argv, int rc);
+
+/*
+ * publish: claim 0: may the principal publish model (CLI_OK/CLI_DENIED);
+ * claim 1 (after the publish): records the principal as a new model's owner.
+ */
+int cli_auth_publish(cs_cli *cli, const char *model, int claim);
+
+/*
+ * up: records the mode (mode -1: keep it), and with auth on and no users
+ * creates the first admin (password printed once to out) and logs it in.
+ */
+int cli_auth_up(cs_cli *cli, int mode, FILE *out);
+
+/* up: an example model is public unless its access was set before. */
+void cli_auth_example(cs_cli *cli, const char *model);
+
+/* status: today's calls per key of model (into row, else printed). */
+void cli_auth_status(cs_cli *cli, const char *model, json_t *row);
+/* ------------------------------------------------------------ console.c */
+
+/* RUN/api.sock, the socket of cubeserve-api. */
+void cli_api_sock(const cs_cli *cli, char *out, size_t len);
+
+/*
+ * Writes PREFIX/console.conf (nginx/console.conf.in: /console/ and /api/)
+ * when cubeserve-api is built, else removes it. CLI_OK or CLI_FAIL.
+ */
+int cli_console_conf(cs_cli *cli, const char *prefix, const char *params);
+
+/*
+ * Starts cubeserve-api under spawn-fcgi on RUN/api.sock (log
+ * RUN/logs/api.log) and waits (bounded) until it answers. Returns its pid,
+ * 0 when cubeserve-api is not built, -1 when it could not start.
+ */
+pid_t cli_api_start(cs_cli *cli);
+
 /* ------------------------------------------------------------ commands */
 
 int cli_cmd_publish(cs_cli *cli, int argc, char **argv);
@@ -288,5 +363,12 @@ int cli_cmd_routes(cs_cli *cli, int argc, char **argv);
 int cli_cmd_up(cs_cli *cli, int argc, char **argv);
 int cli_cmd_down(cs_cli *cli, int argc, char **argv);
 int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv);
+int cli_cmd_user(cs_cli *cli, int argc, char **argv);
+int cli_cmd_key(cs_cli *cli, int argc, char **argv);
+int cli_cmd_access(cs_cli *cli, int argc, char **argv);
+int cli_cmd_login(cs_cli *cli, int argc, char **argv);
+int cli_cmd_logout(cs_cli *cli, int argc, char **argv);
+int cli_cmd_whoami(cs_cli *cli, int argc, char **argv);
+int cli_cmd_audit(cs_cli *cli, int argc, char **argv);
 
 #endif

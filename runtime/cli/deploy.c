@@ -544,6 +544,7 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 			continue;
 		if ((rc = one_status(cli, d, port, &s)) != CLI_OK)
 			goto out;
+		cli_auth_status(cli, jstr(s, "name", ""), s);
 		json_array_append(out, s);
 	}
 	if (argc - optind == 1 && json_array_size(out) == 0) {
@@ -600,6 +601,7 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 			       jstr(p, "state", ""), (long long)num(p, "pid", 0),
 			       (long long)num(p, "children", 0), (long long)num(p, "requests", 0),
 			       num(p, "rps", 0), jstr(p, "socket", ""));
+		cli_auth_status(cli, jstr(d, "name", ""), NULL);
 	}
 out:
 	json_decref(out);

@@ -79,9 +79,10 @@ static const command commands[] = {
 "--force, which undeploys it first. Blobs no other version uses are deleted\n"
 "from the store.\n"},
 	{"rate", cli_cmd_rate, "rate a model 1..5",
-"Usage: cubeserve rate NAME STARS [--user U]\n\nOne rating per user; rating again replaces it.\n"},
+"Usage: cubeserve rate NAME STARS [--user U]\n\nOne rating per user; rating again replaces it. With auth on the user is\n"
+"the logged-in one (--user may only name yourself).\n"},
 	{"favorite", cli_cmd_favorite, "mark a model as a favourite",
-"Usage: cubeserve favorite NAME [--remove] [--user U]\n"},
+"Usage: cubeserve favorite NAME [--remove] [--user U]\n\nOne per user. With auth on the user is the logged-in one.\n"},
 	{"deploy", cli_cmd_deploy, "run a model, switch its version, or try one as a canary",
 "Usage: cubeserve deploy NAME[@VERSION] [--processes N] [--instances K]\n"
 "                        [--canary PCT] [--keep-warm S] [--timeout S]\n\n"
@@ -172,7 +173,7 @@ static const command commands[] = {
 "the locations inside server {}.\n"},
 	{"up", cli_cmd_up, "run the whole stack on this machine",
 "Usage: cubeserve up [--port N] [--detach] [--no-examples | --examples DIR]\n"
-"                    [--timeout S]\n\n"
+"                    [--timeout S] [--auth on|off]\n\n"
 "Starts a private redis-server (unix socket RUN/redis.sock, AOF in\n"
 "RUN/redis), a private nginx (prefix RUN/nginx) on 127.0.0.1:PORT (default\n"
 "8080), deploys again every deployment recorded earlier (except paused\n"
@@ -188,12 +189,68 @@ static const command commands[] = {
 "      --examples DIR   the example models (default: the bundled ones)\n"
 "      --no-examples    publish and deploy none\n"
 "      --timeout S      seconds to wait for each deployment (default 60)\n"
-"  -d, --detach         run in the background (log: RUN/logs/up.log)\n"},
+"  -d, --detach         run in the background (log: RUN/logs/up.log)\n"
+"      --auth on|off    off: every model answers everyone and every command\n"
+"                       works (local trust; the default, or what the run dir\n"
+"                       recorded). on: private models need an API key, the\n"
+"                       management commands a login; the first admin is\n"
+"                       created (password printed once) and logged in; the\n"
+"                       examples are public. Use on for anything others can\n"
+"                       reach (docs/security.md).\n"},
 	{"down", cli_cmd_down, "stop a stack started with up --detach",
 "Usage: cubeserve down\n\n"
 "Sends SIGTERM to the `cubeserve up` holding the lock on RUN/up.pid and\n"
 "waits (at most 60 s) until it has stopped everything and let go of the\n"
 "lock. With no stack up in RUN: says so and exits 0.\n"},
+	{"user", cli_cmd_user, "accounts: add, list, remove, passwd, role",
+"Usage: cubeserve user add NAME --role admin|owner|operator|consumer [--password-file F]\n"
+"       cubeserve user add NAME --admin          (the same as --role admin)\n"
+"       cubeserve user list | remove NAME | passwd NAME | role NAME ROLE\n\n"
+"Accounts in the registry. The password is read from --password-file or the\n"
+"first line of stdin (no echo on a terminal) and kept only as an Argon2id\n"
+"hash (libsodium crypto_pwhash). Roles: admin (everything), owner (publishes\n"
+"and manages its own models, makes keys for them), operator (deploys, scales,\n"
+"switches any deployment), consumer (calls the models its keys grant).\n"
+"With auth on only an admin manages users (anyone may change their own\n"
+"password); the first user of an empty registry may be added by anyone who\n"
+"can reach it. remove revokes the user's keys. After 5 wrong passwords in a\n"
+"row an account is locked for 15 s, doubling with every further wrong one\n"
+"(at most 15 min); passwd clears it.\n"},
+	{"key", cli_cmd_key, "API keys: create, list, show, revoke",
+"Usage: cubeserve key create --user NAME (--models a,b | --all) [--rate N/s]\n"
+"                            [--quota N/day] [--expires DATE]\n"
+"       cubeserve key list [--user NAME] [--sessions]\n"
+"       cubeserve key show ID [--days N]\n"
+"       cubeserve key revoke ID\n\n"
+"create prints the new key once, alone on its last line ({\"key\": ...} with\n"
+"--json); only its keyed hash is stored. Clients send it as\n"
+"`Authorization: Bearer KEY` or `X-API-Key: KEY`. --rate limits calls per\n"
+"second (also N/min, N/h) over every process of a deployment on a host;\n"
+"--quota limits calls per UTC day over all hosts; --expires DATE is\n"
+"YYYY-MM-DD[THH:MM[:SS]] (UTC) or +N[s|m|h|d]. list shows id and prefix,\n"
+"show adds the calls per model and day (ok / error), revoke takes effect\n"
+"at the gateways within about a second. With auth on: admins make keys for\n"
+"any model, owners for the models they own.\n"},
+	{"access", cli_cmd_access, "make a model public or private",
+"Usage: cubeserve access NAME [public|private]\n\n"
+"A public model answers anyone; a private one only calls with a key that\n"
+"grants it (when the stack runs with auth on). Without the last argument:\n"
+"shows the model's access and owner. Set by an admin or the model's owner.\n"},
+	{"login", cli_cmd_login, "log in as a user (a token for the management commands)",
+"Usage: cubeserve login [NAME] [--password-file F] [--ttl DAYS]\n\n"
+"Checks NAME's password (default: $USER), read from --password-file or stdin,\n"
+"and stores a session token for this registry under\n"
+"$XDG_CONFIG_HOME/cubeserve (else ~/.config/cubeserve), mode 0600; it expires\n"
+"after --ttl days (default 30). Instead of logging in, CUBESERVE_KEY may hold\n"
+"a key of a user with the role a command needs.\n"},
+	{"logout", cli_cmd_logout, "revoke the session and remove the token",
+"Usage: cubeserve logout\n"},
+	{"whoami", cli_cmd_whoami, "the logged-in user and its role",
+"Usage: cubeserve whoami [--json]\n"},
+	{"audit", cli_cmd_audit, "the audit log of management actions",
+"Usage: cubeserve audit [-n N] [--json]\n\n"
+"The newest N (default 50) management actions: time (UTC), who, what,\n"
+"target, result. With auth on: admins and operators.\n"},
 };
 
 static const command *current;
@@ -209,7 +266,8 @@ static void usage_main(FILE *f)
 	      "  -V, --version        the version and the registry schema it knows\n"
 	      "\nExit status: 0 done; 1 the operation failed; 2 bad usage; 3 Redis cannot\n"
 	      "be reached; 4 no such model, version or deployment; 5 refused (already\n"
-	      "published, deployed, already up); 6 unknown registry schema.\n", f);
+	      "published, deployed, already up); 6 unknown registry schema; 7 not logged\n"
+	      "in or not allowed (auth on; docs/security.md).\n", f);
 }
 
 void cli_usage(const cs_cli *cli, FILE *f)
@@ -456,7 +514,7 @@ int cli_registry(cs_cli *cli, int create)
 		return cli_exit_for(rc);
 	}
 	cli->schema_ok = 1;
-	return CLI_OK;
+	return cli_auth_gate(cli, cli->argc, cli->argv);
 }
 
 const char *cli_store(cs_cli *cli)
@@ -612,7 +670,10 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;
+	cli.argc = argc;
+	cli.argv = argv;
 	rc = current->fn(&cli, argc, argv);
+	cli_auth_record(&cli, argc, argv, rc);
 	cli_free(&cli);
 	return rc;
 }

@@ -98,6 +98,7 @@ static void example(cs_cli *cli, const char *label, const char *mpath,
 		printf("up: example %s was not published (see above); going on\n", label);
 		return;
 	}
+	cli_auth_example(cli, name);
 	if (cs_registry_deployment(cli->reg, name, &dep) == CS_OK) {
 		json_decref(dep);
 		return; /* deployed (or paused) already */
@@ -170,6 +171,14 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 	fprintf(f, "  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx/nginx.conf, logs %s/nginx/logs/\n",
 		port, (long)nginx, cli->run_dir, cli->run_dir);
 	fprintf(f, "  store     %s\n", cli->store ? cli->store : "-");
+	{
+		char c[PATH_MAX + 32];
+
+		snprintf(c, sizeof c, "%s/nginx/console.conf", cli->run_dir);
+		if (access(c, F_OK) == 0)
+			fprintf(f, "  console   http://127.0.0.1:%d/console/  (API under /api/, log %s/logs/api.log)\n",
+				port, cli->run_dir);
+	}
 	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d)
@@ -227,6 +236,9 @@ static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
 }
 
 /* The foreground part of up, also run by the detached child. */
+/* --auth: 1 on, 0 off, -1 as recorded in the registry (off when never set) */
+static int up_auth_mode = -1;
+
 static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		     int timeout_s, int detached)
 {
@@ -234,7 +246,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
 	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
 	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
-	pid_t redis = 0, nginx = 0;
+	pid_t redis = 0, nginx = 0, api = 0;
 	json_t *deps = NULL, *d, *deployed = NULL;
 	cs_registry *probe;
 	struct sigaction sa;
@@ -307,7 +319,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "redis-server did not come up on %s: %s (log: %s)", sock, err, logf);
 		goto out_stop;
 	}
-	if (cli_registry(cli, 1) != CLI_OK)
+	if (cli_registry(cli, 1) != CLI_OK || cli_auth_up(cli, up_auth_mode, stdout) != CLI_OK)
 		goto out_stop;
 	if (!cli_store(cli))
 		goto out_stop;
@@ -352,6 +364,13 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
 		goto out_stop;
 	}
+	/* the console's API (the console itself is static files nginx serves) */
+	api = cli_api_start(cli);
+	if (api > 0)
+		printf("up: cubeserve-api on %s/api.sock (pid %ld); console at http://127.0.0.1:%d/console/\n",
+		       cli->run_dir, (long)api, port);
+	else if (api < 0)
+		api = 0;
 
 	/* what was deployed before (its desired state), then the examples */
 	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
@@ -455,6 +474,13 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		}
 		/* the supervisor: every deployment as desired */
 		cli_supervise_pass(cli);
+		if (api && !cli_pid_alive(api)) {
+			cli_err(cli, "cubeserve-api (pid %ld) exited; starting it again (log: %s/logs/api.log)",
+				(long)api, cli->run_dir);
+			api = cli_api_start(cli);
+			if (api < 0)
+				api = 0;
+		}
 		cli_sleep_ms(200);
 	}
 	rc = CLI_OK;
@@ -473,6 +499,10 @@ out_stop:
 	if (cli->reg && redis) {
 		printf("up: stop the workers\n");
 		cli_stop_all(cli);
+	}
+	if (api) {
+		printf("up: stop cubeserve-api (pid %ld)\n", (long)api);
+		cli_stop_pid(api, "cubeserve-api", 3000);
 	}
 	if (nginx) {
 		printf("up: stop nginx (pid %ld)\n", (long)nginx);
@@ -562,6 +592,7 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		{"examples", required_argument, NULL, 'e'},
 		{"no-examples", no_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
+		{"auth", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *examples_dir = NULL, *e = getenv("CS_PORT");
@@ -575,6 +606,13 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		case 'e': examples_dir = optarg; break;
 		case 'n': none = 1; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'A':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				cli_err(cli, "--auth must be on or off, got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			up_auth_mode = strcmp(optarg, "on") == 0;
+			break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "protocol/envelope.h"
 #include "serve/dispatch.h"
+#include "serve/gateway.h"
 #include "serve/handler.h"
 
 /*
@@ -146,6 +147,10 @@ cs_metrics_endpoint cs_dispatch(cs_server *s, FCGX_Request *fr,
 	}
 	h = cs_handler_for(route.kind);
 	call = (cs_call){s, &req, &route, arena, t0, queued};
+	/* the key gateway: before the body is read or the model runs */
+	if (s->gateway && cs_gateway_guards(route.kind) &&
+	    cs_gateway_hook(s->gateway, &req, resp) != CS_GATEWAY_PASS)
+		return h->endpoint;
 	if (h->flags & CS_HANDLER_BODY) {
 		/* a call of a method the glue lacks is refused before its body */
 		if (route.kind == CS_ROUTE_CALL &&

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 
+#include "serve/gateway.h"
 #include "serve/handler.h"
 
 void cs_handle_metrics(cs_call *c, cs_response *resp)
@@ -13,6 +14,8 @@ void cs_handle_metrics(cs_call *c, cs_response *resp)
 	char *text = cs_metrics_render(c->srv->metrics, m->mf->version,
 				       m->plugin->api->name, &len);
 
+	if (text)
+		text = cs_gateway_metrics(c->srv->gateway, text, &len);
 	if (!text)
 		cs_response_fail(resp, CS_EBACKEND, "metrics unavailable");
 	else

@@ -28,6 +28,7 @@
 #include "core/status.h"
 #include "model/batcher.h"
 #include "serve/dispatch.h"
+#include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
@@ -138,6 +139,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
+	cs_gateway_done(s->gateway, resp.status);
 	cs_metrics_end(s->metrics, ep, resp.status, cs_clock_mono() - t0, queued);
 	if (s->model->mf->limits.slow_request_ms &&
 	    (cs_clock_mono() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {

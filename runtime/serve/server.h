@@ -48,6 +48,8 @@ typedef struct cs_server {
 	cs_infer_ctx infer;      /* internal: this thread's way to infer (the
 				    process's batcher, the request's deadline,
 				    the board's inference timing) */
+	struct cs_gateway *gateway; /* the key check on model calls (borrowed),
+				       or NULL: every call goes through */
 } cs_server;
 
 /*

@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
+#include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/master.h"
 #include "serve/metrics.h"
@@ -48,6 +49,9 @@ static void usage(FILE *f)
 "      --registry URL      redis://HOST:PORT or unix:PATH (default with --model:\n"
 "                          $CUBESERVE_REGISTRY); the worker reports a heartbeat\n"
 "                          there about once a second, off the request path\n"
+"      --gateway on|off    with --registry: check API keys on model calls\n"
+"                          against a snapshot of the registry's keys (default\n"
+"                          on; the stack's auth mode decides; docs/security.md)\n"
 "  -l, --listen ADDR       bind unix:PATH or HOST:PORT instead of using fd 0\n"
 "      --backlog N         listen backlog with --listen (default 1024)\n"
 "  -n, --processes N       load once, then fork N serving children that share\n"
@@ -205,12 +209,6 @@ static int call_example(cs_model *model, cs_glue *glue, const char *id,
 }
 
 /*
- * Before forking: run the manifest's example once, so what a backend
- * prepares lazily on its first inference (packed weights, kernels) is made
- * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
- * libtorch's OpenMP pool started before fork() hangs the children.
- */
-/*
  * Run from a build tree (and not told otherwise by an option or the
  * environment), the worker uses the build's plugins and the source tree's
  * Lua library, as `cubeserve` does, so the documented --check line works
@@ -235,6 +233,12 @@ static void build_tree_defaults(const char **plugin_dir, const char **lua_dir)
 	}
 }
 
+/*
+ * Before forking: run the manifest's example once, so what a backend
+ * prepares lazily on its first inference (packed weights, kernels) is made
+ * in the master and shared copy-on-write. Skipped with intra-op threads > 1:
+ * libtorch's OpenMP pool started before fork() hangs the children.
+ */
 static void warm_up(cs_model *model, cs_glue *glue)
 {
 	const cs_manifest *mf = model->mf;
@@ -276,11 +280,15 @@ static int run_check(cs_model *model, cs_glue *glue)
 		return 1;
 	}
 	rc = call_example(model, glue, "check", &res);
-	fwrite(res.body, 1, res.body_len, stdout);
-	fputc('\n', stdout);
-	if (rc)
-		fprintf(stderr, "%s: the example request failed with HTTP %d\n",
-			mf->path, res.http_status);
+	if (rc) {
+		/* one line, on stderr only: the response is the reason */
+		fprintf(stderr, "%s: the example request failed with HTTP %d: %.*s\n",
+			mf->path, res.http_status, (int)res.body_len,
+			res.body ? res.body : "");
+	} else {
+		fwrite(res.body, 1, res.body_len, stdout);
+		fputc('\n', stdout);
+	}
 	free(res.body);
 	return rc ? 1 : 0;
 }
@@ -299,6 +307,7 @@ int main(int argc, char **argv)
 		{"scoreboard", required_argument, NULL, 'S'},
 		{"accept-threads", required_argument, NULL, 'T'},
 		{"registry", required_argument, NULL, 'r'},
+		{"gateway", required_argument, NULL, 'G'},
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
 		{"max-requests", required_argument, NULL, 'R'},
@@ -314,6 +323,8 @@ int main(int argc, char **argv)
 	int accept_threads = 0;
 	char *stored_manifest = NULL;
 	cs_heartbeat *hb = NULL;
+	cs_gateway *gw = NULL;
+	int gateway_on = 1;
 	heartbeat_arg hb_arg;
 	int is_child = 0;
 	char err[CS_ERROR_SIZE * 8];
@@ -352,6 +363,13 @@ int main(int argc, char **argv)
 		case 'S': scoreboard = optarg; break;
 		case 'O': cs_metrics_set_pool(optarg); break;
 		case 'r': registry_url = optarg; break;
+		case 'G':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "cubeserve-worker: --gateway must be on or off, got '%s'\n", optarg);
+				return 2;
+			}
+			gateway_on = strcmp(optarg, "on") == 0;
+			break;
 		case 'T':
 		case 'n':
 		case 'N':
@@ -487,6 +505,20 @@ int main(int argc, char **argv)
 		if (cs_heartbeat_start(&hc, &hb, err, sizeof err) != CS_OK)
 			cs_log_warn("%s; serving without heartbeats", err);
 	}
+	if (registry_url && gateway_on) {
+		cs_gateway_config gc;
+
+		memset(&gc, 0, sizeof gc);
+		gc.url = registry_url;
+		gc.model = mf->name;
+		gc.listen_fd = srv.listen_fd;
+		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
+		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+		srv.gateway = gw;
+	}
 	if (mopts.processes > 0) {
 		warm_up(model, srv.glue);
 		if (!mopts.max_processes)
@@ -518,7 +550,10 @@ int main(int argc, char **argv)
 	/* a forked child has no heartbeat thread: only the master stops it */
 	if (!is_child)
 		cs_heartbeat_stop(hb);
+	if (!is_child)
+		cs_gateway_stop(gw);
 out_free_glue:
+	cs_gateway_close(gw);
 	cs_metrics_close(srv.metrics);
 	cs_glue_free(srv.glue);
 out_free_model:
