@@ -9,6 +9,8 @@ PKGS=(
 	# libraries
 	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
 	libsodium-dev
+	# image decoding in the glue
+	libturbojpeg0-dev libspng-dev
 	# optional backends
 	libopencv-dnn-dev libtorch-dev libopenblas0-pthread
 	# the stack: web server, spawner, registry, metrics
@@ -19,6 +21,8 @@ PKGS=(
 	gunicorn python3-flask
 	# the console: model uploads (cubeserve-api), browser tests
 	libarchive-dev chromium
+	# the image example and its bench (fixtures, the reference model, the peer)
+	python3-pil python3-torchvision
 )
 
 usage() {

@@ -23,7 +23,8 @@ static const char *const known_fields[] = {
 static const char *const known_limits[] = {
 	"max_body_bytes", "glue_instructions", "glue_memory_bytes",
 	"max_json_depth", "max_tensor_elements", "max_tensor_bytes",
-	"max_string_bytes", "max_headers", "request_timeout_ms", "slow_request_ms", NULL,
+	"max_string_bytes", "max_headers", "request_timeout_ms", "slow_request_ms",
+	"max_image_pixels", "max_image_bytes", NULL,
 };
 
 /* The range of each integer limit: [min, max]. */
@@ -41,6 +42,8 @@ static const struct limit_range {
 	{"max_headers", 1, 10000},
 	{"request_timeout_ms", 10, 86400000},
 	{"slow_request_ms", 1, 86400000},
+	{"max_image_pixels", 1, (long long)1 << 32},
+	{"max_image_bytes", 1, (long long)1 << 32},
 	{NULL, 0, 0},
 };
 
@@ -55,6 +58,8 @@ void cs_limits_default(cs_limits *lim)
 	lim->max_string_bytes = CS_DEFAULT_MAX_STRING_BYTES;
 	lim->max_headers = CS_DEFAULT_MAX_HEADERS;
 	lim->request_timeout_ms = CS_DEFAULT_REQUEST_TIMEOUT_MS;
+	lim->max_image_pixels = CS_DEFAULT_MAX_IMAGE_PIXELS;
+	lim->max_image_bytes = CS_DEFAULT_MAX_IMAGE_BYTES;
 }
 
 /* Formats "<file>: field '<field>': <message>" into err. Returns CS_EINVAL. */
@@ -260,7 +265,7 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 		snprintf(f, sizeof f, "limits.%s", key);
 		if (!is_known(known_limits, key))
 			return field_err(err, errlen, path, f,
-					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes, max_json_depth, max_tensor_elements, max_tensor_bytes, max_string_bytes, max_headers, request_timeout_ms, slow_request_ms)");
+					 "unknown limit (expected max_body_bytes, glue_instructions, glue_memory_bytes, max_json_depth, max_tensor_elements, max_tensor_bytes, max_string_bytes, max_headers, request_timeout_ms, slow_request_ms, max_image_pixels, max_image_bytes)");
 		if (!json_is_integer(val) || json_integer_value(val) <= 0)
 			return field_err(err, errlen, path, f,
 					 "must be a positive integer");
@@ -293,6 +298,10 @@ static int parse_limits(json_t *v, cs_limits *lim, const char *path,
 			lim->max_headers = (size_t)n;
 		else if (strcmp(key, "slow_request_ms") == 0)
 			lim->slow_request_ms = (uint64_t)n;
+		else if (strcmp(key, "max_image_pixels") == 0)
+			lim->max_image_pixels = (uint64_t)n;
+		else if (strcmp(key, "max_image_bytes") == 0)
+			lim->max_image_bytes = (size_t)n;
 		else
 			lim->request_timeout_ms = (uint64_t)n;
 	}
