@@ -603,11 +603,11 @@ void api_model_publish(api_req *q)
 		mf = json_load_file(mpath, 0, NULL);
 		plugin = json_string_value(json_object_get(mf, "plugin"));
 		if (plugin && strchr(plugin, '/')) {
+			api_error(q, 400, "the upload was refused, nothing was stored: its plugin '%.200s' is a file; an uploaded model names an installed plugin (native, onnx, torch, ...)",
+				  plugin); /* before mf, which holds plugin, goes */
 			json_decref(mf);
 			api_rm_tree(dir);
 			free(model_dir);
-			api_error(q, 400, "the upload was refused, nothing was stored: its plugin '%.200s' is a file; an uploaded model names an installed plugin (native, onnx, torch, ...)",
-				  plugin);
 			return;
 		}
 		json_decref(mf);
