@@ -50,10 +50,13 @@ struct cs_heartbeat {
 	char host[256];
 	char id[300];
 	long long started;
-	cs_registry *r;           /* the thread's connection; NULL while down
-				     (here, not on the thread's stack: a forked
-				     child, which has no such thread, still
-				     reaches it) */
+	/*
+	 * The thread's connection, kept here rather than on the thread's
+	 * stack: a process that forks while the thread runs (the prefork
+	 * master) hands its children this memory without the thread, and
+	 * reachable from hb it is not a leak there.
+	 */
+	cs_registry *r;
 };
 
 /*
@@ -82,7 +85,6 @@ static void fork_register(void)
 {
 	pthread_atfork(fork_prepare, fork_done, fork_done);
 }
-
 
 
 static void set_num(json_t *o, const char *k, double v, int decimals)
@@ -246,6 +248,7 @@ static void *run(void *p)
 	if (hb->r) {
 		cs_registry_instance_delete(hb->r, hb->model, hb->id);
 		cs_registry_close(hb->r);
+		hb->r = NULL;
 	}
 	return NULL;
 }
