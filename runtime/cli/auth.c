@@ -945,6 +945,7 @@ static const struct {
 	{"restart", "deploy", 1},
 	{"scale", "deploy", 1},
 	{"autoscale", "deploy", 1},
+	{"switch", "deploy", 1},
 	{"rate", NULL, 1},
 	{"favorite", NULL, 1},
 	{"user", NULL, 0},
