@@ -247,6 +247,11 @@ int cli_cmd_show(cs_cli *cli, int argc, char **argv)
 	if (cs_registry_model(cli->reg, name, ver[0] ? ver : NULL, 1, &m) != CS_OK)
 		return cli_reg_fail(cli);
 	if (cli->json) {
+		json_t *vs;
+
+		cli_json_typed(m);
+		json_array_foreach(json_object_get(m, "versions"), i, vs)
+			cli_json_typed(vs);
 		cli_print_json(m);
 		json_decref(m);
 		return CLI_OK;

@@ -188,6 +188,12 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc);
  */
 int cli_routes_apply(cs_cli *cli, int *reloaded);
 
+/*
+ * Like cli_routes_apply(), but only when the routes rendered from the
+ * registry differ from the files (a reconcile pass runs it every time).
+ */
+int cli_routes_sync(cs_cli *cli, int *reloaded);
+
 /* The pid of the private nginx master when it runs, else 0. */
 pid_t cli_nginx_pid(const cs_cli *cli);
 
@@ -218,6 +224,50 @@ void cli_stop_all(cs_cli *cli);
  */
 int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 		int *skipped, char *name_out, size_t namelen);
+
+/* ------------------------------------------------------------ pools */
+
+/*
+ * A FastCGI request (method, path, optional body of inlen <= 60000 bytes
+ * with content_type) over the unix socket sock; like cli_fcgi_get().
+ */
+int cli_fcgi_request(const char *sock, const char *method, const char *path,
+		     const char *content_type, const char *in, size_t inlen,
+		     int timeout_ms, char *body, size_t bodylen);
+
+/* Whether something accepts connections on the unix socket sock. */
+int cli_sock_connectable(const char *sock);
+
+/*
+ * Like cli_spawn(), but through a small watcher process (a fork of this
+ * one that keeps no descriptor of it) that waits for the started process
+ * and, when it ends, writes how ("exit N" / "signal N") and when into
+ * exit_file. Returns the started process's pid (not the watcher's).
+ */
+pid_t cli_spawn_watched(char *const argv[], const char *log,
+			const char *exit_file, char *err, size_t errlen);
+
+/* ------------------------------------------------------------ supervise.c */
+
+int cli_cmd_supervise(cs_cli *cli, int argc, char **argv);
+int cli_cmd_promote(cs_cli *cli, int argc, char **argv);
+int cli_cmd_rollback(cs_cli *cli, int argc, char **argv);
+
+/*
+ * One supervisor pass over every deployment (cs_reconcile, non-blocking),
+ * logging what it did to stdout. For `supervise` and `up`.
+ */
+void cli_supervise_pass(cs_cli *cli);
+
+/* ------------------------------------------------------------ typed.c */
+
+/*
+ * Turns the string fields of a registry hash (and of the objects nested
+ * in it) into typed JSON in place: counters and times become numbers
+ * ("" becomes null), JSON-valued fields (tags, files, pools, ...) the JSON
+ * they hold. For --json output.
+ */
+void cli_json_typed(json_t *o);
 
 /* ------------------------------------------------------------ auth.c */
 

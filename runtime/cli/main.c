@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "core/paths.h"
+#include "ops.h"
 #include "registry/store.h"
 
 #ifndef CS_BUILD_SRCDIR
@@ -82,31 +83,61 @@ static const command commands[] = {
 "the logged-in one (--user may only name yourself).\n"},
 	{"favorite", cli_cmd_favorite, "mark a model as a favourite",
 "Usage: cubeserve favorite NAME [--remove] [--user U]\n\nOne per user. With auth on the user is the logged-in one.\n"},
-	{"deploy", cli_cmd_deploy, "run a model behind nginx",
-"Usage: cubeserve deploy NAME[@VERSION] [--processes N] [--timeout S]\n\n"
-"Starts N worker processes (default 1), each under spawn-fcgi on its own unix\n"
-"socket in RUN/sockets, waits until each answers GET /models/NAME over its\n"
-"socket, records the deployment, writes the model's route into the routes\n"
-"files (RUN/nginx/upstreams.conf, locations.conf), checks them with\n"
-"`nginx -t` and reloads the private nginx, then waits until nginx answers\n"
-"the model. On any failure everything it started is stopped again.\n"
+	{"deploy", cli_cmd_deploy, "run a model, switch its version, or try one as a canary",
+"Usage: cubeserve deploy NAME[@VERSION] [--processes N] [--instances K]\n"
+"                        [--canary PCT] [--keep-warm S] [--timeout S]\n\n"
+"Writes the deployment's desired state to the registry and makes it so: each\n"
+"instance is ONE prefork master (cubeserve-worker --processes N: the model\n"
+"loaded once, N children sharing it) under spawn-fcgi on its own unix socket\n"
+"in RUN/sockets. A new pool must answer GET /models/NAME and the manifest's\n"
+"example before the route (RUN/nginx/*.conf, nginx -t, one reload) sends it\n"
+"traffic.\n"
+"On a model deployed at another version, NAME@VERSION switches it without\n"
+"downtime: the new pool starts beside the old, is checked, the route moves\n"
+"(one reload), the old pool drains (requests in flight finish) and is kept\n"
+"warm for --keep-warm seconds (default 60) for `cubeserve rollback`. If the\n"
+"new version fails to start or to answer, the old one keeps serving.\n"
 "Options:\n"
-"  -p, --processes N    worker processes (1..64)\n"
+"  -p, --processes N    children per instance (1..64, default 1)\n"
+"      --instances K    prefork masters per version (1..16, default 1)\n"
+"      --canary PCT     send PCT % (1..99) of the requests to VERSION, the\n"
+"                       rest to the deployed version; `promote` or `rollback`\n"
+"      --keep-warm S    seconds the previous version's pool stays after a switch\n"
 "      --timeout S      seconds to wait for readiness (default 60)\n"
 "      --worker PATH, --plugin-dir DIR, --lua-dir DIR\n"},
 	{"undeploy", cli_cmd_undeploy, "take a model down",
-"Usage: cubeserve undeploy NAME\n\nRemoves the route (nginx reload), then stops the processes.\n"},
-	{"pause", cli_cmd_pause, "stop the processes, keep a 503 route",
-"Usage: cubeserve pause NAME\n\nThe route answers 503 {\"error\": \"model NAME is paused\"} until resume.\n"},
+"Usage: cubeserve undeploy NAME\n\nRemoves the record and the route (nginx reload), then the pools drain\n"
+"(requests in flight finish) and stop.\n"},
+	{"pause", cli_cmd_pause, "keep a 503 route, drain and stop the pools",
+"Usage: cubeserve pause NAME\n\nEvery endpoint of the model answers 503 {\"error\": \"model NAME is paused\"}\n"
+"(V2 ready: \"ready\": false) until resume; then the pools drain and stop.\n"},
 	{"resume", cli_cmd_resume, "start a paused model again",
 "Usage: cubeserve resume NAME [--timeout S]\n"},
-	{"restart", cli_cmd_restart, "replace every process, without downtime",
+	{"restart", cli_cmd_restart, "replace every pool, without downtime",
 "Usage: cubeserve restart NAME [--timeout S]\n\n"
-"Starts new processes on new sockets, switches the route, stops the old ones.\n"},
-	{"scale", cli_cmd_scale, "set the number of processes",
-"Usage: cubeserve scale NAME N [--timeout S]\n\n"
-"Starts or stops processes (1..64) and reloads the route; records the\n"
-"scaling hint (reason: manual).\n"},
+"Starts new pools on new sockets, switches the route, the old ones drain.\n"},
+	{"scale", cli_cmd_scale, "set the number of processes per instance",
+"Usage: cubeserve scale NAME N [--instances K] [--timeout S]\n\n"
+"Sets the children of every running master to N (1..64) with TTIN/TTOU: no\n"
+"new model load, no route change, no dropped request. Records the scaling\n"
+"hint (reason: manual). --instances K sets the number of masters instead.\n"},
+	{"promote", cli_cmd_promote, "make the canary the whole deployment",
+"Usage: cubeserve promote NAME [--keep-warm S] [--timeout S]\n\n"
+"The canary's pool takes all the requests (one reload); the old version\n"
+"drains and is kept warm for --keep-warm seconds for `rollback`.\n"},
+	{"rollback", cli_cmd_rollback, "drop the canary, or go back to the previous version",
+"Usage: cubeserve rollback NAME [--timeout S]\n\n"
+"With a canary: all requests go back to the deployed version and the canary\n"
+"drains. Without: switches back to the previous version (its warm pool when\n"
+"it still runs, else a new one). Refused (exit 5) with nothing to go back to.\n"},
+	{"supervise", cli_cmd_supervise, "keep every deployment as desired (runs until Ctrl-C)",
+"Usage: cubeserve supervise [--once]\n\n"
+"Every 200 ms compares each deployment's desired state in the registry with\n"
+"the pools that run and acts: a pool whose master died is replaced (new pool,\n"
+"route switch, the dead master's children drain), with back-off and a log\n"
+"line naming the exit status or signal; an operation interrupted half-way is\n"
+"finished; warm previous pools past their time are stopped. `cubeserve up`\n"
+"runs the same loop; run this one beside a Redis and nginx of your own.\n"},
 	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
 "Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
 "                           [--min N] [--max N] [--up-after S] [--down-after S]\n"
@@ -278,7 +309,9 @@ int cli_exit_for(int status)
 	case CS_EUNAVAILABLE: return CLI_UNREACHABLE;
 	case CS_ENOTFOUND: return CLI_NOTFOUND;
 	case CS_REG_EXISTS:
-	case CS_REG_DEPLOYED: return CLI_REFUSED;
+	case CS_REG_DEPLOYED:
+	case CS_OP_BUSY:
+	case CS_OP_REFUSED: return CLI_REFUSED;
 	case CS_REG_SCHEMA: return CLI_SCHEMA;
 	case CS_EINVAL: return CLI_USAGE;
 	default: return CLI_FAIL;

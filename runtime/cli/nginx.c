@@ -216,6 +216,113 @@ static int load_route_template(cs_cli *cli, char **upart, char **lpart)
 	return *upart && *lpart ? CLI_OK : CLI_FAIL;
 }
 
+static long long gcd(long long a, long long b)
+{
+	while (b) {
+		long long t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * The upstream servers of a deployment ("unix:PATH [weight=W]" strings):
+ * its pools in the roles stable and canary, weighted so the canary gets
+ * canary_percent of the requests (nginx's weighted round robin); a record
+ * without pools lists its sockets.
+ */
+static json_t *routed_servers(const json_t *d)
+{
+	json_t *pools = json_loads(jstr(d, "pools", ""), 0, NULL);
+	json_t *out = json_array(), *p;
+	long long pct = jnum(d, "canary_percent", 0), ns = 0, nc = 0, ws, wc, g;
+	const char *cv = jstr(d, "canary_version", "");
+	size_t i;
+	char buf[PATH_MAX + 64];
+
+	if (!json_is_array(pools)) {
+		json_t *socks = json_loads(jstr(d, "sockets", "[]"), 0, NULL);
+
+		json_array_foreach(socks, i, p) {
+			snprintf(buf, sizeof buf, "unix:%s", json_string_value(p));
+			json_array_append_new(out, json_string(buf));
+		}
+		json_decref(socks);
+		json_decref(pools);
+		return out;
+	}
+	json_array_foreach(pools, i, p) {
+		const char *role = jstr(p, "role", "");
+
+		if (strcmp(role, "stable") == 0)
+			ns++;
+		else if (strcmp(role, "canary") == 0)
+			nc++;
+	}
+	if (!nc || !*cv || pct <= 0 || pct >= 100) {
+		nc = 0;
+		ws = wc = 1;
+	} else if (!ns) {
+		ws = wc = 1;
+	} else {
+		ws = (100 - pct) * nc;
+		wc = pct * ns;
+		g = gcd(ws, wc);
+		ws /= g;
+		wc /= g;
+	}
+	json_array_foreach(pools, i, p) {
+		const char *role = jstr(p, "role", "");
+		long long w;
+
+		if (strcmp(role, "stable") == 0)
+			w = ws;
+		else if (nc && strcmp(role, "canary") == 0)
+			w = wc;
+		else
+			continue;
+		if (w > 1)
+			snprintf(buf, sizeof buf, "unix:%s weight=%lld", jstr(p, "socket", ""), w);
+		else
+			snprintf(buf, sizeof buf, "unix:%s", jstr(p, "socket", ""));
+		json_array_append_new(out, json_string(buf));
+	}
+	json_decref(pools);
+	return out;
+}
+
+/*
+ * Each routed pool's own /metrics/NAME/ID and /status/NAME/ID, so that
+ * Prometheus scrapes every pool of a deployment (its samples carry
+ * pool="ID") and a sum over them is the deployment's.
+ */
+static void pool_routes(const json_t *d, FILE *up, FILE *loc)
+{
+	json_t *pools = json_loads(jstr(d, "pools", ""), 0, NULL), *p;
+	const char *name = jstr(d, "name", "");
+	size_t i;
+
+	json_array_foreach(pools, i, p) {
+		const char *role = jstr(p, "role", "");
+		long long id = jnum(p, "id", -1);
+
+		if ((strcmp(role, "stable") && strcmp(role, "canary")) || id < 0)
+			continue;
+		fprintf(up, "upstream cubeserve_%s_pool_%lld {\n    server unix:%s;\n}\n", name, id,
+			jstr(p, "socket", ""));
+		for (int k = 0; k < 2; k++)
+			fprintf(loc, "location = /%s/%s/%lld {\n    rewrite ^ /%s break;\n"
+				"    include %s;\n    fastcgi_pass cubeserve_%s_pool_%lld;\n"
+				"    fastcgi_connect_timeout 5s;\n    fastcgi_read_timeout 10s;\n"
+				"    fastcgi_intercept_errors off;\n}\n",
+				k ? "status" : "metrics", name, id, k ? "status" : "metrics",
+				fastcgi_params(), name, id);
+	}
+	json_decref(pools);
+}
+
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 {
 	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
@@ -231,7 +338,7 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 	json_array_foreach(deployments, i, d) {
 		const char *name = jstr(d, "name", "");
 		const char *state = jstr(d, "state", "");
-		json_t *socks = json_loads(jstr(d, "sockets", "[]"), 0, NULL);
+		json_t *socks = routed_servers(d);
 		long long mb = jnum(d, "max_body_bytes", 1 << 20);
 		const char *vals[7];
 		size_t off = 0, j;
@@ -242,20 +349,24 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 			const char *why = strcmp(state, "paused") == 0 ? "paused" : "not running";
 
 			fprintf(loc, "# %s: %s\n", name, why);
-			fprintf(loc,
-				"location = /models/%s {\n    default_type application/json;\n"
-				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n"
-				"location ^~ /models/%s/ {\n    default_type application/json;\n"
-				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n"
-				"location = /health/%s {\n    default_type application/json;\n"
-				"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n",
-				name, name, why, name, name, why, name, name, why);
+			/* every endpoint of the model answers 503 JSON; V2 ready says false */
+			for (const char *const *l = (const char *const[]){"= /models/",
+				"^~ /models/", "= /health/", "= /v2/models/",
+				"^~ /v2/models/", "= /metrics/", "= /status/", NULL}; *l; l++) {
+				fprintf(loc, "location %s%s%s", *l, name, (*l)[0] == '^' ? "/" : "");
+				fprintf(loc, " {\n    default_type application/json;\n"
+					"    return 503 '{\"error\": \"model %s is %s\"}\\n';\n}\n",
+					name, why);
+			}
+			fprintf(loc, "location = /v2/models/%s/ready {\n    default_type application/json;\n"
+				"    return 503 '{\"name\": \"%s\", \"ready\": false, \"error\": \"model %s is %s\"}\\n';\n}\n",
+				name, name, name, why);
 			json_decref(socks);
 			continue;
 		}
 		servers[0] = '\0';
 		json_array_foreach(socks, j, s) {
-			int n = snprintf(servers + off, sizeof servers - off, "%s    server unix:%s;",
+			int n = snprintf(servers + off, sizeof servers - off, "%s    server %s;",
 					 off ? "\n" : "", json_string_value(s));
 
 			if (n < 0 || (size_t)n >= sizeof servers - off)
@@ -281,6 +392,7 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		vals[6] = timeout;
 		render(up, upart, keys, vals, 7);
 		render(loc, lpart, keys, vals, 7);
+		pool_routes(d, up, loc);
 	}
 	free(upart);
 	free(lpart);
@@ -477,4 +589,56 @@ out_unlock:
 	flock(lfd, LOCK_UN);
 	close(lfd);
 	return rc;
+}
+
+/* Whether the file at path holds exactly len bytes s. */
+static int file_equals(const char *path, const char *s, size_t len)
+{
+	char *cur = read_file(path);
+	int eq = cur && strlen(cur) == len && memcmp(cur, s, len) == 0;
+
+	free(cur);
+	return eq;
+}
+
+int cli_routes_sync(cs_cli *cli, int *reloaded)
+{
+	char prefix[PATH_MAX], up[PATH_MAX + 32], loc[PATH_MAX + 32];
+	char *ubuf = NULL, *lbuf = NULL;
+	size_t ulen = 0, llen = 0;
+	json_t *deps = NULL;
+	FILE *fu, *fl;
+	int rc, same;
+
+	*reloaded = 0;
+	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
+		return cli_reg_fail(cli);
+	fu = open_memstream(&ubuf, &ulen);
+	fl = open_memstream(&lbuf, &llen);
+	if (!fu || !fl) {
+		if (fu)
+			fclose(fu);
+		if (fl)
+			fclose(fl);
+		free(ubuf);
+		free(lbuf);
+		json_decref(deps);
+		return CLI_FAIL;
+	}
+	rc = cli_routes_render(cli, deps, fu, fl);
+	fclose(fu);
+	fclose(fl);
+	json_decref(deps);
+	if (rc != CLI_OK) {
+		free(ubuf);
+		free(lbuf);
+		return rc;
+	}
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
+	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
+	same = file_equals(up, ubuf, ulen) && file_equals(loc, lbuf, llen);
+	free(ubuf);
+	free(lbuf);
+	return same ? CLI_OK : cli_routes_apply(cli, reloaded);
 }

@@ -110,8 +110,17 @@ static size_t record(unsigned char *buf, size_t off, int type,
 int cli_fcgi_get(const char *sock, const char *path, int timeout_ms,
 		 char *body, size_t bodylen)
 {
+	return cli_fcgi_request(sock, "GET", path, NULL, NULL, 0, timeout_ms, body,
+				bodylen);
+}
+
+int cli_fcgi_request(const char *sock, const char *method, const char *path,
+		     const char *content_type, const char *in, size_t inlen,
+		     int timeout_ms, char *body, size_t bodylen)
+{
 	static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
-	unsigned char params[1024], msg[2048], hdr[8], content[65536 + 256];
+	unsigned char params[1024], hdr[8], content[65536 + 256], *msg = NULL;
+	char clen_s[32];
 	long long deadline = cli_now_ms() + timeout_ms;
 	struct sockaddr_un sa;
 	char *out = NULL, *st;
@@ -120,7 +129,8 @@ int cli_fcgi_get(const char *sock, const char *path, int timeout_ms,
 
 	if (body && bodylen)
 		body[0] = '\0';
-	if (strlen(sock) >= sizeof sa.sun_path || strlen(path) > 200)
+	if (strlen(sock) >= sizeof sa.sun_path || strlen(path) > 200 ||
+	    (content_type && strlen(content_type) > 100) || inlen > 60000)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -131,17 +141,25 @@ int cli_fcgi_get(const char *sock, const char *path, int timeout_ms,
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
 		goto out_close;
 
-	plen = nv(params, plen, "REQUEST_METHOD", "GET");
+	plen = nv(params, plen, "REQUEST_METHOD", method);
 	plen = nv(params, plen, "DOCUMENT_URI", path);
 	plen = nv(params, plen, "REQUEST_URI", path);
 	plen = nv(params, plen, "SCRIPT_NAME", path);
 	plen = nv(params, plen, "QUERY_STRING", "");
 	plen = nv(params, plen, "SERVER_PROTOCOL", "HTTP/1.1");
-	plen = nv(params, plen, "CONTENT_LENGTH", "0");
+	snprintf(clen_s, sizeof clen_s, "%zu", inlen);
+	plen = nv(params, plen, "CONTENT_LENGTH", clen_s);
+	if (content_type)
+		plen = nv(params, plen, "CONTENT_TYPE", content_type);
 	plen = nv(params, plen, "REMOTE_ADDR", "127.0.0.1");
+	msg = malloc(sizeof params + inlen + 64);
+	if (!msg)
+		goto out_close;
 	mlen = record(msg, mlen, 1, begin, sizeof begin);
 	mlen = record(msg, mlen, 4, params, plen);
 	mlen = record(msg, mlen, 4, NULL, 0);
+	if (inlen)
+		mlen = record(msg, mlen, 5, (const unsigned char *)in, inlen);
 	mlen = record(msg, mlen, 5, NULL, 0);
 	if (send_all(fd, msg, mlen, deadline) != 0)
 		goto out_close;
@@ -177,9 +195,28 @@ int cli_fcgi_get(const char *sock, const char *path, int timeout_ms,
 		snprintf(body, bodylen, "%s", b ? b + 4 : out);
 	}
 out_close:
+	free(msg);
 	free(out);
 	close(fd);
 	return status;
+}
+
+int cli_sock_connectable(const char *sock)
+{
+	struct sockaddr_un sa;
+	int fd, ok;
+
+	if (!sock || strlen(sock) >= sizeof sa.sun_path)
+		return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	close(fd);
+	return ok;
 }
 
 int cli_http_get(int port, const char *path, int timeout_ms, char *body,

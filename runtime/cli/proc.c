@@ -315,3 +315,102 @@ int cli_stop_pid(pid_t pid, const char *needle, int grace_ms)
 	}
 	return cli_pid_alive(pid) ? -1 : 0;
 }
+
+/* Closes every descriptor above 2 but keep (a watcher holds nothing of ours). */
+static void close_others(int keep)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+
+	if (max < 0 || max > 65536)
+		max = 65536;
+	for (int fd = 3; fd < max; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
+pid_t cli_spawn_watched(char *const argv[], const char *log,
+			const char *exit_file, char *err, size_t errlen)
+{
+	int pfd[2], e = 0;
+	pid_t pid, watcher;
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	watcher = fork();
+	if (watcher < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (watcher == 0) {
+		int in = open("/dev/null", O_RDWR), status = 0;
+		pid_t gc;
+
+		child_signals();
+		setsid();
+		if (in >= 0) {
+			dup2(in, 0);
+			dup2(in, 1);
+			dup2(in, 2);
+			if (in > 2)
+				close(in);
+		}
+		close_others(pfd[1]);
+		gc = fork();
+		if (gc < 0)
+			_exit(127);
+		if (gc == 0) {
+			int out = open(log ? log : "/dev/null",
+				       O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+			if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+				goto fail;
+			execv(argv[0], argv);
+fail:
+			e = errno;
+			n = write(pfd[1], &e, sizeof e);
+			(void)n;
+			_exit(127);
+		}
+		n = write(pfd[1], &gc, sizeof gc);
+		close(pfd[1]);
+		while (waitpid(gc, &status, 0) < 0 && errno == EINTR)
+			;
+		if (exit_file) {
+			FILE *f = fopen(exit_file, "w");
+
+			if (f) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				if (WIFSIGNALED(status))
+					fprintf(f, "signal %d %lld\n", WTERMSIG(status),
+						(long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+				else
+					fprintf(f, "exit %d %lld\n", WEXITSTATUS(status),
+						(long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+				fclose(f);
+			}
+		}
+		_exit(0);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], &pid, sizeof pid);
+	if (n != (ssize_t)sizeof pid) {
+		snprintf(err, errlen, "cannot start %s: the watcher failed", argv[0]);
+		close(pfd[0]);
+		return -1;
+	}
+	n = read(pfd[0], &e, sizeof e);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof e) {
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
+		return -1;
+	}
+	return pid;
+}

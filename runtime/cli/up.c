@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cli.h"
+#include "ops.h"
 
 #define READY_MARK "\001cubeserve-up-ready\n"
 
@@ -198,7 +199,18 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 	}
 	if (!getenv("CUBESERVE_RUN_DIR") || strcmp(getenv("CUBESERVE_RUN_DIR"), cli->run_dir) != 0)
 		fprintf(f, "  export CUBESERVE_RUN_DIR=%s   # for the commands below\n", cli->run_dir);
-	fprintf(f, "  cubeserve status\n  cubeserve list\n");
+	{
+		/* the command as it can be run from here: it may not be on PATH */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		const char *cmd = "cubeserve";
+
+		if (n > 0) {
+			self[n] = '\0';
+			cmd = self;
+		}
+		fprintf(f, "  %s status\n  %s list\n", cmd, cmd);
+	}
 	fflush(f);
 	json_decref(deps);
 }
@@ -345,16 +357,18 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		goto out_stop;
 	}
 
-	/* what was deployed before, then the examples */
+	/* what was deployed before (its desired state), then the examples */
 	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
 		json_array_foreach(deps, i, d) {
+			char oerr[CS_ERROR_SIZE * 4];
+
 			if (stop_flag || strcmp(jstr(d, "state", ""), "paused") == 0)
 				continue;
 			printf("up: deploy %s@%s again (recorded earlier)\n", jstr(d, "name", ""),
 			       jstr(d, "version", ""));
-			if (cli_deploy(cli, jstr(d, "name", ""), jstr(d, "version", NULL),
-				       (int)jnum(d, "processes", 1), timeout_s) != CLI_OK)
-				printf("up: %s was not deployed (see above); going on\n", jstr(d, "name", ""));
+			if (cs_op_resume(cli, jstr(d, "name", ""), timeout_s, oerr, sizeof oerr) != CS_OK)
+				printf("up: %s was not deployed (%s); the supervisor retries\n",
+				       jstr(d, "name", ""), oerr);
 		}
 	}
 	deployed = json_array();
@@ -443,6 +457,8 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 			nginx = 0;
 			break;
 		}
+		/* the supervisor: every deployment as desired */
+		cli_supervise_pass(cli);
 		cli_sleep_ms(200);
 	}
 	rc = CLI_OK;

@@ -26,6 +26,14 @@
 #include "registry/registry.h"
 #include "registry/store.h"
 
+double cs_heartbeat_rate(unsigned long long prev, unsigned long long now,
+			 double dt_s, double min_dt_s)
+{
+	if (!(dt_s >= min_dt_s) || dt_s <= 0 || now < prev)
+		return -1;
+	return (double)(now - prev) / dt_s;
+}
+
 /* ------------------------------------------------------------ the thread */
 
 struct cs_heartbeat {
@@ -83,6 +91,7 @@ static void *run(void *p)
 	cs_heartbeat *hb = p;
 	cs_registry *r = NULL;
 	unsigned long long reported = 0, prev_req = 0;
+	int first = 1;
 	double prev_t = cs_clock_mono();
 	char err[CS_ERROR_SIZE * 2], state[32];
 	int down_logged = 0, ever_up = 0, stop;
@@ -109,14 +118,25 @@ static void *run(void *p)
 		f.busy = -1;
 		f.threads = f.waiting = -1;
 		f.rps = f.p50_ms = f.p99_ms = -1;
+		f.errors = -1;
 		if (hb->figures)
 			hb->figures(hb->arg, &f);
 		t = cs_clock_mono();
 		rps = f.rps;
-		if (rps < 0)
-			rps = t > prev_t ? (double)(f.requests - prev_req) / (t - prev_t) : 0;
-		prev_req = f.requests;
-		prev_t = t;
+		if (rps < 0) {
+			/* a rate over a short interval (the first beat comes at
+			 * once) is noise: 1 request in 60 us read 17000 req/s */
+			rps = cs_heartbeat_rate(prev_req, f.requests, t - prev_t,
+						hb->interval_ms / 2000.0);
+			if (rps >= 0 || f.requests < prev_req || first) {
+				prev_req = f.requests;
+				prev_t = t;
+			}
+			first = 0;
+		} else {
+			prev_req = f.requests;
+			prev_t = t;
+		}
 
 		if (!r) {
 			rc = cs_registry_open(hb->url, hb->prefix, 500, &r, err, sizeof err);
@@ -145,6 +165,10 @@ static void *run(void *p)
 			set_num(fields, "p50_ms", f.p50_ms, 3);
 			set_num(fields, "p99_ms", f.p99_ms, 3);
 			json_object_set_new(fields, "last_error", json_string(f.last_error));
+			if (f.last_error_ms > 0)
+				set_ll(fields, "last_error_time", f.last_error_ms);
+			if (f.errors >= 0)
+				set_ll(fields, "errors", f.errors);
 			set_ll(fields, "started", hb->started);
 			set_ll(fields, "updated", (long long)(cs_clock_wall() * 1000));
 			rc = cs_registry_heartbeat(r, hb->model, hb->id, fields,

@@ -29,7 +29,19 @@ typedef struct cs_heartbeat_figures {
 	int threads;                 /* serving threads in all; -1 unknown */
 	int waiting;                 /* connections in the listen queue; -1 unknown */
 	char last_error[256];        /* the latest failure, "" for none */
+	long long last_error_ms;     /* its wall-clock time; 0 unknown */
+	long long errors;            /* answers >= 500 since start; -1 unknown */
 } cs_heartbeat_figures;
+
+/*
+ * Requests per second between two readings of a request counter taken
+ * dt_s seconds apart, or -1 (unknown) when the interval is too short to
+ * mean anything (under min_dt_s: e.g. the first beat of a new worker,
+ * moments after it started) or the counter went back (a new pool's
+ * board). A pure function.
+ */
+double cs_heartbeat_rate(unsigned long long prev, unsigned long long now,
+			 double dt_s, double min_dt_s);
 
 typedef void (*cs_heartbeat_figures_fn)(void *arg, cs_heartbeat_figures *out);
 

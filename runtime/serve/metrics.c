@@ -20,7 +20,7 @@
 #include "serve/metrics.h"
 
 #define MAGIC "CSSCORE1"
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 #define N_CLASSES 4 /* 2xx 3xx 4xx 5xx (1xx never sent) */
 
 /* Upper bounds of the latency buckets, in seconds. */
@@ -66,6 +66,11 @@ typedef struct board {
 	int64_t started_unix;     /* when the board was made */
 	int64_t max_active;       /* most requests in flight at once */
 	uint64_t max_children_reached; /* times the pool wanted more than its max */
+	/* layout 3: the latest failure, written under a sequence lock */
+	uint32_t error_seq;       /* odd while a writer copies */
+	int32_t last_error_status;
+	int64_t last_error_ms;    /* wall clock */
+	char last_error[CS_METRICS_ERROR_LEN];
 	slot slots[CS_METRICS_SLOTS];
 } board;
 
@@ -77,6 +82,7 @@ struct cs_metrics {
 	slot *mine;
 };
 
+static char pool_label[64]; /* escaped; "" for none */
 static _Thread_local int thread_idx; /* this thread's busy_since_ns entry */
 
 /* ------------------------------------------------------------ helpers */
@@ -652,6 +658,12 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
 		}
 	}
 	label_value(model, sizeof model, m->b->model);
+	if (pool_label[0]) {
+		/* every label set starts model="...": the pool label joins it */
+		size_t ml = strlen(model);
+
+		snprintf(model + ml, sizeof model - ml, "\",pool=\"%s", pool_label);
+	}
 	label_value(ver, sizeof ver, version ? version : "");
 	label_value(plug, sizeof plug, plugin ? plugin : "");
 
@@ -773,7 +785,57 @@ void cs_metrics_status(cs_metrics *m, cs_pool_status *out)
 		out->active += p->busy;
 		out->idle += p->threads > p->busy ? p->threads - p->busy : 0;
 	}
+	for (uint32_t i = 0; i < CS_METRICS_SLOTS; i++) {
+		const slot *s = &m->b->slots[i];
+
+		if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == 0)
+			continue;
+		for (int e = 0; e < CS_EP_COUNT; e++) {
+			out->errors_5xx += ld(&s->requests[e][3]);
+			out->errors_4xx += ld(&s->requests[e][2]);
+		}
+	}
+	for (int tries = 0; tries < 8; tries++) {
+		uint32_t seq = __atomic_load_n(&m->b->error_seq, __ATOMIC_ACQUIRE);
+
+		if (seq & 1)
+			continue;
+		memcpy(out->last_error, m->b->last_error, sizeof out->last_error);
+		out->last_error_status = m->b->last_error_status;
+		out->last_error_ms = m->b->last_error_ms;
+		if (__atomic_load_n(&m->b->error_seq, __ATOMIC_ACQUIRE) == seq)
+			break;
+		out->last_error[0] = '\0';
+	}
+	out->last_error[sizeof out->last_error - 1] = '\0';
 	out->busy_seconds = (double)hr.sum_ns / 1e9;
 	out->p50_s = quantile(&hr, 0.50);
 	out->p99_s = quantile(&hr, 0.99);
+}
+
+void cs_metrics_error(cs_metrics *m, int status, const char *text, size_t len)
+{
+	uint32_t seq;
+	struct timespec ts;
+
+	if (!m)
+		return;
+	seq = __atomic_load_n(&m->b->error_seq, __ATOMIC_RELAXED);
+	/* one writer at a time; a failure while another writes is skipped */
+	if ((seq & 1) || !__atomic_compare_exchange_n(&m->b->error_seq, &seq, seq + 1, 0,
+						      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	if (len >= sizeof m->b->last_error)
+		len = sizeof m->b->last_error - 1;
+	memcpy(m->b->last_error, text ? text : "", text ? len : 0);
+	m->b->last_error[text ? len : 0] = '\0';
+	m->b->last_error_status = status;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->b->last_error_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	__atomic_store_n(&m->b->error_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+void cs_metrics_set_pool(const char *id)
+{
+	label_value(pool_label, sizeof pool_label, id ? id : "");
 }

@@ -30,6 +30,7 @@
 #define CS_METRICS_SLOTS 256
 #define CS_METRICS_BUCKETS 15 /* finite latency buckets, see metrics.c */
 #define CS_METRICS_THREADS 64 /* serving threads per process with a busy clock */
+#define CS_METRICS_ERROR_LEN 200 /* bytes of the latest failure kept */
 
 /* What a request was for, as counted (the `endpoint` label). */
 typedef enum cs_metrics_endpoint {
@@ -110,6 +111,21 @@ void cs_metrics_set_thread(cs_metrics *m, int idx, int threads);
 /* A request took longer than limits.slow_request_ms. */
 void cs_metrics_slow(cs_metrics *m);
 
+/*
+ * An answer with HTTP status >= 400: keeps its status, time and the start
+ * of its body (len bytes of text) as the pool's latest failure, for the
+ * heartbeat. Lock-free; a failure recorded while another is being
+ * recorded is dropped.
+ */
+void cs_metrics_error(cs_metrics *m, int status, const char *text, size_t len);
+
+/*
+ * Labels every sample this process renders with pool="id" (NULL or "":
+ * none), so the pools of one deployment are told apart and a Prometheus
+ * sum over them is right. Call before serving; not thread-safe.
+ */
+void cs_metrics_set_pool(const char *id);
+
 /* The pool wanted more processes than its maximum (once per refusal). */
 void cs_metrics_max_children_reached(cs_metrics *m);
 
@@ -138,6 +154,11 @@ typedef struct cs_pool_status {
 	double busy_seconds;         /* time spent in requests, all threads ever:
 					its change over a second is the average
 					number of busy threads in that second */
+	uint64_t errors_5xx;         /* answers 500..599, all processes ever */
+	uint64_t errors_4xx;         /* answers 400..499 */
+	int last_error_status;       /* the latest answer >= 400, 0: none yet */
+	int64_t last_error_ms;       /* its wall-clock time */
+	char last_error[CS_METRICS_ERROR_LEN]; /* the start of its body */
 	int n_procs;
 	cs_metrics_proc procs[CS_METRICS_SLOTS];
 } cs_pool_status;

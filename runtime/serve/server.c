@@ -131,6 +131,10 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 	__atomic_fetch_sub(&s->root->inflight, 1, __ATOMIC_RELAXED);
 	if (!resp.status) /* never answer nothing */
 		cs_response_fail(&resp, CS_EBACKEND, "no response");
+	/* every answer names the version that gave it (switches, canaries) */
+	cs_response_header(&resp, "X-Model-Version: %s", s->model->mf->version);
+	if (resp.status >= 400) /* the heartbeat reports the latest failure */
+		cs_metrics_error(s->metrics, resp.status, resp.body, resp.len);
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/names.h"
@@ -70,6 +72,8 @@ static void usage(FILE *f)
 "      --scoreboard PATH   the pool's shared-memory metrics file (default\n"
 "                          /dev/shm/cubeserve-<model>-<socket hash>; \"anon\":\n"
 "                          anonymous memory shared with --processes children)\n"
+"      --pool ID           label the samples of /metrics pool=\"ID\" (one pool of\n"
+"                          several serving one deployment)\n"
 "      --check             load everything, run the manifest's example through\n"
 "                          predict, print the response to stdout and exit\n"
 "  -h, --help              this text\n"
@@ -118,6 +122,17 @@ static void heartbeat_figures(void *arg, cs_heartbeat_figures *f)
 		f->busy = st->active;
 	prev_busy_s = st->busy_seconds;
 	prev_t = t;
+	f->errors = (long long)st->errors_5xx;
+	if (st->last_error_status) {
+		/* the JSON error's message when it has one, else the body */
+		json_t *j = json_loads(st->last_error, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "error"));
+
+		snprintf(f->last_error, sizeof f->last_error, "HTTP %d: %s",
+			 st->last_error_status, msg ? msg : st->last_error);
+		f->last_error_ms = st->last_error_ms;
+		json_decref(j);
+	}
 	free(st);
 }
 
@@ -296,6 +311,7 @@ int main(int argc, char **argv)
 		{"processes", required_argument, NULL, 'n'},
 		{"max-processes", required_argument, NULL, 'N'},
 		{"max-requests", required_argument, NULL, 'R'},
+		{"pool", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -345,6 +361,7 @@ int main(int argc, char **argv)
 		case 'c': check = 1; break;
 		case 'M': model_ref = optarg; break;
 		case 'S': scoreboard = optarg; break;
+		case 'O': cs_metrics_set_pool(optarg); break;
 		case 'r': registry_url = optarg; break;
 		case 'G':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {

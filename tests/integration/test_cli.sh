@@ -109,8 +109,11 @@ wait_for() {
 	done
 	return 1
 }
-live() { # live NAME N: status shows N live instances of NAME
+live() { # live NAME N: status shows N live pools of NAME
 	[ "$("$CS" status "$1" --json | jq '.[0].live')" = "$2" ]
+}
+procs() { # procs NAME N: its ready pool's master has N children
+	[ "$("$CS" status "$1" --json | jq '[.[0].pools[] | select(.state == "ready")][0].children')" = "$2" ]
 }
 # redis_pid: the pid of the redis-server of $CUBESERVE_RUN_DIR (exactly one;
 # not a child it forks for a rewrite, whose title starts with redis-aof-...)
@@ -154,7 +157,7 @@ fi
 redis_pid=$(sed -n 's/^  redis  .* pid \([0-9][0-9]*\),.*/\1/p' "$run/up-fg.out")
 [ "$redis_pid" = "$(redis_pid)" ] || redis_pid=
 nginx_pid=$(cat "$CUBESERVE_RUN_DIR/nginx/nginx.pid" 2>/dev/null || true)
-worker_pids=$("$CS" status --json | jq -r '.[].pids | fromjson | .[]' | tr '\n' ' ')
+worker_pids=$("$CS" status --json | jq -r '.[].pools[].pid' | tr '\n' ' ')
 cs 5 up --port "$(cs_free_port)" && [[ $out == *"already up"* ]] &&
 	pass "a second up in the same run directory is refused (exit 5)"
 kill -INT "$up_pid"
@@ -218,7 +221,7 @@ fi
 cs 0 publish "$run/iris" && [[ $out == *"[5/5]"* ]] && pass "publish iris@1.0.0 (5 steps)"
 b1=$(blobs)
 cs 0 show iris --json
-if jq -e '.name == "iris" and .default == "1.0.0" and (.record.files | fromjson | length) == 3
+if jq -e '.name == "iris" and .default == "1.0.0" and (.record.files | length) == 3
 	and (.record.manifest_sha256 | length) == 64 and .record.plugin == "native"' <<<"$out" >/dev/null; then
 	pass "show iris: default version, plugin, 3 files with sha256"
 else
@@ -272,7 +275,7 @@ else
 	fail "two concurrent publishes: one registered, one refusal" "exits $r1 $r2; versions: $out" "$(cat "$run/race1.out" "$run/race2.out" | tail -n 8)"
 fi
 cs 0 show race --json
-for f in $(jq -r '.record.files | fromjson | .[]' <<<"$out"); do
+for f in $(jq -r '.record.files | .[]' <<<"$out"); do
 	[ -f "$CUBESERVE_RUN_DIR/store/sha256/${f:0:2}/$f" ] || fail "race: blob $f of the registered version is in the store"
 done
 
@@ -285,12 +288,12 @@ else
 	fail "POST /models/iris right after deploy" "status $status: $body"
 fi
 cs 5 deploy iris && pass "deploying a deployed model again is refused (exit 5)"
-if wait_for 5 live iris 2; then
-	pass "status: 2 live instances of iris (heartbeats)"
+if wait_for 5 live iris 1 && procs iris 2; then
+	pass "status: one live pool of iris, a prefork master with 2 processes"
 else
-	fail "status: 2 live instances of iris" "$("$CS" status iris 2>&1)"
+	fail "status: one live pool of iris with 2 processes" "$("$CS" status iris 2>&1)"
 fi
-cs 0 scale iris 3 && wait_for 5 live iris 3 && pass "scale iris 3: 3 live instances"
+cs 0 scale iris 3 && wait_for 5 procs iris 3 && pass "scale iris 3: the master runs 3 processes"
 for i in $(seq 1 30); do http POST /models/iris "$iris"; [ "$status" = 200 ] || break; done
 [ "$status" = 200 ] && pass "30 calls after scaling all answered 200"
 if wait_for 5 eval '[ "$("$CS" status iris --json | jq ".[0].requests >= 30 and .[0].state == \"running\"")" = true ]'; then
@@ -298,8 +301,8 @@ if wait_for 5 eval '[ "$("$CS" status iris --json | jq ".[0].requests >= 30 and 
 else
 	fail "status iris counts requests" "$("$CS" status iris --json 2>&1 | head -c 600)"
 fi
-cs 0 status && [[ $out == *iris*running*3/3* ]] && pass "status (text): iris running 3/3"
-cs 0 scale iris 1 && wait_for 8 live iris 1 && pass "scale iris 1: 1 live instance"
+cs 0 status && [[ $out == *iris*running*" 1/1    3 "* ]] && pass "status (text): iris running, 1/1 pools, 3 processes"
+cs 0 scale iris 1 && wait_for 8 procs iris 1 && pass "scale iris 1: 1 process"
 cs 0 routes && [[ $out == *"upstream cubeserve_iris"* ]] && [[ $out == *"location = /models/iris"* ]] &&
 	pass "routes prints the upstream and the locations of iris"
 cs 0 logs iris -n 5 && [[ $out == *iris* ]] && pass "logs iris"

@@ -1,0 +1,302 @@
+/*
+ * pool.c - the instances of a deployment (see pool.h): start one prefork
+ * master under spawn-fcgi, check it, find its processes, scale and stop it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+#define READY_POLL_MS 50
+
+long long pool_wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint32_t fnv32(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void log_path(const cs_cli *cli, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/logs/%s.log", cli->run_dir, name);
+}
+
+static void exit_path(const cs_cli *cli, const char *name, long long id,
+		      char *out, size_t len)
+{
+	snprintf(out, len, "%s/sockets/%s.%lld.exit", cli->run_dir, name, id);
+}
+
+/* What the command line of every process of the pool contains. */
+static void needle(const char *name, const json_t *pool, char *out, size_t len)
+{
+	const char *sb = json_string_value(json_object_get(pool, "scoreboard"));
+
+	if (sb && *sb)
+		snprintf(out, len, "--scoreboard %s ", sb);
+	else /* a record written before pools had their own board */
+		snprintf(out, len, "cubeserve-worker --model %s@", name);
+}
+
+static void print_log_tail(const cs_cli *cli, const char *name, int lines)
+{
+	char p[PATH_MAX + 32], out[8192], n[16];
+	char *argv[] = {"/usr/bin/tail", "-n", n, p, NULL};
+
+	log_path(cli, name, p, sizeof p);
+	snprintf(n, sizeof n, "%d", lines);
+	if (!cli->json && cli_run(argv, out, sizeof out, 5000) == 0)
+		fprintf(stderr, "--- the last lines of %s:\n%s", p, out);
+}
+
+int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
+	       int processes, json_t **out, char *err, size_t errlen)
+{
+	static const char *const sf_cand[] = {"/usr/bin/spawn-fcgi", NULL};
+	char sock[PATH_MAX], sb[PATH_MAX], logf[PATH_MAX + 32], exitf[PATH_MAX + 32];
+	char model[200], nproc[16], host[256], pool_id[32];
+	pid_t pid;
+	json_t *p;
+
+	*out = NULL;
+	if (!cli->spawn_fcgi)
+		cli->spawn_fcgi = cli_find_tool("CS_SPAWN_FCGI", "spawn-fcgi", sf_cand);
+	if (!cli->spawn_fcgi) {
+		snprintf(err, errlen, "spawn-fcgi is not installed (apt-get install spawn-fcgi, or set CS_SPAWN_FCGI)");
+		return CS_ENOTFOUND;
+	}
+	if (access(cli->worker, X_OK) != 0) {
+		snprintf(err, errlen, "no worker at %s (build it, or set CUBESERVE_WORKER)", cli->worker);
+		return CS_ENOTFOUND;
+	}
+	snprintf(sock, sizeof sock, "%s/sockets/%s.%lld.sock", cli->run_dir, name, id);
+	if (strlen(sock) > 107) {
+		snprintf(err, errlen, "socket path too long for a unix socket (%zu > 107 bytes): %s; use a shorter --run-dir",
+			 strlen(sock), sock);
+		return CS_EINVAL;
+	}
+	snprintf(sb, sizeof sb, "/dev/shm/cubeserve-%s-%08x-%lld.scoreboard", name,
+		 fnv32(cli->run_dir), id);
+	snprintf(model, sizeof model, "%s@%s", name, version);
+	snprintf(nproc, sizeof nproc, "%d", processes > 0 ? processes : 1);
+	snprintf(pool_id, sizeof pool_id, "%lld", id);
+	log_path(cli, name, logf, sizeof logf);
+	exit_path(cli, name, id, exitf, sizeof exitf);
+	unlink(sock);
+	unlink(exitf);
+	{
+		char *argv[] = {cli->spawn_fcgi, "-n", "-s", sock, "-M", "0600", "--",
+				cli->worker, "--model", model, "--registry",
+				cli->registry_url, "--plugin-dir", cli->plugin_dir,
+				"--lua-dir", cli->lua_dir, "--processes", nproc,
+				"--max-processes", "64", "--scoreboard", sb,
+				"--pool", pool_id, "--log-level", "info", NULL};
+
+		pid = cli_spawn_watched(argv, logf, exitf, err, errlen);
+	}
+	if (pid < 0)
+		return CS_EIO;
+	if (gethostname(host, sizeof host - 1) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	p = json_object();
+	json_object_set_new(p, "id", json_integer(id));
+	json_object_set_new(p, "version", json_string(version));
+	json_object_set_new(p, "role", json_string("staging"));
+	json_object_set_new(p, "socket", json_string(sock));
+	json_object_set_new(p, "pid", json_integer(pid));
+	json_object_set_new(p, "scoreboard", json_string(sb));
+	json_object_set_new(p, "host", json_string(host));
+	json_object_set_new(p, "started", json_integer(pool_wall_ms()));
+	*out = p;
+	return CS_OK;
+}
+
+int pool_wait_ready(cs_cli *cli, const char *name, json_t *pool,
+		    const char *example_json, int timeout_s, char *err,
+		    size_t errlen)
+{
+	const char *sock = json_string_value(json_object_get(pool, "socket"));
+	const char *ver = json_string_value(json_object_get(pool, "version"));
+	long long deadline = cli_now_ms() + (long long)timeout_s * 1000;
+	char path[128], body[1024];
+	int st;
+
+	snprintf(path, sizeof path, "/models/%s", name);
+	for (;;) {
+		if (cli_fcgi_get(sock, path, 1000, NULL, 0) == 200)
+			break;
+		if (!pool_alive(name, pool)) {
+			char why[128];
+
+			pool_exit_reason(cli, name, pool, why, sizeof why);
+			snprintf(err, errlen, "%s@%s: the worker (pid %lld) %s before it was ready (log: %s/logs/%s.log)",
+				 name, ver, (long long)json_integer_value(json_object_get(pool, "pid")),
+				 why[0] ? why : "exited", cli->run_dir, name);
+			print_log_tail(cli, name, 15);
+			return CS_EBACKEND;
+		}
+		if (cli_now_ms() >= deadline) {
+			snprintf(err, errlen, "%s@%s did not answer GET %s on %s within %d s",
+				 name, ver, path, sock, timeout_s);
+			print_log_tail(cli, name, 15);
+			return CS_ETIMEOUT;
+		}
+		cli_sleep_ms(READY_POLL_MS);
+	}
+	if (!example_json || !*example_json)
+		return CS_OK;
+	st = cli_fcgi_request(sock, "POST", path, "application/json", example_json,
+			      strlen(example_json), timeout_s * 1000, body, sizeof body);
+	if (st != 200) {
+		snprintf(err, errlen, "%s@%s answers the manifest's example with HTTP %d: %.300s",
+			 name, ver, st, body);
+		return CS_EBACKEND;
+	}
+	return CS_OK;
+}
+
+int pool_alive(const char *name, const json_t *pool)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(pool, "pid"));
+	char nd[PATH_MAX + 32];
+
+	if (pid <= 0 || !cli_pid_alive(pid))
+		return 0;
+	needle(name, pool, nd, sizeof nd);
+	return cli_pid_matches(pid, nd);
+}
+
+int pool_serving(const json_t *pool)
+{
+	return cli_sock_connectable(json_string_value(json_object_get(pool, "socket")));
+}
+
+/* The pids (other than skip) whose command line has needle nd. */
+static int find_procs(const char *nd, pid_t skip, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) && n < max) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == skip || pid == getpid())
+			continue;
+		if (cli_pid_matches((pid_t)pid, nd))
+			out[n++] = (pid_t)pid;
+	}
+	closedir(d);
+	return n;
+}
+
+int pool_stop(cs_cli *cli, const char *name, const json_t *pool, int grace_ms)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(pool, "pid"));
+	const char *sock = json_string_value(json_object_get(pool, "socket"));
+	char nd[PATH_MAX + 32];
+	pid_t left[256];
+	int n, rc = 0;
+
+	(void)cli;
+	needle(name, pool, nd, sizeof nd);
+	if (pid > 0 && cli_stop_pid(pid, nd, grace_ms) != 0)
+		rc = -1;
+	/* children a killed master left behind: they finish, then exit */
+	n = find_procs(nd, 0, left, 256);
+	for (int i = 0; i < n; i++)
+		kill(left[i], SIGTERM);
+	for (int i = 0; i < n; i++)
+		if (cli_stop_pid(left[i], nd, grace_ms) != 0)
+			rc = -1;
+	if (sock && pool_alive(name, pool) == 0)
+		unlink(sock);
+	return rc;
+}
+
+int pool_children(const json_t *pool)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(pool, "pid"));
+	char p[64], buf[4096], *tok, *save = NULL;
+	FILE *f;
+	int n = 0;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(p, sizeof p, "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	f = fopen(p, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof buf, f))
+		buf[0] = '\0';
+	fclose(f);
+	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		n++;
+	return n;
+}
+
+int pool_scale(const json_t *pool, int n, int blocking)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(pool, "pid"));
+	int cur = pool_children(pool), guard = 0;
+
+	if (cur < 0)
+		return -1;
+	while (cur != n && guard++ < 128) {
+		long long deadline = cli_now_ms() + 10000;
+		int want = cur < n ? cur + 1 : cur - 1;
+
+		kill(pid, cur < n ? SIGTTIN : SIGTTOU);
+		if (!blocking)
+			return -1;
+		while ((cur = pool_children(pool)) != want && cur >= 0 &&
+		       cli_now_ms() < deadline)
+			cli_sleep_ms(20);
+		if (cur != want)
+			return -1;
+	}
+	return cur == n ? 0 : -1;
+}
+
+void pool_exit_reason(cs_cli *cli, const char *name, const json_t *pool,
+		      char *buf, size_t len)
+{
+	char p[PATH_MAX + 32], how[16] = "";
+	int code = 0;
+	FILE *f;
+
+	buf[0] = '\0';
+	exit_path(cli, name, json_integer_value(json_object_get(pool, "id")), p, sizeof p);
+	f = fopen(p, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%15s %d", how, &code) == 2) {
+		if (strcmp(how, "signal") == 0)
+			snprintf(buf, len, "was killed by signal %d (%s)", code, strsignal(code));
+		else
+			snprintf(buf, len, "exited with status %d", code);
+	}
+	fclose(f);
+}
