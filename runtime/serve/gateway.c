@@ -96,6 +96,7 @@ struct cs_gateway {
 	cs_registry *reg;
 	pthread_t thread;
 	int running;
+	pid_t owner;    /* the process whose thread it is (a forked child has none) */
 	int stop_pipe[2];
 	int redis_down; /* logged once */
 };
@@ -470,12 +471,14 @@ int cs_gateway_start(cs_gateway *g, char *err, size_t errlen)
 		return CS_EIO;
 	}
 	g->running = 1;
+	g->owner = getpid();
 	return CS_OK;
 }
 
 void cs_gateway_stop(cs_gateway *g)
 {
-	if (!g || !g->running)
+	/* a child forked after the start has a copy of g, not the thread */
+	if (!g || !g->running || g->owner != getpid())
 		return;
 	if (write(g->stop_pipe[1], "x", 1) < 0)
 		cs_log_warn("gateway: cannot wake the refresh thread: %s", strerror(errno));
