@@ -53,6 +53,8 @@ fi
 # worker built without registry support.
 if "$builddir/cubeserve-worker" --help 2>/dev/null | grep -q -- '--registry' &&
 	[ -x "$builddir/cubeserve" ]; then
+	[ "$deps" = 0 ] || "$srcdir/scripts/console-deps.sh" || echo "demo: the console's npm files are missing (see above)" >&2
+	echo "demo: the console: http://127.0.0.1:$port/console/ (once the stack is up)"
 	exec "$builddir/cubeserve" up --port "$port" --run-dir "$rundir"
 fi
 

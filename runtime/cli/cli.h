@@ -82,6 +82,12 @@ int cli_registry(cs_cli *cli, int create);
 /* Fills in the registry address when none was given (run dir's socket). */
 void cli_registry_default(cs_cli *cli);
 
+/*
+ * The registry address to print or record: its password masked
+ * (registry/url.h). The string lives until the next call.
+ */
+const char *cli_registry_shown(cs_cli *cli);
+
 /* The store directory (registry config, else RUN/store); NULL on failure. */
 const char *cli_store(cs_cli *cli);
 
@@ -322,6 +328,23 @@ void cli_auth_example(cs_cli *cli, const char *model);
 
 /* status: today's calls per key of model (into row, else printed). */
 void cli_auth_status(cs_cli *cli, const char *model, json_t *row);
+/* ------------------------------------------------------------ console.c */
+
+/* RUN/api.sock, the socket of cubeserve-api. */
+void cli_api_sock(const cs_cli *cli, char *out, size_t len);
+
+/*
+ * Writes PREFIX/console.conf (nginx/console.conf.in: /console/ and /api/)
+ * when cubeserve-api is built, else removes it. CLI_OK or CLI_FAIL.
+ */
+int cli_console_conf(cs_cli *cli, const char *prefix, const char *params);
+
+/*
+ * Starts cubeserve-api under spawn-fcgi on RUN/api.sock (log
+ * RUN/logs/api.log) and waits (bounded) until it answers. Returns its pid,
+ * 0 when cubeserve-api is not built, -1 when it could not start.
+ */
+pid_t cli_api_start(cs_cli *cli);
 
 /* ------------------------------------------------------------ commands */
 
@@ -353,5 +376,7 @@ int cli_cmd_login(cs_cli *cli, int argc, char **argv);
 int cli_cmd_logout(cs_cli *cli, int argc, char **argv);
 int cli_cmd_whoami(cs_cli *cli, int argc, char **argv);
 int cli_cmd_audit(cs_cli *cli, int argc, char **argv);
+int cli_cmd_k8s(cs_cli *cli, int argc, char **argv);
+int cli_cmd_hosts(cs_cli *cli, int argc, char **argv);
 
 #endif

@@ -610,7 +610,7 @@ static json_t *new_record(cs_cli *cli, const char *name, const char *version,
 	set_str(d, "host", host);
 	set_str(d, "run_dir", cli->run_dir);
 	set_str(d, "log", logf);
-	set_str(d, "registry", cli->registry_url);
+	set_str(d, "registry", cli_registry_shown(cli));
 	set_str(d, "worker", cli->worker);
 	set_str(d, "plugin_dir", cli->plugin_dir);
 	set_str(d, "lua_dir", cli->lua_dir);

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "model/manifest.h"
 #include "registry/store.h"
+#include "registry/webstore.h"
 
 #define MAX_FILES 4
 
@@ -51,29 +52,31 @@ static void unique_name(const char *want, const char *role, stored *files,
 		snprintf(out, len, "%s", want);
 }
 
+/* Deletes blob sha (added by this publish) unless a registered version uses it. */
+static void rollback_blob(cs_cli *cli, const char *sha)
+{
+	char key[256], err[CS_ERROR_SIZE];
+	redisReply *rep = NULL;
+	const char *argv[2] = {"SCARD", key};
+
+	if (cli->reg) {
+		cs_registry_key(cli->reg, key, sizeof key, "blob:%s", sha);
+		rep = cs_registry_argv(cli->reg, 2, argv);
+		if (!rep || rep->integer != 0) {
+			cs_registry_free_reply(rep);
+			return;
+		}
+		cs_registry_free_reply(rep);
+	}
+	cs_store_remove(cli->store, sha, err, sizeof err);
+}
+
 /* Deletes the blobs this publish added that no registered version uses. */
 static void rollback(cs_cli *cli, stored *files, size_t n)
 {
-	char key[256], err[CS_ERROR_SIZE];
-
-	for (size_t i = 0; i < n; i++) {
-		redisReply *rep = NULL;
-		const char *argv[2] = {"SCARD", key};
-
-		if (!files[i].created)
-			continue;
-		if (cli->reg) {
-			cs_registry_key(cli->reg, key, sizeof key, "blob:%s", files[i].sha);
-			rep = cs_registry_argv(cli->reg, 2, argv);
-			if (!rep || rep->integer != 0) {
-				/* unknown, or a registered version uses it: keep it */
-				cs_registry_free_reply(rep);
-				continue;
-			}
-			cs_registry_free_reply(rep);
-		}
-		cs_store_remove(cli->store, files[i].sha, err, sizeof err);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (files[i].created)
+			rollback_blob(cli, files[i].sha);
 }
 
 static int stat_file(const char *p)
@@ -116,7 +119,9 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 	size_t nfiles = 0;
 	cs_manifest *mf = NULL;
 	json_t *orig = NULL, *vfields = NULL, *tags = NULL, *fobj = NULL, *blobs = NULL;
-	const char *blob_list[MAX_FILES];
+	json_t *web_files = NULL, *web_created = NULL;
+	char web_sha[CS_SHA256_HEX] = "";
+	const char **blob_list = NULL;
 	char *mtext = NULL, *s;
 	size_t total = 0;
 	int rc = CLI_FAIL, st;
@@ -141,7 +146,7 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 	cli_step(cli, "      ok: %s version %s, plugin %s", mf->name, mf->version, mf->plugin);
 
 	/* 2. the registry: reachable, known schema, version still free */
-	cli_step(cli, "[2/5] check the registry at %s", cli->registry_url);
+	cli_step(cli, "[2/5] check the registry at %s", cli_registry_shown(cli));
 	rc = cli_registry(cli, 1);
 	if (rc == CLI_OK)
 		rc = cli_auth_publish(cli, mf->name, 0);
@@ -257,10 +262,32 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 		nfiles++;
 	}
 
+	/* the demo page: a web/ folder beside the manifest, stored file by file */
+	{
+		char wdir[PATH_MAX * 2];
+
+		snprintf(wdir, sizeof wdir, "%s/web", mf->dir);
+		if (stat(wdir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			char e2[CS_ERROR_SIZE * 2];
+
+			if (cs_web_store(cli->store, wdir, &web_files, &web_created, web_sha, e2,
+					 sizeof e2) != CS_OK) {
+				cli_err(cli, "step 4 (store): %s", e2);
+				rc = CLI_FAIL;
+				goto out_rollback;
+			}
+			cli_step(cli, "      %-14s %s  web/ (%zu files)", "web", web_sha,
+				 json_object_size(web_files));
+		}
+	}
+
 	/* 5. register, atomically */
 	cli_step(cli, "[5/5] register %s@%s", mf->name, mf->version);
 	fobj = json_object();
 	blobs = json_array();
+	blob_list = calloc(nfiles + json_object_size(web_files) + 1, sizeof *blob_list);
+	if (!blob_list)
+		goto out_rollback;
 	for (size_t i = 0; i < nfiles; i++) {
 		size_t j;
 
@@ -273,6 +300,25 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 			json_array_append_new(blobs, json_string(files[i].sha));
 		}
 		total += files[i].size;
+	}
+	if (web_files) {
+		const char *wk;
+		json_t *wv, *seen = json_object();
+		size_t i;
+
+		json_array_foreach(blobs, i, wv)
+			json_object_set(seen, json_string_value(wv), json_true());
+		json_object_foreach(web_files, wk, wv) {
+			const char *h = json_string_value(wv);
+
+			if (json_object_get(seen, h))
+				continue;
+			json_object_set(seen, h, json_true());
+			json_array_append_new(blobs, json_string(h));
+		}
+		json_decref(seen);
+		for (i = 0; i < json_array_size(blobs); i++)
+			blob_list[i] = json_string_value(json_array_get(blobs, i));
 	}
 	vfields = json_object();
 	json_object_set_new(vfields, "plugin", json_string(mf->plugin));
@@ -326,6 +372,12 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 		json_object_set_new(vfields, "published", json_string(sizebuf));
 	}
 	json_object_set_new(vfields, "source", json_string(mf->dir));
+	if (web_files) {
+		s = json_dumps(web_files, JSON_COMPACT | JSON_SORT_KEYS);
+		json_object_set_new(vfields, "web_files", json_string(s ? s : "{}"));
+		free(s);
+		json_object_set_new(vfields, "web_sha256", json_string(web_sha));
+	}
 	json_object_set_new(vfields, "description", json_string(mf->description));
 	tags = json_array();
 	for (size_t i = 0; i < mf->n_tags; i++)
@@ -358,7 +410,17 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 
 out_rollback:
 	rollback(cli, files, nfiles);
+	{
+		json_t *h;
+		size_t i;
+
+		json_array_foreach(web_created, i, h)
+			rollback_blob(cli, json_string_value(h));
+	}
 out_free:
+	free(blob_list);
+	json_decref(web_files);
+	json_decref(web_created);
 	free(mtext);
 	json_decref(orig);
 	json_decref(vfields);

@@ -140,7 +140,7 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	printf("supervise: reconciling the deployments of %s every %d ms (run dir %s)\n",
-	       cli->registry_url, PASS_MS, cli->run_dir);
+	       cli_registry_shown(cli), PASS_MS, cli->run_dir);
 	fflush(stdout);
 	while (!stop_flag) {
 		if (!cli->reg) {

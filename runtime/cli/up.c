@@ -167,10 +167,18 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 		" (Ctrl-C stops it)");
 	fprintf(f, "  run dir   %s\n", cli->run_dir);
 	fprintf(f, "  redis     %s  pid %ld, AOF in %s/redis, log %s/logs/redis.log\n",
-		cli->registry_url, (long)redis, cli->run_dir, cli->run_dir);
+		cli_registry_shown(cli), (long)redis, cli->run_dir, cli->run_dir);
 	fprintf(f, "  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx/nginx.conf, logs %s/nginx/logs/\n",
 		port, (long)nginx, cli->run_dir, cli->run_dir);
 	fprintf(f, "  store     %s\n", cli->store ? cli->store : "-");
+	{
+		char c[PATH_MAX + 32];
+
+		snprintf(c, sizeof c, "%s/nginx/console.conf", cli->run_dir);
+		if (access(c, F_OK) == 0)
+			fprintf(f, "  console   http://127.0.0.1:%d/console/  (API under /api/, log %s/logs/api.log)\n",
+				port, cli->run_dir);
+	}
 	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d)
@@ -238,7 +246,7 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
 	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
 	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
-	pid_t redis = 0, nginx = 0;
+	pid_t redis = 0, nginx = 0, api = 0;
 	json_t *deps = NULL, *d, *deployed = NULL;
 	cs_registry *probe;
 	struct sigaction sa;
@@ -356,6 +364,13 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
 		goto out_stop;
 	}
+	/* the console's API (the console itself is static files nginx serves) */
+	api = cli_api_start(cli);
+	if (api > 0)
+		printf("up: cubeserve-api on %s/api.sock (pid %ld); console at http://127.0.0.1:%d/console/\n",
+		       cli->run_dir, (long)api, port);
+	else if (api < 0)
+		api = 0;
 
 	/* what was deployed before (its desired state), then the examples */
 	if (cs_registry_deployments(cli->reg, &deps) == CS_OK) {
@@ -459,6 +474,13 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		}
 		/* the supervisor: every deployment as desired */
 		cli_supervise_pass(cli);
+		if (api && !cli_pid_alive(api)) {
+			cli_err(cli, "cubeserve-api (pid %ld) exited; starting it again (log: %s/logs/api.log)",
+				(long)api, cli->run_dir);
+			api = cli_api_start(cli);
+			if (api < 0)
+				api = 0;
+		}
 		cli_sleep_ms(200);
 	}
 	rc = CLI_OK;
@@ -477,6 +499,10 @@ out_stop:
 	if (cli->reg && redis) {
 		printf("up: stop the workers\n");
 		cli_stop_all(cli);
+	}
+	if (api) {
+		printf("up: stop cubeserve-api (pid %ld)\n", (long)api);
+		cli_stop_pid(api, "cubeserve-api", 3000);
 	}
 	if (nginx) {
 		printf("up: stop nginx (pid %ld)\n", (long)nginx);

@@ -26,6 +26,8 @@
 #include "core/request.h"
 #include "core/status.h"
 #include "glue/glue.h"
+#include "glue/lua_bytes.h"
+#include "glue/lua_image.h"
 #include "glue/lua_json.h"
 #include "glue/lua_tensor.h"
 #include "glue/lua_util.h"
@@ -550,7 +552,7 @@ static int req_index(lua_State *L)
 			lua_pushstring(L, req->content_type);
 			lua_setfield(L, -2, "content-type");
 		}
-	} else {
+	} else if (!cs_lua_request_uploads(L, req, key)) { /* files, form, file */
 		return 0;
 	}
 	lua_pushvalue(L, -1);
@@ -695,7 +697,9 @@ int cs_glue_new(cs_model *model, const char *lua_dir, cs_glue **out,
 	open_sandbox(L);
 	cs_lua_util_open(L);
 	cs_lua_tensor_open(L);
+	cs_lua_image_open(L, mf->limits.max_image_pixels, mf->limits.max_image_bytes);
 	open_cs(L);
+	cs_lua_bytes_open(L, mf->dir, mf->limits.max_string_bytes);
 	open_model(L, model);
 	luaL_newmetatable(L, "cubeserve.request");
 	lua_pushcfunction(L, req_index);

@@ -25,6 +25,9 @@ typedef struct cs_limits {
 	size_t max_headers;         /* HTTP request headers -> 431 */
 	uint64_t request_timeout_ms; /* queue + work time of a request -> 504 */
 	uint64_t slow_request_ms;    /* log requests slower than this; 0: off */
+	/* images decoded by the glue (image.decode) */
+	uint64_t max_image_pixels;  /* width x height of one image -> 413 */
+	size_t max_image_bytes;     /* encoded bytes of one image -> 413 */
 } cs_limits;
 
 #define CS_DEFAULT_MAX_BODY_BYTES ((size_t)1 << 20)
@@ -36,6 +39,8 @@ typedef struct cs_limits {
 #define CS_DEFAULT_MAX_STRING_BYTES ((size_t)1 << 20)
 #define CS_DEFAULT_MAX_HEADERS ((size_t)64)
 #define CS_DEFAULT_REQUEST_TIMEOUT_MS ((uint64_t)30000)
+#define CS_DEFAULT_MAX_IMAGE_PIXELS ((uint64_t)16777216)
+#define CS_DEFAULT_MAX_IMAGE_BYTES ((size_t)16 << 20)
 
 /* Fills a cs_limits with the defaults. */
 void cs_limits_default(cs_limits *lim);
@@ -72,7 +77,8 @@ typedef struct cs_manifest {
 	size_t n_public;
 	cs_limits limits;
 	int threads;
-	char *options_json; /* "{}" when absent */
+	char *options_json; /* "{}" when absent; holds "engine" when given */
+	char *engine;       /* "engine": auto|xnnpack|opencv, NULL when absent */
 	char *example_json; /* NULL when absent */
 	cs_batching batching;
 } cs_manifest;

@@ -51,6 +51,28 @@ cs_status cs_envelope_parse(const char *body, size_t len, cs_arena *arena,
 		      size_t errlen);
 
 /*
+ * cs_envelope_parse() for either shape: name_key "method" (api/model,
+ * with "kwargs") or "action" (ServiceBoot's api/data, with "args").
+ */
+cs_status cs_envelope_parse_as(const char *name_key, const char *body, size_t len,
+			       cs_arena *arena, char **method, json_t **args,
+			       char *err, size_t errlen);
+
+/*
+ * Reads an envelope call in any of its three forms, chosen by the
+ * Content-Type: JSON (or none) {name_key: "...", args: {...}}; a
+ * multipart/form-data body with a field name_key naming the method, an
+ * optional field with the args as JSON text, and files (*form = 1: the
+ * body stays for req.files); or any other body as a stream, the method in
+ * the query (?action=NAME). On CS_OK *method is in the arena and *args a
+ * new reference ({} by default); else CS_EINVAL (CS_ENOMEM) with err.
+ */
+cs_status cs_envelope_read(const char *name_key, const char *content_type,
+			   const char *query, const char *body, size_t len,
+			   cs_arena *arena, char **method, json_t **args,
+			   int *form, char *err, size_t errlen);
+
+/*
  * Wraps a method's outcome into the envelope, in place: a JSON value
  * becomes {"status":"ok","value":...}; an error body {"error": m} becomes
  * {"status":"err","value":m,"error":m} (the status stays); raw bytes (the

@@ -210,6 +210,8 @@ void cs_route_match(const char *http_method, const char *path,
 		/* the CubeAI call envelope */
 		if (n == 2 && seg_is(seg[1], se[1], "model")) {
 			set_kind(out, http_method, 1, CS_ROUTE_API_MODEL);
+		} else if (n == 2 && seg_is(seg[1], se[1], "data")) {
+			set_kind(out, http_method, 1, CS_ROUTE_API_DATA);
 		} else if (n == 3 && (seg_is(seg[1], se[1], "stream") ||
 				      seg_is(seg[1], se[1], "file"))) {
 			if (!take_name(seg[2], se[2], out->method, sizeof out->method)) {

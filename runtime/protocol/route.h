@@ -23,6 +23,7 @@ typedef enum cs_route_kind {
 	CS_ROUTE_API_MODEL,     /* POST /models/<m>/api/model */
 	CS_ROUTE_API_STREAM,    /* POST /models/<m>/api/stream/<method> */
 	CS_ROUTE_API_FILE,      /* POST /models/<m>/api/file/<method> */
+	CS_ROUTE_API_DATA,      /* POST /models/<m>/api/data (ServiceBoot) */
 } cs_route_kind;
 
 typedef struct cs_route {
@@ -43,6 +44,7 @@ typedef struct cs_route {
  *   POST /models/<served>/api/model             -> API_MODEL
  *   POST /models/<served>/api/stream/<method>   -> API_STREAM
  *   POST /models/<served>/api/file/<method>     -> API_FILE
+ *   POST /models/<served>/api/data              -> API_DATA
  *   GET|HEAD /health                            -> HEALTH
  *   GET|HEAD /metrics                           -> METRICS
  *   GET|HEAD /status                            -> STATUS

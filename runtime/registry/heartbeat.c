@@ -25,6 +25,7 @@
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/store.h"
+#include "registry/url.h"
 
 double cs_heartbeat_rate(unsigned long long prev, unsigned long long now,
 			 double dt_s, double min_dt_s)
@@ -187,8 +188,11 @@ static void *run(void *p)
 				    err, hb->interval_ms);
 			down_logged = 1;
 		} else if (rc == CS_OK && (down_logged || !ever_up)) {
+			char shown[600];
+
 			cs_log_info("heartbeat: %s to the registry at %s as instance %s",
-				    ever_up ? "resumed reporting" : "reporting", hb->url, hb->id);
+				    ever_up ? "resumed reporting" : "reporting",
+				    cs_registry_url_mask(hb->url, shown, sizeof shown), hb->id);
 			down_logged = 0;
 			ever_up = 1;
 		}

@@ -1,8 +1,10 @@
 /*
  * handle_envelope.c - CubeAI's call shapes on a model: POST
  * /models/<m>/api/model ({"method", "kwargs"}), api/stream/<method> (the
- * body as bytes) and api/file/<method> (a multipart upload in the field
- * named after the method). Answers are wrapped as {"status", "value"}.
+ * body as bytes), api/file/<method> (a multipart upload in the field
+ * named after the method) and ServiceBoot's api/data ({"action", "args"},
+ * or multipart with an "action" field, or a raw body with ?action=).
+ * Answers are wrapped as {"status", "value"}.
  */
 #include <string.h>
 
@@ -35,6 +37,21 @@ void cs_handle_api(cs_call *c, cs_response *resp)
 			goto out_wrap;
 		rc = cs_envelope_parse(req->body, req->body_len, arena, &m, &kwargs,
 				       err, sizeof err);
+		if (rc) {
+			cs_response_fail(resp, rc, "%s", err);
+			goto out_wrap;
+		}
+		method = m;
+		req->json = kwargs;
+	} else if (route->kind == CS_ROUTE_API_DATA) {
+		int form;
+
+		if ((!req->content_type[0] || cs_is_json_type(req->content_type)) &&
+		    cs_call_precheck_json(c, resp))
+			goto out_wrap;
+		rc = cs_envelope_read("action", req->content_type, req->query, req->body,
+				      req->body_len, arena, &m, &kwargs, &form, err,
+				      sizeof err);
 		if (rc) {
 			cs_response_fail(resp, rc, "%s", err);
 			goto out_wrap;

@@ -30,6 +30,8 @@ static const cs_handler table[] = {
 	    CS_HANDLER_BODY | CS_HANDLER_ENVELOPE),
 	ROW(CS_ROUTE_API_FILE, cs_handle_api, CS_EP_API,
 	    CS_HANDLER_BODY | CS_HANDLER_ENVELOPE),
+	ROW(CS_ROUTE_API_DATA, cs_handle_api, CS_EP_API,
+	    CS_HANDLER_BODY | CS_HANDLER_ENVELOPE),
 };
 
 const cs_handler *cs_handler_for(cs_route_kind kind)

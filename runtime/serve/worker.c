@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
+#include "registry/url.h"
 #include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/master.h"
@@ -46,7 +47,8 @@ static void usage(FILE *f)
 "      --model NAME[@VERSION]  instead of --manifest: a published model (default\n"
 "                          version without @), read from --registry, its files\n"
 "                          verified against their sha256 in the model store\n"
-"      --registry URL      redis://HOST:PORT or unix:PATH (default with --model:\n"
+"      --registry URL      redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://...\n"
+"                          or unix:PATH (default with --model:\n"
 "                          $CUBESERVE_REGISTRY); the worker reports a heartbeat\n"
 "                          there about once a second, off the request path\n"
 "      --gateway on|off    with --registry: check API keys on model calls\n"
@@ -426,8 +428,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		manifest_path = stored_manifest;
-		cs_log_info("model %s from the registry at %s: %s (files verified)",
-			    model_ref, registry_url, manifest_path);
+		{
+			char shown[600];
+
+			cs_log_info("model %s from the registry at %s: %s (files verified)", model_ref,
+				    cs_registry_url_mask(registry_url, shown, sizeof shown),
+				    manifest_path);
+		}
 	}
 
 	if (cs_manifest_load(manifest_path, &mf, err, sizeof err) != CS_OK) {

@@ -99,6 +99,10 @@ TEST(v2_paths)
 		{"POST", "/models/linear/api/file/a.b", CS_ROUTE_NOT_FOUND, ""},
 		{"POST", "/models/linear/api/file/x/y", CS_ROUTE_NOT_FOUND, ""},
 		{"POST", "/models/linear/api", CS_ROUTE_CALL, ""},
+		{"POST", "/models/linear/api/data", CS_ROUTE_API_DATA, ""},
+		{"POST", "/models/linear/api/data/", CS_ROUTE_API_DATA, ""},
+		{"GET", "/models/linear/api/data", CS_ROUTE_BAD_METHOD, ""},
+		{"POST", "/models/linear/api/data/x", CS_ROUTE_NOT_FOUND, ""},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,0 +1,216 @@
+#!/bin/bash
+# image.sh - images in cubeserve against the Python stack, in one run:
+#   1. decode + resize + normalise of a 640x480 JPEG into a 224x224 FP32
+#      tensor, per image: the glue's image library (bench/image_bench.c,
+#      gcc -O2) vs Pillow + numpy (bench/peers/image_preprocess.py), both
+#      pinned to the same core; the two tensors must agree within 1e-6
+#   2. the mobilenet_image example served end to end (nginx +
+#      cubeserve-worker --processes 2, a raw image/jpeg body) vs the same
+#      model behind gunicorn (2 sync workers) + Flask + torchvision
+#      transforms (bench/peers/flask_image.py), wrk at c=1 and c=32
+# Prints the numbers; --write puts them into docs/performance.md.
+#
+#   bench/image.sh [--seconds S] [--duration S] [--builddir DIR] [--write]
+set -euo pipefail
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+seconds=5 duration=10 builddir=$srcdir/build write=0 core=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	-h | --help)
+		sed -n '2,15s/^# \{0,1\}//p' "$0"
+		echo "  --seconds S   per-image loop length (default 5)"
+		echo "  --duration S  seconds per wrk run (default 10, at most 60)"
+		echo "  --builddir D  a build without sanitizers (default ./build)"
+		echo "  --core N      the core of part 1 (default 1)"
+		exit 0 ;;
+	--seconds) seconds=${2:?}; shift ;;
+	--duration) duration=${2:?}; shift ;;
+	--builddir) builddir=${2:?}; shift ;;
+	--core) core=${2:?}; shift ;;
+	--write) write=1 ;;
+	*) echo "image.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ $seconds =~ ^[0-9]+$ && $duration =~ ^[0-9]+$ && $duration -le 60 && $seconds -le 60 ]] ||
+	{ echo "image.sh: --seconds and --duration are whole seconds, at most 60" >&2; exit 2; }
+PATH=$PATH:/usr/sbin
+PY=/usr/bin/python3
+GUNICORN=/usr/bin/gunicorn
+for tool in gcc taskset nginx spawn-fcgi wrk curl jq "$PY" "$GUNICORN"; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "image.sh: $tool is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+"$PY" -c 'import PIL, numpy, torch, torchvision, flask' 2>/dev/null ||
+	{ echo "image.sh: $PY lacks PIL, numpy, torch, torchvision or flask" >&2; exit 1; }
+builddir=$(cd "$builddir" && pwd)
+if ldd "$builddir/cubeserve-worker" | grep -q 'libasan\|libubsan'; then
+	echo "image.sh: $builddir is built with sanitizers; use a plain build" >&2
+	exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cs-image-bench.XXXXXX")
+PEER=
+cleanup() {
+	[ -z "$PEER" ] || { kill -TERM "$PEER" 2>/dev/null || true; wait "$PEER" 2>/dev/null || true; }
+	cs_stack_stop 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+log() { printf 'image.sh: %s\n' "$*" >&2; }
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
+"$PY" "$srcdir/tests/data/images/make_fixtures.py" "$tmp/fx" 2>/dev/null
+jpg=$tmp/fx/photo.jpg
+
+# ---------------------------------------------------------------- 1. per image
+# shellcheck disable=SC2046
+gcc -std=c11 -D_GNU_SOURCE -O2 -DNDEBUG -I"$srcdir/include" -I"$srcdir/runtime" \
+	"$srcdir/bench/image_bench.c" "$srcdir"/runtime/glue/{lua_util,lua_tensor,lua_image}.c \
+	"$srcdir"/runtime/core/status.c \
+	$(pkg-config --cflags --libs lua5.4 libturbojpeg spng) -lm -o "$tmp/image_bench"
+log "per image: cubeserve's image library, ${seconds}s on core $core"
+taskset -c "$core" "$tmp/image_bench" "$jpg" "$seconds" "$tmp/cs.f32" >"$tmp/cs.out"
+log "per image: Pillow + numpy, ${seconds}s on core $core"
+taskset -c "$core" "$PY" "$srcdir/bench/peers/image_preprocess.py" "$jpg" "$seconds" "$tmp/py.f32" >"$tmp/py.out"
+log "per image, with draft (JPEG DCT scaling): cubeserve, then Pillow"
+taskset -c "$core" "$tmp/image_bench" "$jpg" "$seconds" "$tmp/csd.f32" draft >"$tmp/csd.out"
+taskset -c "$core" "$PY" "$srcdir/bench/peers/image_preprocess.py" "$jpg" "$seconds" "$tmp/pyd.f32" draft >"$tmp/pyd.out"
+get() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
+csd_ms=$(get "$tmp/csd.out" ms_per_image)
+pyd_ms=$(get "$tmp/pyd.out" ms_per_image)
+cs_ms=$(get "$tmp/cs.out" ms_per_image)
+py_ms=$(get "$tmp/py.out" ms_per_image)
+maxdiff=$("$PY" -c "
+import numpy as np
+a = np.fromfile('$tmp/cs.f32', '<f4'); b = np.fromfile('$tmp/py.f32', '<f4')
+print('%.3g' % (abs(a - b).max() if a.size == b.size == 3 * 224 * 224 else float('inf')))")
+maxdiff_d=$("$PY" -c "
+import numpy as np
+a = np.fromfile('$tmp/csd.f32', '<f4'); b = np.fromfile('$tmp/pyd.f32', '<f4')
+print('%.3g' % (abs(a - b).max() if a.size == b.size == 3 * 224 * 224 else float('inf')))")
+ratio1=$(awk -v a="$py_ms" -v b="$cs_ms" 'BEGIN {printf "%.1f", a / b}')
+ratio_d=$(awk -v a="$pyd_ms" -v b="$csd_ms" 'BEGIN {printf "%.1f", a / b}')
+ratio_dp=$(awk -v a="$py_ms" -v b="$csd_ms" 'BEGIN {printf "%.1f", a / b}')
+echo "per_image cubeserve_ms=$cs_ms python_ms=$py_ms ratio=$ratio1 max_abs_diff=$maxdiff"
+echo "per_image_draft cubeserve_ms=$csd_ms python_ms=$pyd_ms ratio=$ratio_d max_abs_diff=$maxdiff_d (vs plain Pillow: $ratio_dp)"
+awk -v d="$maxdiff" 'BEGIN {exit !(d <= 1e-6)}' ||
+	{ log "the two tensors differ by $maxdiff (> 1e-6)"; exit 1; }
+
+# ---------------------------------------------------------------- 2. served
+mb=$tmp/mobilenet_image
+mkdir -p "$mb"
+cp "$srcdir/examples/mobilenet_image/"{model.json,glue.lua,labels.txt} "$mb/"
+"$PY" "$srcdir/examples/mobilenet_image/export.py" --out "$mb" 2>/dev/null
+export CS_TOP_SRCDIR=$srcdir CS_TOP_BUILDDIR=$builddir
+# shellcheck disable=SC1091
+. "$srcdir/scripts/stack.sh"
+export CS_BENCH_FILE=$jpg CS_BENCH_TYPE=image/jpeg
+
+# load URL C: wrk for $duration s at C connections; prints "rps p50_ms p99_ms"
+load() {
+	local out
+	out=$(wrk -t "$([ "$2" -ge 2 ] && echo 2 || echo 1)" -c "$2" -d "${duration}s" --timeout 30s -s "$srcdir/bench/post_file.lua" "$1" |
+		grep CSBENCH) || { log "wrk failed on $1"; exit 1; }
+	if ! grep -q 'non2xx=0 timeouts=0 sockerr=0' <<<"$out"; then
+		log "errors under load on $1: $out"
+		exit 1
+	fi
+	awk '{for (i = 2; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
+		printf "%.1f %.1f %.1f\n", v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000}' <<<"$out"
+}
+top1() { curl -s -m 30 -H 'Content-Type: image/jpeg' --data-binary "@$jpg" "$1" | jq -r '.top5[0].label'; }
+
+port=$(cs_free_port)
+cs_stack_init "$tmp/cs"
+cs_worker_start mobilenet_image "$mb/model.json" --processes 2 --log-level warn
+CS_NGINX_MAX_BODY=8m CS_NGINX_ACCESS_LOG=off CS_NGINX_WORKERS=1 cs_nginx_start "$port"
+url=http://127.0.0.1:$port/models/mobilenet_image
+cs_wait_http "$url" 120 "$(cs_pid mobilenet_image)" || { log "cubeserve did not start"; exit 1; }
+cs_top=$(top1 "$url")
+log "cubeserve: top-1 '$cs_top'; wrk c=1, c=32 for ${duration}s each"
+read -r cs1_rps cs1_p50 cs1_p99 < <(load "$url" 1)
+read -r cs32_rps cs32_p50 cs32_p99 < <(load "$url" 32)
+cs_stack_stop
+
+port=$(cs_free_port)
+"$GUNICORN" -w 2 -k sync -b "127.0.0.1:$port" --chdir "$srcdir/bench/peers" --timeout 60 \
+	--log-level warning flask_image:app >"$tmp/gunicorn.log" 2>&1 &
+PEER=$!
+cs_wait_http "http://127.0.0.1:$port/health" 120 "$PEER" || { tail "$tmp/gunicorn.log" >&2; exit 1; }
+sleep 3 # both workers import torch and build the model
+purl=http://127.0.0.1:$port/predict
+py_top=$(top1 "$purl")
+[ "$py_top" = "$cs_top" ] || { log "the answers differ: cubeserve '$cs_top', Flask '$py_top'"; exit 1; }
+log "gunicorn + Flask: top-1 '$py_top'; wrk c=1, c=32 for ${duration}s each"
+read -r fl1_rps fl1_p50 fl1_p99 < <(load "$purl" 1)
+read -r fl32_rps fl32_p50 fl32_p99 < <(load "$purl" 32)
+kill -TERM "$PEER"
+wait "$PEER" 2>/dev/null || true
+PEER=
+
+r1=$(awk -v a="$cs1_rps" -v b="$fl1_rps" 'BEGIN {printf "%.1f", a / b}')
+r32=$(awk -v a="$cs32_rps" -v b="$fl32_rps" 'BEGIN {printf "%.1f", a / b}')
+echo "served c=1 cubeserve_rps=$cs1_rps p50=${cs1_p50}ms flask_rps=$fl1_rps p50=${fl1_p50}ms ratio=$r1"
+echo "served c=32 cubeserve_rps=$cs32_rps p99=${cs32_p99}ms flask_rps=$fl32_rps p99=${fl32_p99}ms ratio=$r32"
+
+[ "$write" = 1 ] || exit 0
+doc=$srcdir/docs/performance.md
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
+section=$(cat <<MD
+<!-- bench/image.sh:begin -->
+## Images (bench/image.sh)
+
+On $cpu, $(grep -c ^processor /proc/cpuinfo) cores (load average $(cut -d" " -f1 /proc/loadavg) at the end) ($(date -u +%Y-%m-%d)), **a machine shared with
+other jobs while it ran**: take the ratios, not the absolute numbers.
+\`bench/image.sh --seconds $seconds --duration $duration\`.
+
+**Decode + resize + normalise**, a 640x480 JPEG (113 kB, quality 90) into a
+224x224 FP32 NCHW tensor, one image at a time on one core (\`taskset -c $core\`):
+
+| pipeline | ms per image |
+| --- | --- |
+| cubeserve glue: \`image.decode(b):resize(224, 224):to_tensor{mean, std}\` (TurboJPEG, Pillow's resampler in C, a lookup table per channel) | **$cs_ms** |
+| Python: Pillow \`open().convert("RGB").resize(BILINEAR)\` + numpy normalise | $py_ms |
+| cubeserve with \`image.decode(b, {draft = {224, 224}})\` (TurboJPEG decodes at 1/2 in the DCT) | **$csd_ms** |
+| Python with Pillow's \`draft("RGB", (224, 224))\` | $pyd_ms |
+
+The same pipeline is **${ratio1}x** faster in cubeserve; with draft on both
+sides **${ratio_d}x**; cubeserve's draft path against the plain Pillow one
+**${ratio_dp}x** (target >= 3x). The tensors agree within $maxdiff (plain)
+and $maxdiff_d (draft): the decoder is the same libjpeg-turbo and the
+resampler is Pillow's, bit for bit. Most of the remaining time is the JPEG
+entropy decoding, the same library on both sides (the bench image is a
+noisy synthetic one, 113 kB at quality 90: a worst case for it).
+
+**Served end to end**: examples/mobilenet_image (MobileNetV2, a raw
+image/jpeg body in, the top-5 JSON out) through nginx + cubeserve-worker
+\`--processes 2\` (ONNX on OpenCV DNN), against the same weights in PyTorch
+behind gunicorn (2 sync workers) + Flask + torchvision transforms; wrk
+${duration}s per row, both answer the same top-1:
+
+| | cubeserve req/s | p50 / p99 ms | gunicorn + Flask req/s | p50 / p99 ms | ratio |
+| --- | --- | --- | --- | --- | --- |
+| c=1 | $cs1_rps | $cs1_p50 / $cs1_p99 | $fl1_rps | $fl1_p50 / $fl1_p99 | **${r1}x** |
+| c=32 | $cs32_rps | $cs32_p50 / $cs32_p99 | $fl32_rps | $fl32_p50 / $fl32_p99 | **${r32}x** |
+
+The target was >= 4x and is not met. Per request both spend most of
+the time in the network itself (about 300 MFLOPs), so the served ratio is
+bounded by how fast each backend runs MobileNetV2 on a core, and here
+OpenCV DNN (the onnx plugin) runs it slower than PyTorch does (compare the
+c=1 latencies: the preprocessing difference above is a few ms of them).
+The preprocessing and the serving path are not what limits this row; a
+faster ONNX engine in the plugin would move it.
+<!-- bench/image.sh:end -->
+MD
+)
+if grep -q '<!-- bench/image.sh:begin -->' "$doc"; then
+	awk -v s="$section" '
+		/<!-- bench\/image.sh:begin -->/ {print s; skip = 1; next}
+		/<!-- bench\/image.sh:end -->/ {skip = 0; next}
+		!skip {print}' "$doc" >"$tmp/doc"
+	cat "$tmp/doc" >"$doc"
+else
+	printf '\n%s\n' "$section" >>"$doc"
+fi
+log "wrote $doc"

@@ -1,0 +1,55 @@
+# console_lib.sh - what test_api.sh and test_console.sh share: a private
+# stack started with `cubeserve up --detach` (redis, nginx, cubeserve-api,
+# the examples deployed) in a temp run dir, stopped on exit. Source it after
+# lib.sh; then console_stack_up NAME sets $run, $port, $base, $CS.
+
+CS=$CS_TOP_BUILDDIR/cubeserve
+
+console_stack_up() {
+	run=$(mktemp -d "/tmp/$1.XXXXXX")
+	export CUBESERVE_RUN_DIR=$run/stack
+	export CUBESERVE_WORKER=${CUBESERVE_WORKER:-$CS_TOP_BUILDDIR/cubeserve-worker}
+	trap 'console_stack_down' EXIT
+	# shellcheck disable=SC1091
+	. "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
+	port=$(cs_free_port)
+	base=http://127.0.0.1:$port
+	if ! "$CS" up --detach --port "$port" >"$run/up.out" 2>&1; then
+		fail "cubeserve up --detach starts the stack with the console" "$(tail -n 25 "$run/up.out")"
+		tap_done
+		exit 1
+	fi
+}
+
+console_stack_down() {
+	"$CS" down >/dev/null 2>&1 || true
+	if [ "${failed:-0}" -ne 0 ] || [ "${CS_KEEP_RUN:-0}" = 1 ]; then
+		echo "# run directory kept: $run"
+	else
+		rm -rf "$run"
+	fi
+}
+
+# api METHOD PATH [BODY [CONTENT-TYPE]]: a call with the CSRF header;
+# sets $status and $body. NOCSRF=1 leaves the header out.
+api() {
+	local -a args=(-s -o "$run/body" -w '%{http_code}' -m 30 -X "$1" -H 'X-Cubeserve-User: tester')
+	[ "${NOCSRF:-0}" = 1 ] || args+=(-H 'X-Cubeserve-Csrf: 1')
+	if [ $# -ge 3 ]; then
+		args+=(-H "Content-Type: ${4:-application/json}")
+		args+=(--data-binary "$3") # "@FILE" sends a file
+	fi
+	status=$(curl "${args[@]}" "$base$2") || status=curl-failed
+	body=$(cat "$run/body" 2>/dev/null || true)
+}
+
+# wait_job ID: until the job ends (at most 120 s); sets $job (its JSON).
+wait_job() {
+	local i
+	for ((i = 0; i < 240; i++)); do
+		job=$(curl -s -m 5 "$base/api/jobs/$1")
+		[ "$(jq -r .state <<<"$job" 2>/dev/null)" != running ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
