@@ -50,6 +50,9 @@ struct cs_heartbeat {
 	char host[256];
 	char id[300];
 	long long started;
+	/* the thread's connection, also kept here: a process forked while the
+	 * thread runs (a pool's child) still references it instead of leaking */
+	cs_registry *conn;
 };
 
 
@@ -146,6 +149,7 @@ static void *run(void *p)
 				cs_registry_close(r);
 				r = NULL;
 			}
+			__atomic_store_n(&hb->conn, r, __ATOMIC_RELEASE);
 		} else {
 			rc = CS_OK;
 		}
@@ -179,6 +183,7 @@ static void *run(void *p)
 				reported = f.requests;
 			} else {
 				snprintf(err, sizeof err, "%s", r->errstr);
+				__atomic_store_n(&hb->conn, NULL, __ATOMIC_RELEASE);
 				cs_registry_close(r);
 				r = NULL;
 			}
@@ -215,6 +220,7 @@ static void *run(void *p)
 		r = NULL;
 	if (r) {
 		cs_registry_instance_delete(r, hb->model, hb->id);
+		__atomic_store_n(&hb->conn, NULL, __ATOMIC_RELEASE);
 		cs_registry_close(r);
 	}
 	return NULL;
