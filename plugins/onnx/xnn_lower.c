@@ -843,19 +843,23 @@ static int window(build *b, const xval *x, bool pool, win *w)
 	const char *ap = attr_str(b->nd, "auto_pad", "NOTSET");
 	bool ceil_mode = attr_int(b->nd, "ceil_mode", 0) != 0;
 
-	if (x->ndim != 4)
-		return fail(b, CS_EUNSUPPORTED, "only 2-D (a 4-D input), got "
-			    "%d-D", (int)x->ndim);
-	if ((ks && nk != 2) || (st && ns != 2) || (di && nd != 2) ||
-	    (pa && np != 4))
-		return fail(b, CS_EUNSUPPORTED, "only 2-D windows");
+	/* spatial dimensions: 2, or 1 (run as 2-D with a height of 1) */
+	int sp = x->ndim - 2;
+	if (sp != 1 && sp != 2)
+		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
+			    "4-D input), got %d-D", (int)x->ndim);
+	if ((ks && nk != (size_t)sp) || (st && ns != (size_t)sp) ||
+	    (di && nd != (size_t)sp) || (pa && np != (size_t)(2 * sp)))
+		return fail(b, CS_EUNSUPPORTED, "attributes of another rank "
+			    "than the input's %d spatial dimensions", sp);
 	for (int a = 0; a < 2; a++) {
-		int64_t in = x->shape[2 + a];
-		w->k[a] = ks ? ks[a] : -1;
-		w->s[a] = st ? st[a] : 1;
-		w->d[a] = di ? di[a] : 1;
-		w->pb[a] = pa ? pa[a] : 0;
-		w->pe[a] = pa ? pa[a + 2] : 0;
+		int j = sp == 2 ? a : a - 1; /* attribute index; -1: height 1 */
+		int64_t in = sp == 2 ? x->shape[2 + a] : a == 0 ? 1 : x->shape[2];
+		w->k[a] = j < 0 ? 1 : ks ? ks[j] : -1;
+		w->s[a] = j < 0 || !st ? 1 : st[j];
+		w->d[a] = j < 0 || !di ? 1 : di[j];
+		w->pb[a] = j < 0 || !pa ? 0 : pa[j];
+		w->pe[a] = j < 0 || !pa ? 0 : pa[j + sp];
 		if (w->k[a] <= 0 || w->s[a] <= 0 || w->d[a] <= 0 ||
 		    w->pb[a] < 0 || w->pe[a] < 0 || w->k[a] > 4096 ||
 		    w->s[a] > 4096 || w->d[a] > 4096 || w->pb[a] > 4096 ||
@@ -910,6 +914,35 @@ static void set_window(xstep *s, const win *w)
 	s->pr = (uint32_t)w->pe[1];
 }
 
+/* A 3-D [N, C, L] value as 4-D [N, C, 1, L] (for 1-D windows). */
+static int as_2d(build *b, int x)
+{
+	int64_t s4[4];
+
+	if ((x = to_plain(b, x)) < 0)
+		return -1;
+	const xval *v = &b->m->vals[x];
+	s4[0] = v->shape[0];
+	s4[1] = v->shape[1];
+	s4[2] = 1;
+	s4[3] = v->shape[2];
+	return alias(b, x, 4, s4, v->batched, L_PLAIN);
+}
+
+/* The 4-D result of a 1-D window op back as 3-D [N, C, L]. */
+static int as_1d(build *b, int y)
+{
+	int64_t s3[3];
+
+	if (y < 0 || (y = to_plain(b, y)) < 0)
+		return -1;
+	const xval *v = &b->m->vals[y];
+	s3[0] = v->shape[0];
+	s3[1] = v->shape[1];
+	s3[2] = v->shape[3];
+	return alias(b, y, 3, s3, v->batched, L_PLAIN);
+}
+
 static int lower_conv(build *b)
 {
 	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
@@ -920,27 +953,32 @@ static int lower_conv(build *b)
 
 	if ((rc = rt_in(b, 0, &x)) != CS_OK)
 		return rc;
-	if (!W || !W->f || W->ndim != 4)
+	int32_t xr = b->m->vals[x].ndim;
+	if (xr != 3 && xr != 4)
+		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
+			    "4-D input), got %d-D", (int)xr);
+	if (!W || !W->f || W->ndim != xr)
 		return fail(b, CS_EUNSUPPORTED, "the weights must be a "
-			    "constant 4-D float tensor");
+			    "constant %d-D float tensor", (int)xr);
 	if (in_id(b, 2) >= 0 && (!B || !B->f || B->n != (size_t)W->dims[0]))
 		return fail(b, CS_EUNSUPPORTED, "the bias must be a constant "
 			    "of %lld floats", (long long)W->dims[0]);
 	const xval *xv = &b->m->vals[x];
-	int64_t M = W->dims[0], C = xv->ndim == 4 ? xv->shape[1] : 0;
+	int64_t M = W->dims[0], C = xv->shape[1];
+	int64_t kdims[2] = {W->dims[2], xr == 4 ? W->dims[3] : 1};
 	size_t nk;
 	const int64_t *ks = attr_ints(b->nd, "kernel_shape", &nk);
 	if (group <= 0 || C % group || M % group || W->dims[1] != C / group ||
-	    (ks && nk == 2 && (ks[0] != W->dims[2] || ks[1] != W->dims[3])))
-		return fail(b, CS_EFORMAT, "weights [%lld,%lld,%lld,%lld] do "
+	    (ks && nk == (size_t)(xr - 2) &&
+	     (ks[0] != kdims[0] || (xr == 4 && ks[1] != kdims[1]))))
+		return fail(b, CS_EFORMAT, "weights [%lld,%lld,%lld,...] do "
 			    "not fit %lld input channels in %lld groups",
 			    (long long)W->dims[0], (long long)W->dims[1],
-			    (long long)W->dims[2], (long long)W->dims[3],
-			    (long long)C, (long long)group);
+			    (long long)W->dims[2], (long long)C,
+			    (long long)group);
 	/* kernel_shape may be absent: it is the weights' */
 	cs__onnx_node tmp = *b->nd;
 	cs__onnx_attr ka = {0};
-	int64_t kdims[2] = {W->dims[2], W->dims[3]};
 	if (!ks) {
 		cs__onnx_attr *attrs = malloc((tmp.n_attrs + 1) * sizeof *attrs);
 		if (!attrs)
@@ -949,7 +987,7 @@ static int lower_conv(build *b)
 			memcpy(attrs, tmp.attrs, tmp.n_attrs * sizeof *attrs);
 		ka.name = (char *)"kernel_shape";
 		ka.ints = kdims;
-		ka.n_ints = 2;
+		ka.n_ints = (size_t)(xr - 2);
 		attrs[tmp.n_attrs++] = ka;
 		tmp.attrs = attrs;
 		const cs__onnx_node *save = b->nd;
@@ -962,14 +1000,16 @@ static int lower_conv(build *b)
 	}
 	if (rc != CS_OK)
 		return rc;
+	if (xr == 3 && (x = as_2d(b, x)) < 0)
+		return NOMEM(b);
 	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, S_CONV)))
 		return NOMEM(b);
 	set_window(s, &w);
 	s->groups = (uint32_t)group;
 	s->gic = (size_t)(C / group);
 	s->goc = (size_t)(M / group);
-	/* [M, C/g, kh, kw] -> [M, kh, kw, C/g] */
-	size_t khw = (size_t)(W->dims[2] * W->dims[3]), gic = s->gic;
+	/* [M, C/g, kh, kw] -> [M, kh, kw, C/g] (1-D: kh is 1) */
+	size_t khw = (size_t)(kdims[0] * kdims[1]), gic = s->gic;
 	if (!(s->w = malloc(W->n * sizeof *s->w)) ||
 	    !(s->b = calloc((size_t)M, sizeof *s->b)))
 		return NOMEM(b);
@@ -986,7 +1026,7 @@ static int lower_conv(build *b)
 	os[2] = w.out[0];
 	os[3] = w.out[1];
 	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
-	return bind_out(b, 0, s->out);
+	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
 }
 
 /* The step producing value id, when its output may still be changed. */
@@ -1202,7 +1242,8 @@ static int lower_pool(build *b, int kind)
 		return rc;
 	if (avg && (w.d[0] != 1 || w.d[1] != 1))
 		return fail(b, CS_EUNSUPPORTED, "dilations");
-	if ((x = to_nhwc(b, x)) < 0)
+	bool one_d = b->m->vals[x].ndim == 3;
+	if ((one_d && (x = as_2d(b, x)) < 0) || (x = to_nhwc(b, x)) < 0)
 		return NOMEM(b);
 	const xval *xv = &b->m->vals[x];
 	bool inc = avg && attr_int(b->nd, "count_include_pad", 0) != 0;
@@ -1237,7 +1278,7 @@ static int lower_pool(build *b, int kind)
 	os[2] = w.out[0];
 	os[3] = w.out[1];
 	s->out = new_rt(b, 4, os, xv->batched, L_NHWC);
-	return bind_out(b, 0, s->out);
+	return bind_out(b, 0, one_d ? as_1d(b, s->out) : s->out);
 }
 
 /* GlobalAveragePool, or GlobalMaxPool as a max pool over the whole plane. */
@@ -1391,9 +1432,38 @@ static int lower_batchnorm(build *b)
 		s->out = new_rt(b, 4, v->shape, v->batched, L_NHWC);
 		return bind_out(b, 0, s->out);
 	}
-	free(mul);
-	free(add);
-	return fail(b, CS_EUNSUPPORTED, "only on a 4-D input or after a Conv");
+	/* other ranks: x * mul + add, the constants along dimension 1 */
+	if ((x = to_plain(b, x)) < 0) {
+		free(mul);
+		free(add);
+		return NOMEM(b);
+	}
+	float *k[2] = {mul, add};
+	for (int i = 0; i < 2; i++) {
+		int32_t r = b->m->vals[x].ndim;
+		if (!(s = new_step(b, S_BINARY))) {
+			free(k[i]);
+			if (i == 0)
+				free(add);
+			return NOMEM(b);
+		}
+		s->bop = i ? B_ADD : B_MUL;
+		s->cdata = k[i];
+		s->cndim = r - 1;
+		s->cshape[0] = C;
+		for (int32_t d = 1; d < r - 1; d++)
+			s->cshape[d] = 1;
+		s->in[0] = x;
+		s->in[1] = -1;
+		s = &b->m->steps[b->m->n_steps - 1];
+		if ((s->out = same_as(b, x)) < 0) {
+			if (i == 0)
+				free(add);
+			return NOMEM(b);
+		}
+		x = s->out;
+	}
+	return bind_out(b, 0, x);
 }
 
 static int lower_flatten(build *b)

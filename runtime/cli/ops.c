@@ -1067,10 +1067,9 @@ void cs_ops_stop_all(cs_cli *cli)
 	if (!cli->reg || cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d) {
-		char name[128];
+		char name[256]; /* a copy: put_record() deletes d's "name" */
 		int locked;
 
-		/* a copy: put_record() deletes d's "name" */
 		snprintf(name, sizeof name, "%s", jstr(d, "name", ""));
 		locked = lock_take(cli, name, "stop", token, sizeof token, err, sizeof err) == CS_OK;
 

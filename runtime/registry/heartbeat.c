@@ -50,11 +50,14 @@ struct cs_heartbeat {
 	char host[256];
 	char id[300];
 	long long started;
-	/* the thread's connection, also kept here: a process forked while the
-	 * thread runs (a pool's child) still references it instead of leaking */
-	cs_registry *conn;
+	/*
+	 * The thread's connection, kept here rather than on the thread's
+	 * stack: a process that forks while the thread runs (the prefork
+	 * master) hands its children this memory without the thread, and
+	 * reachable from hb it is not a leak there.
+	 */
+	cs_registry *r;
 };
-
 
 
 static void set_num(json_t *o, const char *k, double v, int decimals)
@@ -93,7 +96,6 @@ static void fd0_name(char *out, size_t len)
 static void *run(void *p)
 {
 	cs_heartbeat *hb = p;
-	cs_registry *r = NULL;
 	unsigned long long reported = 0, prev_req = 0;
 	int first = 1;
 	double prev_t = cs_clock_mono();
@@ -142,18 +144,17 @@ static void *run(void *p)
 			prev_t = t;
 		}
 
-		if (!r) {
-			rc = cs_registry_open(hb->url, hb->prefix, 500, &r, err, sizeof err);
-			if (rc == CS_OK && (rc = cs_registry_check_schema(r, 0)) != CS_OK) {
-				snprintf(err, sizeof err, "%s", r->errstr);
-				cs_registry_close(r);
-				r = NULL;
+		if (!hb->r) {
+			rc = cs_registry_open(hb->url, hb->prefix, 500, &hb->r, err, sizeof err);
+			if (rc == CS_OK && (rc = cs_registry_check_schema(hb->r, 0)) != CS_OK) {
+				snprintf(err, sizeof err, "%s", hb->r->errstr);
+				cs_registry_close(hb->r);
+				hb->r = NULL;
 			}
-			__atomic_store_n(&hb->conn, r, __ATOMIC_RELEASE);
 		} else {
 			rc = CS_OK;
 		}
-		if (r) {
+		if (hb->r) {
 			fields = json_object();
 			json_object_set_new(fields, "host", json_string(hb->host));
 			set_ll(fields, "pid", (long long)getpid());
@@ -176,16 +177,15 @@ static void *run(void *p)
 				set_ll(fields, "errors", f.errors);
 			set_ll(fields, "started", hb->started);
 			set_ll(fields, "updated", (long long)(cs_clock_wall() * 1000));
-			rc = cs_registry_heartbeat(r, hb->model, hb->id, fields,
+			rc = cs_registry_heartbeat(hb->r, hb->model, hb->id, fields,
 						   (long long)(f.requests - reported));
 			json_decref(fields);
 			if (rc == CS_OK) {
 				reported = f.requests;
 			} else {
-				snprintf(err, sizeof err, "%s", r->errstr);
-				__atomic_store_n(&hb->conn, NULL, __ATOMIC_RELEASE);
-				cs_registry_close(r);
-				r = NULL;
+				snprintf(err, sizeof err, "%s", hb->r->errstr);
+				cs_registry_close(hb->r);
+				hb->r = NULL;
 			}
 		}
 		if (rc != CS_OK && !down_logged) {
@@ -216,12 +216,12 @@ static void *run(void *p)
 		pthread_mutex_unlock(&hb->lock);
 	}
 	/* a clean stop: the instance goes at once instead of expiring */
-	if (!r && cs_registry_open(hb->url, hb->prefix, 500, &r, err, sizeof err) != CS_OK)
-		r = NULL;
-	if (r) {
-		cs_registry_instance_delete(r, hb->model, hb->id);
-		__atomic_store_n(&hb->conn, NULL, __ATOMIC_RELEASE);
-		cs_registry_close(r);
+	if (!hb->r && cs_registry_open(hb->url, hb->prefix, 500, &hb->r, err, sizeof err) != CS_OK)
+		hb->r = NULL;
+	if (hb->r) {
+		cs_registry_instance_delete(hb->r, hb->model, hb->id);
+		cs_registry_close(hb->r);
+		hb->r = NULL;
 	}
 	return NULL;
 }
