@@ -945,9 +945,10 @@ static const struct {
 	{"restart", "deploy", 1},
 	{"scale", "deploy", 1},
 	{"autoscale", "deploy", 1},
+	{"switch", "deploy", 1},
 	{"promote", "deploy", 1},
 	{"rollback", "deploy", 1},
-	{"supervise", "deploy", 1},
+	{"supervise", "deploy", 0},
 	{"rate", NULL, 1},
 	{"favorite", NULL, 1},
 	{"user", NULL, 0},
@@ -980,7 +981,7 @@ int cli_auth_gate(cs_cli *cli, int argc, char **argv)
 	a = optind > 0 && optind < argc ? argv[optind] : NULL;
 	if (managed[i].model_arg && a)
 		snprintf(model, sizeof model, "%.*s", (int)strcspn(a, "@"), a);
-	if ((strcmp(cli->cmd, "autoscale") == 0 || strcmp(cli->cmd, "supervise") == 0) && !a)
+	if ((strcmp(cli->cmd, "autoscale") == 0 && !a) || strcmp(cli->cmd, "supervise") == 0)
 		snprintf(model, sizeof model, "*");
 	return cli_authorize(cli, managed[i].action, model);
 }

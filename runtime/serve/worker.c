@@ -497,6 +497,25 @@ int main(int argc, char **argv)
 	setup_signals(&srv.wait_mask);
 	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
 		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
+	/*
+	 * The gateway first: its open reads Redis once, so the heartbeat thread
+	 * starts right before the fork, as without it (a fork while that thread
+	 * is inside a command leaves the command's memory to the child).
+	 */
+	if (registry_url && gateway_on) {
+		cs_gateway_config gc;
+
+		memset(&gc, 0, sizeof gc);
+		gc.url = registry_url;
+		gc.model = mf->name;
+		gc.listen_fd = srv.listen_fd;
+		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
+		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+		srv.gateway = gw;
+	}
 	if (registry_url) {
 		cs_heartbeat_config hc;
 
@@ -511,20 +530,6 @@ int main(int argc, char **argv)
 		hc.arg = &hb_arg;
 		if (cs_heartbeat_start(&hc, &hb, err, sizeof err) != CS_OK)
 			cs_log_warn("%s; serving without heartbeats", err);
-	}
-	if (registry_url && gateway_on) {
-		cs_gateway_config gc;
-
-		memset(&gc, 0, sizeof gc);
-		gc.url = registry_url;
-		gc.model = mf->name;
-		gc.listen_fd = srv.listen_fd;
-		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
-		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
-			cs_log_error("%s", err);
-			goto out_free_glue;
-		}
-		srv.gateway = gw;
 	}
 	if (mopts.processes > 0) {
 		warm_up(model, srv.glue);
