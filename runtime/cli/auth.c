@@ -70,7 +70,7 @@ static int token_save(cs_cli *cli, const char *user, const char *token)
 		cli_err(cli, "cannot create the config directory ($XDG_CONFIG_HOME or ~/.config)/cubeserve");
 		return CLI_FAIL;
 	}
-	o = json_pack("{s:s,s:s,s:s}", "registry", cli->registry_url, "user", user, "token", token);
+	o = json_pack("{s:s,s:s,s:s}", "registry", cli_registry_shown(cli), "user", user, "token", token);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	snprintf(tmp, sizeof tmp, "%s.tmp", p);

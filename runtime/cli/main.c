@@ -134,13 +134,17 @@ static const command commands[] = {
 "drains. Without: switches back to the previous version (its warm pool when\n"
 "it still runs, else a new one). Refused (exit 5) with nothing to go back to.\n"},
 	{"supervise", cli_cmd_supervise, "keep every deployment as desired (runs until Ctrl-C)",
-"Usage: cubeserve supervise [--once]\n\n"
+"Usage: cubeserve supervise [--once] [--host NAME [--address ADDR]]\n\n"
 "Every 200 ms compares each deployment's desired state in the registry with\n"
 "the pools that run and acts: a pool whose master died is replaced (new pool,\n"
 "route switch, the dead master's children drain), with back-off and a log\n"
 "line naming the exit status or signal; an operation interrupted half-way is\n"
 "finished; warm previous pools past their time are stopped. `cubeserve up`\n"
-"runs the same loop; run this one beside a Redis and nginx of your own.\n"},
+"runs the same loop; run this one beside a Redis and nginx of your own.\n"
+"--host NAME: this supervisor is the agent of host NAME: it registers the\n"
+"host in the registry (address, cores, memory) and beats every second while\n"
+"it runs (`cubeserve hosts`); refused (exit 5) while another live agent\n"
+"holds NAME. --address: where the front nginx reaches this host's workers.\n"},
 	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
 "Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
 "                           [--min N] [--max N] [--up-after S] [--down-after S]\n"

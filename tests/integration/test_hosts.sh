@@ -5,13 +5,14 @@
 # (exit 5) while the first lives; the first killed with SIGKILL is listed
 # down once its 5 s lease lapses, and a new agent may then take the name; a
 # clean stop is listed stopped; --forget refuses a live host and removes a
-# stopped one; bad names are exit 2. Prints TAP.
+# stopped one; bad names are exit 2; `supervise --host NAME` is the host's
+# agent the same way. Prints TAP.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,8s/^# \{0,1\}//p' "$0"
+	sed -n '2,9s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 esac
@@ -126,6 +127,30 @@ if [ "$rc" = 4 ] && [ "$r2" = 2 ] && grep -q "not a host name" "$run/bad.out"; t
 	pass "--forget of an unknown host: exit 4; a bad name: exit 2"
 else
 	fail "unknown / bad host" "exit $rc $(cat "$run/f3.out")" "exit $r2 $(cat "$run/bad.out")"
+fi
+
+# the supervisor as the host's agent
+"$CS" supervise --host node-s --address 198.18.0.20 >"$run/s1.out" 2>&1 &
+s1=$!
+pids+=("$s1")
+if wait_for 10 is_state node-s up && grep -q "host node-s (address 198.18.0.20" "$run/s1.out"; then
+	pass "supervise --host node-s registers the host and beats"
+else
+	fail "supervise --host" "$(cat "$run/s1.out")"
+fi
+rc=0
+timeout 20 "$CS" supervise --host node-s --once >"$run/s2.out" 2>&1 || rc=$?
+if [ "$rc" = 5 ] && grep -q "held by the live agent" "$run/s2.out"; then
+	pass "a second supervise --host node-s: exit 5"
+else
+	fail "second supervisor" "exit $rc: $(cat "$run/s2.out")"
+fi
+kill -TERM "$s1"
+wait "$s1" 2>/dev/null || true
+if is_state node-s stopped; then
+	pass "the supervisor stopped: node-s listed stopped"
+else
+	fail "supervisor stop" "$("$CS" hosts)"
 fi
 tap_done
 [ "$failed" -eq 0 ]
