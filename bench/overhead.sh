@@ -14,7 +14,10 @@
 #   2. a callgrind run: the same worker under valgrind; after a warm-up the
 #      counters are zeroed (callgrind_control -z), wrk runs --cg-duration
 #      seconds, the counters are dumped (callgrind_control -d); instructions
-#      per request in total and by part (callgrind_annotate, exclusive cost).
+#      per request (divided by the worker's own cs_dispatch calls in the
+#      window) in total, by part of the stack and by function (self cost,
+#      read from the dump), and calls per request of a few functions
+#      (condvars, mutexes, poll, malloc, the plugin's infer).
 # Everything it starts it stops; every load is bounded in time.
 set -euo pipefail
 
@@ -194,7 +197,8 @@ ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12], f[
 perf_events=
 if [ "$use_perf" = 1 ] && command -v perf >/dev/null 2>&1; then
 	for ev in task-clock context-switches cpu-migrations raw_syscalls:sys_enter \
-		syscalls:sys_enter_futex syscalls:sys_enter_poll syscalls:sys_enter_read \
+		syscalls:sys_enter_futex syscalls:sys_enter_poll syscalls:sys_enter_ppoll \
+		syscalls:sys_enter_accept4 syscalls:sys_enter_read \
 		syscalls:sys_enter_write syscalls:sys_enter_writev syscalls:sys_enter_recvfrom \
 		syscalls:sys_enter_sendto sched:sched_wakeup; do
 		if perf stat -x, -e "$ev" true 2>&1 | grep -q "^[0-9.]*,[^,]*,$ev\|,$ev,"; then
@@ -326,7 +330,7 @@ for mode in "${mode_list[@]}"; do
 	callgrind_control -z "$wpid" >"$run/cgc.$mode.log" 2>&1 ||
 		{ echo "overhead: callgrind_control -z $wpid failed: $(cat "$run/cgc.$mode.log")" >&2; exit 1; }
 	read -r creqs _ _ _ cerrs <<<"$(wrk_run "/models/$name" "$cg_duration")"
-	sleep 1 # let requests cut off by wrk's end finish (counted: at most --conns extra)
+	sleep 1 # let the requests cut off by wrk's end finish inside the window
 	callgrind_control -d "$wpid" >>"$run/cgc.$mode.log" 2>&1 ||
 		{ echo "overhead: callgrind_control -d $wpid failed: $(cat "$run/cgc.$mode.log")" >&2; exit 1; }
 	stop_stack "$mode"
@@ -339,11 +343,21 @@ for mode in "${mode_list[@]}"; do
 	# is kept for a look by hand: ann.MODE.txt with --keep)
 	callgrind_annotate --threshold=100 "$dump" >"$run/ann.$mode.txt" 2>/dev/null || true
 	awk -f "$run/cgself.awk" "$dump" >"$run/self.$mode.txt"
+	# the requests the worker handled in the window: its calls to
+	# cs_dispatch (wrk's count misses those in flight at either end)
+	R[$mode,cg_wrk]=$creqs
+	served=$(awk -F'\t' '$1 == "CALLS" && $3 == "cs_dispatch" { print $2 }' "$run/self.$mode.txt")
+	if [[ $served =~ ^[0-9]+$ ]] && [ "$served" -gt 0 ]; then
+		creqs=$served
+	else
+		echo "overhead: WARNING: no cs_dispatch calls in the $mode dump; dividing by wrk's count" >&2
+	fi
 	# by part: the first rule that matches the function's name wins
 	awk -F'\t' -v r="$creqs" -v top="$top" -v out="$run/parts.$mode" '
-		function part(s) {
+		function part(name,   s) {
+			s = tolower(name)
 			if (s ~ /batcher\.c|pthread_cond|pthread_mutex|futex|lll_lock|lll_unlock|__pthread_|sem_|clock_gettime|clock_nanosleep/) return "batcher, locks, condvars, clocks"
-			if (s ~ /\/plugins\/|libopencv|libxnnpack|libopenblas|libgomp|libtbb|libxgboost/) return "plugin (inference)"
+			if (s ~ /\/plugins\/|libopencv|libxnnpack|libpthreadpool|libcpuinfo|libopenblas|libblas|libgomp|libtbb|libxgboost|libtorch|libc10/) return "plugin (inference)"
 			if (s ~ /jansson|lua_json\.c|json_tensor\.c|json_out\.c|strtod|strtof|printf|vfprintf|_IO_|__mpn_|hack_digit|_itoa|str_to_mpn|round_and_return|vsnprintf/) return "JSON (jansson, number text)"
 			if (s ~ /liblua|\/glue\//) return "Lua and glue"
 			if (s ~ /libfcgi|\/serve\/|\/protocol\/|poll|epoll|recv|send|accept|__libc_read|__libc_write/) return "FastCGI I/O, dispatch, metrics"
@@ -352,7 +366,7 @@ for mode in "${mode_list[@]}"; do
 		}
 		$1 == "TOTAL" { total = $2; next }
 		$1 == "SELF" { p[part($3)] += $2; f[++n] = $2 "\t" $3; next }
-		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|lua_pcallk|lua_resume|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
+		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|ppoll|accept4|lua_pcallk|lua_resume|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
 		END {
 			if (!total || !r) exit 1
 			printf "%.0f\n", total / r > out
@@ -411,7 +425,10 @@ if [ -n "$perf_events" ]; then
 	done
 fi
 if [ "$callgrind" = 1 ]; then
-	printf '| %-34s |' "requests (callgrind run)"
+	printf '| %-34s |' "requests (callgrind, wrk count)"
+	for mode in "${mode_list[@]}"; do printf ' %-12s |' "${R[$mode,cg_wrk]}"; done
+	echo
+	printf '| %-34s |' "requests (callgrind, cs_dispatch)"
 	for mode in "${mode_list[@]}"; do printf ' %-12s |' "${R[$mode,cg_reqs]}"; done
 	echo
 	printf '| %-34s |' "mean batch under callgrind"
