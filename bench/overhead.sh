@@ -248,6 +248,7 @@ batch_line() {
 start_stack() {
 	local mode=$1 name=ov$1 mf wait_s=30
 	mf=$(manifest "$mode")
+	# shellcheck disable=SC2034 # read by cs_nginx_config (scripts/stack.sh)
 	CS_STACK_ROUTES=()
 	if [ "${2:-}" = valgrind ]; then
 		cs_spawn "$name" "$CS_RUN/$name.sock" "$(command -v valgrind)" --tool=callgrind --quiet \
@@ -336,7 +337,11 @@ for mode in "${mode_list[@]}"; do
 	stop_stack "$mode"
 	cbl=$(batch_line "$name")
 	# the dump made by -d (the file with the highest part number)
-	dump=$(ls -1 "$run"/cg."$mode".* | grep -E '\.[0-9]+\.[0-9]+$' | sort -t. -k4,4n | tail -n 1 || true)
+	dump="" best=0
+	for f in "$run"/cg."$mode".*.*; do
+		part=${f##*.}
+		[[ $part =~ ^[0-9]+$ ]] && [ "$part" -gt "$best" ] && { best=$part; dump=$f; }
+	done
 	[ -n "$dump" ] && [ -s "$dump" ] || { echo "overhead: no callgrind dump for $mode in $run" >&2; exit 1; }
 	# self (exclusive) cost per "file:function [object]" and call counts
 	# per called function, read from the dump itself (callgrind_annotate
