@@ -945,6 +945,9 @@ static const struct {
 	{"restart", "deploy", 1},
 	{"scale", "deploy", 1},
 	{"autoscale", "deploy", 1},
+	{"promote", "deploy", 1},
+	{"rollback", "deploy", 1},
+	{"supervise", "deploy", 1},
 	{"rate", NULL, 1},
 	{"favorite", NULL, 1},
 	{"user", NULL, 0},
@@ -977,7 +980,7 @@ int cli_auth_gate(cs_cli *cli, int argc, char **argv)
 	a = optind > 0 && optind < argc ? argv[optind] : NULL;
 	if (managed[i].model_arg && a)
 		snprintf(model, sizeof model, "%.*s", (int)strcspn(a, "@"), a);
-	if (strcmp(cli->cmd, "autoscale") == 0 && !a)
+	if ((strcmp(cli->cmd, "autoscale") == 0 || strcmp(cli->cmd, "supervise") == 0) && !a)
 		snprintf(model, sizeof model, "*");
 	return cli_authorize(cli, managed[i].action, model);
 }

@@ -167,10 +167,13 @@ static const command commands[] = {
 	{"logs", cli_cmd_logs, "a deployment's log",
 "Usage: cubeserve logs NAME [-n|--lines LINES] [-f|--follow]\n\n"
 "Prints the last LINES (default 50) of RUN/logs/NAME.log; -f follows it.\n"},
-	{"status", cli_cmd_status, "deployments and their live instances",
+	{"status", cli_cmd_status, "deployments, their versions and pools",
 "Usage: cubeserve status [NAME] [--json]\n\n"
-"Every deployment with its state and processes, and every live instance\n"
-"(from its heartbeat): pid, state, requests, req/s, p50/p99, last error.\n"},
+"Every deployment: version, state, live/desired pools (liveness from each\n"
+"pool's pid and socket), processes, req/s, requests, p50/p99, 5xx errors and\n"
+"the last error with its time (from the heartbeats); with a canary or a warm\n"
+"pool a line per version (share, req/s, p50/p99, errors); a line per pool.\n"
+"--json: the schema is in docs/cli.md.\n"},
 	{"routes", cli_cmd_routes, "print the nginx routes of all deployments",
 "Usage: cubeserve routes [--upstreams | --locations]\n\n"
 "For an nginx.conf of your own: include the upstreams inside http {} and\n"
@@ -188,6 +191,9 @@ static const command commands[] = {
 "the workers, nginx and Redis it started and nothing else. --detach\n"
 "returns once the stack is up; `cubeserve down` stops it. Refused (exit 5)\n"
 "when a stack is already up in RUN or the port is in use.\n"
+"With cubeserve-api built, nginx also serves the web console at\n"
+"http://127.0.0.1:PORT/console/ and its API under /api/ (cubeserve-api under\n"
+"spawn-fcgi on RUN/api.sock, restarted if it exits; docs/api.md).\n"
 "Options:\n"
 "      --port N         nginx port on 127.0.0.1 (default 8080, or $CS_PORT)\n"
 "      --examples DIR   the example models (default: the bundled ones)\n"

@@ -1067,8 +1067,11 @@ void cs_ops_stop_all(cs_cli *cli)
 	if (!cli->reg || cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d) {
-		const char *name = jstr(d, "name", "");
-		int locked = lock_take(cli, name, "stop", token, sizeof token, err, sizeof err) == CS_OK;
+		char name[256]; /* a copy: put_record() deletes d's "name" */
+		int locked;
+
+		snprintf(name, sizeof name, "%s", jstr(d, "name", ""));
+		locked = lock_take(cli, name, "stop", token, sizeof token, err, sizeof err) == CS_OK;
 
 		pools = pools_of(d);
 		json_array_foreach(pools, j, p)
