@@ -161,7 +161,7 @@ section=$(cat <<MD
 <!-- bench/image.sh:begin -->
 ## Images (bench/image.sh)
 
-On $cpu, $(grep -c ^processor /proc/cpuinfo) cores (load average $(cut -d" " -f1 /proc/loadavg) at the end) ($(date -u +%Y-%m-%d)), **a machine shared with
+On $cpu, $(grep -c ^processor /proc/cpuinfo) cores ($(date -u +%Y-%m-%d); load average $(cut -d" " -f1 /proc/loadavg) at the end), **a machine shared with
 other jobs while it ran**: take the ratios, not the absolute numbers.
 \`bench/image.sh --seconds $seconds --duration $duration\`.
 
@@ -194,13 +194,12 @@ ${duration}s per row, both answer the same top-1:
 | c=1 | $cs1_rps | $cs1_p50 / $cs1_p99 | $fl1_rps | $fl1_p50 / $fl1_p99 | **${r1}x** |
 | c=32 | $cs32_rps | $cs32_p50 / $cs32_p99 | $fl32_rps | $fl32_p50 / $fl32_p99 | **${r32}x** |
 
-The target was >= 4x and is not met. Per request both spend most of
-the time in the network itself (about 300 MFLOPs), so the served ratio is
-bounded by how fast each backend runs MobileNetV2 on a core, and here
-OpenCV DNN (the onnx plugin) runs it slower than PyTorch does (compare the
-c=1 latencies: the preprocessing difference above is a few ms of them).
-The preprocessing and the serving path are not what limits this row; a
-faster ONNX engine in the plugin would move it.
+Per request most of the time is the network itself (about 300 MFLOPs),
+so the served ratio mostly says how fast each backend runs MobileNetV2 on
+a core: the onnx plugin picks its XNNPACK engine for this graph (engine
+"auto"; the worker's load log names it), PyTorch runs its own kernels. The
+preprocessing difference above is a few ms of each request. At c=32 both
+queue (2 serving processes each): the p99 is the queue, not the work.
 <!-- bench/image.sh:end -->
 MD
 )

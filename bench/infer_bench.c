@@ -6,7 +6,7 @@
  * served throughput with.
  *
  *   infer_bench --manifest bench/digits-large.json --plugin-dir build/plugins \
- *               --batch 1 --batch 32 --seconds 5 [--procs 2]
+ *               --batch 1 --batch 32 --seconds 5 [--procs 2] [--alternate]
  *
  * For each batch size, prints one line of key=value pairs:
  *   batch=1 procs=1 calls=... seconds=... calls_per_s=... infer_per_s=...
@@ -16,6 +16,11 @@
  * run the loop at the same time (what `cubeserve-worker --processes N` does),
  * so the sum is the in-process figure for N cores; percentiles then come
  * from the first child.
+ *
+ * With --alternate the calls take the batch sizes given in turn, one call
+ * each (1, 32, 1, 32, ...), in one line "batch=1/32 ...": what a backend
+ * pays when the batch size changes from call to call (the onnx plugin's
+ * XNNPACK engine sets its operators up again then).
  *
  * Inputs are the declared inputs: dimension -1 is the batch in front and 1
  * elsewhere; FP32 values cycle through 0..16 (the digits pixel range; the
@@ -118,10 +123,10 @@ static int make_inputs(const cs_model *m, int batch, cs_tensor *in)
  * Runs inference at one batch size: warmup seconds untimed, then as many
  * calls as fit in `seconds`, each timed.
  */
-static int run_batch(cs_model *m, int batch, double warmup, double seconds,
-		     bench_result *res)
+static int run_batch(cs_model *m, const int *batch, int n_batch,
+		     double warmup, double seconds, bench_result *res)
 {
-	cs_tensor in[CS_MAX_DIMS * 2], *out;
+	cs_tensor ins[MAX_BATCHES][CS_MAX_DIMS * 2], *in, *out;
 	char err[CS_ERROR_SIZE * 4];
 	double *lat = NULL, t0, t, end;
 	size_t cap = 0;
@@ -129,25 +134,29 @@ static int run_batch(cs_model *m, int batch, double warmup, double seconds,
 	cs_arena arena;
 	int rc = -1;
 
-	if (m->n_inputs > sizeof in / sizeof in[0]) {
+	if (m->n_inputs > sizeof ins[0] / sizeof ins[0][0]) {
 		fprintf(stderr, "infer_bench: too many inputs (%zu)\n", m->n_inputs);
 		return -1;
 	}
 	out = calloc(m->n_outputs, sizeof *out);
 	if (!out)
 		return -1;
-	if (make_inputs(m, batch, in))
-		goto out_free_out;
+	int made = 0;
+	for (; made < n_batch; made++)
+		if (make_inputs(m, batch[made], ins[made]))
+			goto out_free_inputs;
 	cs_arena_init(&arena, 0);
 
 	end = now_s() + warmup;
 	do {
+		in = ins[calls++ % n_batch];
 		if (cs_model_infer(m, in, m->n_inputs, out, &arena, err, sizeof err)) {
-			fprintf(stderr, "infer_bench: batch %d: %s\n", batch, err);
+			fprintf(stderr, "infer_bench: batch %d: %s\n", batch[(calls - 1) % n_batch], err);
 			goto out_free_arena;
 		}
 		cs_arena_reset(&arena);
-	} while (now_s() < end);
+	} while (now_s() < end || calls % n_batch);
+	calls = 0;
 
 	t0 = now_s();
 	end = t0 + seconds;
@@ -162,13 +171,14 @@ static int run_batch(cs_model *m, int batch, double warmup, double seconds,
 			lat = p;
 		}
 		t = now_s();
+		in = ins[calls % n_batch];
 		if (cs_model_infer(m, in, m->n_inputs, out, &arena, err, sizeof err)) {
-			fprintf(stderr, "infer_bench: batch %d: %s\n", batch, err);
+			fprintf(stderr, "infer_bench: batch %d: %s\n", batch[calls % n_batch], err);
 			goto out_free_arena;
 		}
 		cs_arena_reset(&arena);
 		lat[calls++] = now_s() - t;
-	} while (lat[calls - 1] + t < end);
+	} while (lat[calls - 1] + t < end || calls % n_batch);
 
 	res->calls = calls;
 	res->seconds = now_s() - t0;
@@ -180,8 +190,9 @@ static int run_batch(cs_model *m, int batch, double warmup, double seconds,
 out_free_arena:
 	free(lat);
 	cs_arena_destroy(&arena);
-	free_inputs(in, m->n_inputs);
-out_free_out:
+out_free_inputs:
+	for (int i = 0; i < made; i++)
+		free_inputs(ins[i], m->n_inputs);
 	free(out);
 	return rc;
 }
@@ -190,8 +201,9 @@ out_free_out:
  * Runs one batch size in nprocs forked children at once and adds up their
  * throughput; each child reports its result through a pipe.
  */
-static int run_procs(cs_model *m, int batch, int nprocs, double warmup,
-		     double seconds, bench_result *sum, double *per_s)
+static int run_procs(cs_model *m, const int *batch, int n_batch, int nprocs,
+		     double warmup, double seconds, bench_result *sum,
+		     double *per_s)
 {
 	int fds[2];
 	pid_t pids[64];
@@ -200,7 +212,7 @@ static int run_procs(cs_model *m, int batch, int nprocs, double warmup,
 	*per_s = 0;
 	memset(sum, 0, sizeof *sum);
 	if (nprocs == 1) {
-		if (run_batch(m, batch, warmup, seconds, sum))
+		if (run_batch(m, batch, n_batch, warmup, seconds, sum))
 			return -1;
 		*per_s = (double)sum->calls / sum->seconds;
 		return 0;
@@ -218,7 +230,7 @@ static int run_procs(cs_model *m, int batch, int nprocs, double warmup,
 			int ok;
 
 			close(fds[0]);
-			ok = run_batch(m, batch, warmup, seconds, &r) == 0;
+			ok = run_batch(m, batch, n_batch, warmup, seconds, &r) == 0;
 			if (!ok)
 				memset(&r, 0, sizeof r);
 			if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
@@ -256,9 +268,10 @@ static int run_procs(cs_model *m, int batch, int nprocs, double warmup,
 static void usage(FILE *f)
 {
 	fputs("Usage: infer_bench --manifest FILE [--plugin-dir DIR] [--batch N]...\n"
-	      "                   [--seconds S] [--warmup S] [--procs N]\n"
+	      "                   [--seconds S] [--warmup S] [--procs N] [--alternate]\n"
 	      "In-process inference throughput through the cubeserve runtime\n"
-	      "(defaults: --batch 1 --batch 32, --seconds 5, --warmup 1, --procs 1).\n", f);
+	      "(defaults: --batch 1 --batch 32, --seconds 5, --warmup 1, --procs 1);\n"
+	      "--alternate: the batch sizes in turn, one call each, in one run.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -270,17 +283,19 @@ int main(int argc, char **argv)
 		{"seconds", required_argument, NULL, 's'},
 		{"warmup", required_argument, NULL, 'w'},
 		{"procs", required_argument, NULL, 'n'},
+		{"alternate", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *manifest_path = NULL, *plugin_dir = NULL;
 	int batches[MAX_BATCHES], n_batches = 0, nprocs = 1, c, rc = 1;
+	int alternate = 0;
 	double seconds = 5, warmup = 1;
 	char err[CS_ERROR_SIZE * 4];
 	cs_manifest *mf = NULL;
 	cs_model *m = NULL;
 
-	while ((c = getopt_long(argc, argv, "m:p:b:s:w:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:b:s:w:n:ha", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': manifest_path = optarg; break;
 		case 'p': plugin_dir = optarg; break;
@@ -294,6 +309,7 @@ int main(int argc, char **argv)
 		case 's': seconds = atof(optarg); break;
 		case 'w': warmup = atof(optarg); break;
 		case 'n': nprocs = atoi(optarg); break;
+		case 'a': alternate = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -321,16 +337,32 @@ int main(int argc, char **argv)
 	fflush(stderr);
 	for (int i = 0; i < n_batches; i++) {
 		bench_result r;
-		double per_s;
+		double per_s, mean = batches[i];
+		char label[64];
+		int n = 1;
 
-		if (run_procs(m, batches[i], nprocs, warmup, seconds, &r, &per_s)) {
-			fprintf(stderr, "infer_bench: batch %d failed\n", batches[i]);
+		snprintf(label, sizeof label, "%d", batches[i]);
+		if (alternate) { /* all the sizes in turn, in one run */
+			n = n_batches;
+			mean = 0;
+			for (int k = 0; k < n; k++) {
+				size_t len = strlen(label);
+				if (k)
+					snprintf(label + len, sizeof label - len,
+						 "/%d", batches[k]);
+				mean += (double)batches[k] / n;
+			}
+		}
+		if (run_procs(m, batches + i, n, nprocs, warmup, seconds, &r, &per_s)) {
+			fprintf(stderr, "infer_bench: batch %s failed\n", label);
 			goto out_free_model;
 		}
-		printf("batch=%d procs=%d calls=%ld seconds=%.2f calls_per_s=%.1f infer_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
-		       batches[i], nprocs, r.calls, r.seconds, per_s,
-		       per_s * batches[i], r.p50_ms, r.p99_ms);
+		printf("batch=%s procs=%d calls=%ld seconds=%.2f calls_per_s=%.1f infer_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
+		       label, nprocs, r.calls, r.seconds, per_s,
+		       per_s * mean, r.p50_ms, r.p99_ms);
 		fflush(stdout);
+		if (alternate)
+			break;
 	}
 	rc = 0;
 

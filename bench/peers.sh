@@ -468,7 +468,7 @@ inproc=$(
 	for b in $backends; do rows+=("cs-$b"); done
 	rows+=(gunicorn torchplain node)
 	for b in $backends; do rows+=("cs-$b-b32"); done
-	declare -A il=([cs-onnx]="cubeserve onnx (OpenCV DNN), infer_bench" [cs-torch]="cubeserve torch (libtorch, optimized), infer_bench"
+	declare -A il=([cs-onnx]="cubeserve onnx (engine auto: XNNPACK), infer_bench" [cs-torch]="cubeserve torch (libtorch, optimized), infer_bench"
 		[cs-onnx-b32]="cubeserve onnx, **batch 32** (what a batcher could reach)" [cs-torch-b32]="cubeserve torch, **batch 32** (what a batcher could reach)"
 		[gunicorn]="torch in Python, optimized (as (b))" [torchplain]="torch in Python, plain jit.load"
 		[node]="onnxruntime-node (as (c))")

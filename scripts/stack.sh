@@ -7,6 +7,7 @@
 #
 #   cs_stack_init RUN_DIR                 run dir, tool and build paths
 #   cs_free_port                          print a free loopback TCP port
+#                                         (in CS_PORTS=LO-HI when set)
 #   cs_route NAME ADDR                    add a route /models/NAME -> ADDR
 #   cs_spawn LABEL SOCK CMD [ARG...]      run CMD under spawn-fcgi on SOCK
 #   cs_worker_start NAME MANIFEST [ARG...]  spawn cubeserve-worker for a model
@@ -69,12 +70,17 @@ cs_stack_init() {
 # Prints a loopback TCP port nobody listens on (racy by nature; good enough
 # for private test stacks).
 cs_free_port() {
-	local i p
+	local i p lo=20000 span=12000
+	# CS_PORTS=LO-HI keeps the ports in a range (a machine shared by people
+	# who split the ports between them)
+	if [[ ${CS_PORTS:-} =~ ^([0-9]+)-([0-9]+)$ ]]; then
+		lo=${BASH_REMATCH[1]} span=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+	fi
 	for i in $(seq 1 200); do
 		# below the kernel's ephemeral range (32768+ by default): a port in
 		# it may be the local end of some client connection, and then
 		# nginx's bind() fails although nothing listens there
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+		p=$((lo + (RANDOM * 32768 + RANDOM) % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0

@@ -1,23 +1,50 @@
 // api.js - the console's requests to /api/ (docs/api.md). Writes carry the
-// X-Cubeserve-Csrf header, which a cross-site form cannot send, and the
-// signed-in user's name. A failure throws an Error whose message is the
-// API's own error text, with the status and the request.
+// X-Cubeserve-Csrf header, which a cross-site form cannot send. Signed in
+// on a stack with accounts, every request carries the session token
+// (Authorization: Bearer), kept in this tab's sessionStorage; the
+// password is never kept. On a stack without accounts the console sends
+// the name it was given (X-Cubeserve-User). A failure throws an Error
+// whose message is the API's own error text, with the status and the
+// request.
 const USER_KEY = 'cubeserve.user';
+const TOKEN_KEY = 'cubeserve.token';
 
 export function currentUser() {
-  return localStorage.getItem(USER_KEY) || '';
+  return sessionStorage.getItem(USER_KEY) || localStorage.getItem(USER_KEY) || '';
 }
 
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || '';
+}
+
+// A name only (a stack without accounts), remembered in this browser.
 export function setUser(name) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
   if (name) localStorage.setItem(USER_KEY, name);
   else localStorage.removeItem(USER_KEY);
+  window.dispatchEvent(new Event('cubeserve-user'));
+}
+
+// A session (a stack with accounts): the token for this tab only.
+export function setSession(user, tok) {
+  localStorage.removeItem(USER_KEY);
+  if (tok) {
+    sessionStorage.setItem(TOKEN_KEY, tok);
+    sessionStorage.setItem(USER_KEY, user);
+  } else {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(USER_KEY);
+  }
   window.dispatchEvent(new Event('cubeserve-user'));
 }
 
 export async function request(method, path, body, contentType) {
   const headers = { Accept: 'application/json' };
   const user = currentUser();
-  if (user) headers['X-Cubeserve-User'] = user;
+  const tok = token();
+  if (tok) headers.Authorization = `Bearer ${tok}`;
+  else if (user) headers['X-Cubeserve-User'] = user;
   if (method !== 'GET') headers['X-Cubeserve-Csrf'] = '1';
   let payload;
   if (body !== undefined) {

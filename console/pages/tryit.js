@@ -36,6 +36,7 @@ function shellQuote(s) {
 
 export function TryIt({ m }) {
   const list = targets(m);
+  const [key, setKey] = useState('');
   const [which, setWhich] = useState(0);
   const [body, setBody] = useState(JSON.stringify(list[0].body, null, 2));
   const [result, setResult] = useState(null);
@@ -45,7 +46,8 @@ export function TryIt({ m }) {
   const t = list[which];
   let compact = body;
   try { compact = JSON.stringify(JSON.parse(body)); } catch (e) { /* shown on send */ }
-  const curl = `curl -s ${location.origin}${t.path} -H 'Content-Type: application/json' -d ${shellQuote(compact)}`;
+  const auth = m.public === false ? ` -H "Authorization: Bearer $CUBESERVE_KEY"` : '';
+  const curl = `curl -s ${location.origin}${t.path}${auth} -H 'Content-Type: application/json' -d ${shellQuote(compact)}`;
 
   const send = async () => {
     setBusy(true);
@@ -58,7 +60,9 @@ export function TryIt({ m }) {
       return;
     }
     try {
-      const res = await fetch(t.path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+      const headers = { 'Content-Type': 'application/json' };
+      if (key) headers.Authorization = `Bearer ${key}`;
+      const res = await fetch(t.path, { method: 'POST', headers, body });
       const text = await res.text();
       const ms = performance.now() - started;
       let pretty = text;
@@ -74,6 +78,8 @@ export function TryIt({ m }) {
     ${m.deployed ? null : html`<div class="error">${m.name} is not deployed: the request will fail until it is.</div>`}
     <label>Endpoint <select id="try-target" value=${which} onChange=${(e) => setWhich(Number(e.target.value))}>
       ${list.map((x, i) => html`<option value=${i}>${x.label}</option>`)}</select></label>
+    ${m.public === false ? html`<p><label>API key (this model is private; the key is not kept)
+      <input id="try-key" type="password" value=${key} onInput=${(e) => setKey(e.target.value)} autocomplete="off" /></label></p>` : null}
     <textarea id="try-body" rows="10" spellcheck="false" value=${body} onInput=${(e) => setBody(e.target.value)}></textarea>
     <p><button id="try-send" type="button" disabled=${busy} onClick=${send}>${busy ? 'Sending\u2026' : 'Send'}</button></p>
     <p class="muted">The same call: <code id="try-curl" class="curl">${curl}</code></p>

@@ -190,7 +190,18 @@ typedef struct cs_plugin {
 	/* Releases a loaded model. The handle is invalid afterwards. */
 	void (*unload)(void *model);
 
-	/* ABI 1.1 and later: new members go here. */
+	/* ABI 1.1 and later */
+
+	/*
+	 * Optional (NULL allowed): a one-line JSON object that says how the
+	 * model runs, e.g. the onnx plugin's {"engine": "xnnpack", "reason":
+	 * "..."}; GET /models/NAME shows it as "backend". The string is owned
+	 * by the model and valid until unload(). Called after load(), from any
+	 * thread; it must not change the model.
+	 */
+	const char *(*info)(void *model);
+
+	/* ABI 1.2 and later: new members go here. */
 } cs_plugin;
 
 /* The entry symbol's type. Returns a static table; never NULL. */

@@ -1,9 +1,15 @@
 /*
- * onnx.c - the onnx backend: ONNX models run by OpenCV DNN (4.5 or later).
+ * onnx.c - the onnx backend: ONNX models run by one of two engines,
+ * XNNPACK (xnn_engine.h, when built with it) or OpenCV DNN (4.5 or later).
  *
- * The C ABI side of the plugin. OpenCV is reached only through the C calls
- * of onnx_shim.h; the model's declared inputs and outputs come from the ONNX
- * file itself (onnx_graph.h), since OpenCV does not expose them.
+ * The C ABI side of the plugin, and the engine choice. The option "engine"
+ * (the manifest's top-level "engine", which the runtime passes in the
+ * options) is "auto" (the default: XNNPACK when it can run every node of
+ * the graph, OpenCV DNN otherwise), "xnnpack" or "opencv"; a forced engine
+ * that cannot run the graph fails the load naming the op and the node.
+ * info() says which engine runs and why. OpenCV is reached only through the
+ * C calls of onnx_shim.h; the model's declared inputs and outputs come from
+ * the ONNX file itself (onnx_graph.h), since OpenCV does not expose them.
  *
  * OpenCV computes in FP32. Inputs of another numeric dtype are converted to
  * FP32 before the forward pass and outputs are converted back to the dtype
@@ -30,14 +36,23 @@
 
 #include "onnx_graph.h"
 #include "onnx_shim.h"
+#ifdef CS_HAVE_XNNPACK
+#include "xnn_engine.h"
+#else
+typedef struct cs__xnn_model cs__xnn_model;
+#endif
 
-#define ONNX_PLUGIN_VERSION "1.0.0"
+#define ONNX_PLUGIN_VERSION "1.1.0"
+
+enum { ENGINE_AUTO, ENGINE_XNNPACK, ENGINE_OPENCV };
 
 typedef struct onnx_model {
-	cs__onnx_net *net;
+	cs__onnx_net *net;    /* the OpenCV engine, or NULL */
+	cs__xnn_model *xnn;   /* the XNNPACK engine, or NULL */
 	cs_io_desc *inputs, *outputs;
 	size_t n_inputs, n_outputs;
 	char *path;
+	char *info;           /* JSON: the engine and why */
 } onnx_model;
 
 static int onnx_load(const cs_host *host, const cs_model_spec *spec,
@@ -49,6 +64,7 @@ static int onnx_infer(void *model, const cs_tensor *inputs, size_t n_inputs,
 		      cs_tensor *outputs, size_t n_outputs,
 		      const cs_allocator *alloc, char *err, size_t errlen);
 static void onnx_unload(void *model);
+static const char *onnx_info(void *model);
 
 static const cs_plugin onnx_plugin = {
 	.abi_version = CS_PLUGIN_ABI_VERSION,
@@ -60,6 +76,7 @@ static const cs_plugin onnx_plugin = {
 	.describe = onnx_describe,
 	.infer = onnx_infer,
 	.unload = onnx_unload,
+	.info = onnx_info,
 };
 
 CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(void);
@@ -167,8 +184,12 @@ static int read_file(const char *path, uint8_t **buf, size_t *len, char *err,
 	return CS_OK;
 }
 
-/* The onnx backend takes no options yet: anything but {} is a mistake. */
-static int check_options(const char *json, char *err, size_t errlen)
+/*
+ * The onnx backend's one option is "engine": auto, xnnpack or opencv. Any
+ * other key is a mistake (a typo must not pass silently).
+ */
+static int check_options(const char *json, int *engine, char *err,
+			 size_t errlen)
 {
 	json_error_t jerr;
 	json_t *o = json_loads(json ? json : "{}", 0, &jerr);
@@ -176,6 +197,7 @@ static int check_options(const char *json, char *err, size_t errlen)
 	json_t *val;
 	int rc = CS_OK;
 
+	*engine = ENGINE_AUTO;
 	if (!o || !json_is_object(o)) {
 		snprintf(err, errlen, "onnx options: %s",
 			 o ? "not a JSON object" : jerr.text);
@@ -183,10 +205,26 @@ static int check_options(const char *json, char *err, size_t errlen)
 		goto out_free;
 	}
 	json_object_foreach(o, key, val) {
-		snprintf(err, errlen, "onnx options: unknown option '%s' "
-			 "(the onnx backend has none)", key);
-		rc = CS_EINVAL;
-		break;
+		const char *e = json_string_value(val);
+		if (strcmp(key, "engine") != 0) {
+			snprintf(err, errlen, "onnx options: unknown option "
+				 "'%s' (the onnx backend has only 'engine')",
+				 key);
+			rc = CS_EINVAL;
+			break;
+		}
+		if (e && !strcmp(e, "auto")) {
+			*engine = ENGINE_AUTO;
+		} else if (e && !strcmp(e, "xnnpack")) {
+			*engine = ENGINE_XNNPACK;
+		} else if (e && !strcmp(e, "opencv")) {
+			*engine = ENGINE_OPENCV;
+		} else {
+			snprintf(err, errlen, "onnx options: 'engine' must be "
+				 "\"auto\", \"xnnpack\" or \"opencv\"");
+			rc = CS_EINVAL;
+			break;
+		}
 	}
 out_free:
 	json_decref(o);
@@ -226,26 +264,93 @@ static void model_free(onnx_model *m)
 		return;
 	if (m->net)
 		cs__onnx_net_free(m->net);
+#ifdef CS_HAVE_XNNPACK
+	cs__xnn_free(m->xnn);
+#endif
+	free(m->info);
 	cs__onnx_graph_free(m->inputs, m->n_inputs);
 	cs__onnx_graph_free(m->outputs, m->n_outputs);
 	free(m->path);
 	free(m);
 }
 
+/* Sets m->info: {"engine": ..., "reason": ..., ...}. */
+static int set_info(onnx_model *m, const char *engine, const char *reason)
+{
+	json_t *o = json_pack("{s:s,s:s}", "engine", engine, "reason", reason);
+
+	if (!o)
+		return CS_ENOMEM;
+#ifdef CS_HAVE_XNNPACK
+	if (m->xnn) {
+		json_object_set_new(o, "batching",
+				    json_boolean(cs__xnn_batching(m->xnn)));
+		json_object_set_new(o, "steps", json_integer(
+			(json_int_t)cs__xnn_steps(m->xnn)));
+	}
+#endif
+	m->info = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return m->info ? CS_OK : CS_ENOMEM;
+}
+
+/*
+ * Tries the XNNPACK engine on buf. CS_OK: m->xnn, m->inputs and m->outputs
+ * are set. Otherwise why says why; *broken is set when the file itself is
+ * wrong (then no engine should run it).
+ */
+static int try_xnnpack(onnx_model *m, const uint8_t *buf, size_t len,
+		       bool *broken, char *why, size_t whylen)
+{
+#ifdef CS_HAVE_XNNPACK
+	cs__onnx_graph *g;
+	int rc;
+
+	*broken = false;
+	rc = cs__onnx_model_read(buf, len, &g, why, whylen);
+	if (rc != CS_OK) {
+		*broken = rc == CS_EFORMAT;
+		return rc;
+	}
+	rc = cs__xnn_build(g, &m->xnn, why, whylen);
+	if (rc == CS_OK) {
+		m->inputs = g->inputs;
+		m->n_inputs = g->n_inputs;
+		m->outputs = g->outputs;
+		m->n_outputs = g->n_outputs;
+		g->inputs = g->outputs = NULL;
+		g->n_inputs = g->n_outputs = 0;
+	}
+	cs__onnx_model_free(g);
+	return rc;
+#else
+	(void)m;
+	(void)buf;
+	(void)len;
+	*broken = false;
+	snprintf(why, whylen, "the onnx plugin was built without XNNPACK "
+		 "(libxnnpack-dev)");
+	return CS_EUNSUPPORTED;
+#endif
+}
+
 static int onnx_load(const cs_host *host, const cs_model_spec *spec,
 		     void **model, char *err, size_t errlen)
 {
-	char why[CS_ERROR_SIZE];
+	char why[CS_ERROR_SIZE], reason[CS_ERROR_SIZE + 64];
+	char line[CS_ERROR_SIZE * 4];
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	onnx_model *m;
-	int rc;
+	int rc, engine;
+	bool broken = false;
 
 	if (!spec->model_path) {
 		snprintf(err, errlen, "the onnx backend needs a model file");
 		return CS_EINVAL;
 	}
-	if ((rc = check_options(spec->options_json, err, errlen)) != CS_OK)
+	if ((rc = check_options(spec->options_json, &engine, err, errlen)) !=
+	    CS_OK)
 		return rc;
 	if (!(m = calloc(1, sizeof *m)) ||
 	    !(m->path = strdup(spec->model_path))) {
@@ -256,10 +361,35 @@ static int onnx_load(const cs_host *host, const cs_model_spec *spec,
 	if ((rc = read_file(m->path, &buf, &len, err, errlen)) != CS_OK)
 		goto out_free_model;
 
+	snprintf(reason, sizeof reason, "the manifest asks for opencv");
+	if (engine != ENGINE_OPENCV) {
+		rc = try_xnnpack(m, buf, len, &broken, why, sizeof why);
+		if (rc == CS_OK) {
+			snprintf(reason, sizeof reason, "%s",
+				 engine == ENGINE_XNNPACK
+					 ? "the manifest asks for xnnpack"
+					 : "xnnpack runs every node of the "
+					   "graph");
+			goto out_loaded;
+		}
+		if (broken) {
+			snprintf(err, errlen, "cannot load '%s': it is not a "
+				 "valid ONNX model: %s", m->path, why);
+			goto out_free_buf;
+		}
+		if (engine == ENGINE_XNNPACK || rc == CS_ENOMEM) {
+			snprintf(err, errlen, "cannot load '%s' with the "
+				 "xnnpack engine: %s", m->path, why);
+			goto out_free_buf;
+		}
+		snprintf(reason, sizeof reason, "xnnpack cannot run the "
+			 "graph: %s", why);
+	}
 	rc = cs__onnx_net_new(buf, len, spec->threads, &m->net, why,
 			      sizeof why);
 	if (rc != CS_OK) {
-		snprintf(err, errlen, "cannot load '%s': %s", m->path, why);
+		snprintf(err, errlen, "cannot load '%s' with the opencv "
+			 "engine: %s", m->path, why);
 		goto out_free_buf;
 	}
 	rc = cs__onnx_graph_read(buf, len, &m->inputs, &m->n_inputs,
@@ -269,18 +399,25 @@ static int onnx_load(const cs_host *host, const cs_model_spec *spec,
 			 m->path, why);
 		goto out_free_buf;
 	}
+out_loaded:
 	if ((rc = check_values(m->path, "input", m->inputs, m->n_inputs, err,
 			       errlen)) != CS_OK ||
 	    (rc = check_values(m->path, "output", m->outputs, m->n_outputs,
 			       err, errlen)) != CS_OK)
 		goto out_free_buf;
+	if ((rc = set_info(m, m->xnn ? "xnnpack" : "opencv", reason)) !=
+	    CS_OK) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free_buf;
+	}
 	free(buf);
 
 	if (host && host->log) {
-		snprintf(why, sizeof why, "onnx: loaded '%s' (%zu inputs, "
-			 "%zu outputs, %d threads)", m->path, m->n_inputs,
-			 m->n_outputs, spec->threads > 0 ? spec->threads : 1);
-		host->log(host->ctx, CS_LOG_INFO, why);
+		snprintf(line, sizeof line, "onnx: loaded '%s' with the %s "
+			 "engine (%s; %zu inputs, %zu outputs)", m->path,
+			 m->xnn ? "xnnpack" : "opencv", reason, m->n_inputs,
+			 m->n_outputs);
+		host->log(host->ctx, CS_LOG_INFO, line);
 	}
 	*model = m;
 	return CS_OK;
@@ -290,6 +427,11 @@ out_free_buf:
 out_free_model:
 	model_free(m);
 	return rc;
+}
+
+static const char *onnx_info(void *model)
+{
+	return ((onnx_model *)model)->info;
 }
 
 static int onnx_describe(void *model, const cs_io_desc **inputs,
@@ -420,8 +562,14 @@ static int onnx_infer(void *model, const cs_tensor *inputs, size_t n_inputs,
 	memset(out, 0, n_outputs * sizeof *out);
 	for (size_t i = 0; i < n_outputs; i++)
 		out[i].name = m->outputs[i].name;
-	rc = cs__onnx_net_forward(m->net, in, n_inputs, out, n_outputs, alloc,
-				  err, errlen);
+#ifdef CS_HAVE_XNNPACK
+	if (m->xnn)
+		rc = cs__xnn_run(m->xnn, in, n_inputs, out, n_outputs, alloc,
+				 err, errlen);
+	else
+#endif
+		rc = cs__onnx_net_forward(m->net, in, n_inputs, out, n_outputs,
+					  alloc, err, errlen);
 	if (rc != CS_OK)
 		return rc;
 

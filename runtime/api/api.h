@@ -23,6 +23,7 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
+#include "registry/auth.h"
 #include "registry/registry.h"
 
 #define API_MAX_SEGS 8
@@ -52,6 +53,10 @@ typedef struct api_req {
 	char *pathbuf;
 	const char *user;          /* who asks (api_user()) */
 	int sent;                  /* a response was written */
+	int auth_on;               /* the registry's auth mode */
+	int have_who;              /* who is a verified principal */
+	cs_principal who;          /* from the request's key or session token */
+	char token[CS_AUTH_KEY_MAX + 1]; /* that token (never logged) */
 } api_req;
 
 /* ------------------------------------------------------------ http.c */
@@ -96,18 +101,38 @@ int api_name_ok(const char *s);
 int api_version_ok(const char *s);
 
 /*
- * The user a request acts as. Until accounts exist, the console sends the
- * name it was given at sign-in in X-Cubeserve-User ("anonymous" when
- * absent); see docs/api.md "Users and roles".
+ * Finds who asks: with auth on, the principal of the request's
+ * "Authorization: Bearer TOKEN" (a session from POST /api/session or an
+ * API key), checked with cs_auth_key_verify(). Returns 0, or -1 when it
+ * has sent the answer (401 for a bad token, 503 without Redis).
+ */
+int api_identify(api_req *q);
+
+/*
+ * The user a request acts as: the principal's name with auth on; with
+ * auth off the name in X-Cubeserve-User ("anonymous" when absent); see
+ * docs/api.md "Users and roles".
  */
 const char *api_user(api_req *q);
 
 /*
  * Whether a write may go on: the CSRF check (X-Cubeserve-Csrf: 1, a
- * header a cross-site form cannot send) and the role check. When it may
- * not, it has sent 403 and returns 0.
+ * header a cross-site form cannot send), then with auth on a principal
+ * (401 without) whose role allows action on model (cs_auth_allow(); 403
+ * naming the missing role). action is cs_auth_allow()'s ("vote",
+ * "model.publish", "model.manage", "deploy"). When it may not, it has sent
+ * the refusal and returns 0.
  */
-int api_write_allowed(api_req *q, const char *action);
+int api_write_allowed(api_req *q, const char *action, const char *model);
+
+/* The CSRF check alone (sign-in, sign-out); 403 sent when it fails. */
+int api_csrf_ok(api_req *q, const char *action);
+
+/*
+ * Whether the asker may see model name: public models, and with auth on a
+ * private one for admins, operators and its owner.
+ */
+int api_can_read(api_req *q, const char *name);
 
 /* The registry connection, reconnected when lost; NULL: 503 sent. */
 cs_registry *api_reg(api_req *q);
@@ -134,17 +159,23 @@ void api_deployment_switch(api_req *q, const char *name);
 
 void api_job_get(api_req *q, const char *id);
 
+void api_session_new(api_req *q);
+void api_session_end(api_req *q);
+void api_me(api_req *q);
+
 /* ------------------------------------------------------------ jobs.c */
 
 /*
  * Starts `cubeserve GLOBAL-OPTIONS argv...` in the background as job kind
  * (its output and exit code kept under RUN/api/jobs/). cleanup_dir (may
- * be NULL) is removed when the job ends. On success fills id (17 bytes)
+ * be NULL) is removed when the job ends. key (may be NULL) is passed to
+ * the command as $CUBESERVE_KEY, so it checks the same principal's role
+ * itself (and never falls back to a token file). On success fills id (17 bytes)
  * and returns 0; else -1 with err.
  */
 int api_job_start(api_ctx *ctx, const char *kind, const char *target,
-		  const char *const *argv, const char *cleanup_dir, char id[17],
-		  char *err, size_t errlen);
+		  const char *const *argv, const char *cleanup_dir, const char *key,
+		  char id[17], char *err, size_t errlen);
 
 /* A new random id of 16 hex digits. */
 void api_random_id(char id[17]);

@@ -240,7 +240,8 @@ static void started(api_req *q, const char *kind, const char *target, const char
 {
 	char id[17], err[512], url[64];
 
-	if (api_job_start(q->ctx, kind, target, argv, NULL, id, err, sizeof err) != 0) {
+	if (api_job_start(q->ctx, kind, target, argv, NULL, q->have_who ? q->token : NULL, id, err,
+			  sizeof err) != 0) {
 		api_error(q, 500, "cannot start %s: %s", kind, err);
 		return;
 	}
@@ -271,7 +272,7 @@ void api_deploy(api_req *q)
 	char nbuf[16], ref[160];
 	int n;
 
-	if (!api_write_allowed(q, "deploy") || !(b = api_json_body(q)))
+	if (!(b = api_json_body(q)))
 		return;
 	name = json_string_value(json_object_get(b, "name"));
 	ver = json_string_value(json_object_get(b, "version"));
@@ -279,6 +280,8 @@ void api_deploy(api_req *q)
 		api_error(q, 400, "field 'name' must be a model name");
 		return;
 	}
+	if (!api_write_allowed(q, "deploy", name))
+		return;
 	if (json_object_get(b, "version") && !api_version_ok(ver)) {
 		api_error(q, 400, "field 'version' must be a version string");
 		return;
@@ -307,7 +310,7 @@ void api_deployment_action(api_req *q, const char *name, const char *action)
 	char nbuf[16];
 	int n = 0;
 
-	if (!api_write_allowed(q, action))
+	if (!api_write_allowed(q, "deploy", name))
 		return;
 	if (strcmp(action, "scale") == 0) {
 		if (!(b = api_json_body(q)))
@@ -353,7 +356,7 @@ void api_deployment_switch(api_req *q, const char *name)
 	const char *ver;
 	char ref[160], pct[16];
 
-	if (!api_write_allowed(q, "switch") || !(b = api_json_body(q)))
+	if (!api_write_allowed(q, "deploy", name) || !(b = api_json_body(q)))
 		return;
 	ver = json_string_value(json_object_get(b, "version"));
 	if (!api_version_ok(ver)) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "core/names.h"
@@ -61,6 +62,12 @@ int api_http_for(int status)
 		return 413;
 	case CS_EUNAVAILABLE:
 		return 503;
+	case CS_AUTH_DENIED:
+		return 401;
+	case CS_AUTH_FORBIDDEN:
+		return 403;
+	case CS_AUTH_LOCKED:
+		return 429;
 	default:
 		return cs_status_http(status);
 	}
@@ -208,18 +215,64 @@ int api_version_ok(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") == n;
 }
 
+int api_identify(api_req *q)
+{
+	const char *h = FCGX_GetParam("HTTP_AUTHORIZATION", q->fr->envp);
+	cs_registry *r;
+	size_t n;
+
+	q->auth_on = 0;
+	q->have_who = 0;
+	q->token[0] = '\0';
+	if (!(r = api_reg(q)))
+		return -1;
+	if (cs_auth_mode(r, &q->auth_on) != CS_OK) {
+		api_reg_error(q);
+		return -1;
+	}
+	if (!h || !*h)
+		return 0;
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		api_error(q, 401, "malformed credentials: send 'Authorization: Bearer TOKEN'");
+		return -1;
+	}
+	h += 7;
+	while (*h == ' ')
+		h++;
+	n = strlen(h);
+	if (n == 0 || n > CS_AUTH_KEY_MAX) {
+		api_error(q, 401, "malformed credentials: the token is empty or too long");
+		return -1;
+	}
+	if (!q->auth_on)
+		return 0; /* the stack has no accounts on: nothing to check it against */
+	if (cs_auth_key_verify(r, h, &q->who) != CS_OK) {
+		api_reg_error(q);
+		return -1;
+	}
+	memcpy(q->token, h, n + 1);
+	q->have_who = 1;
+	return 0;
+}
+
 const char *api_user(api_req *q)
 {
-	const char *u = FCGX_GetParam("HTTP_X_CUBESERVE_USER", q->fr->envp);
-	size_t n = u ? strlen(u) : 0;
+	const char *u;
+	size_t n;
 
+	if (q->have_who)
+		return q->who.user;
+	if (q->auth_on)
+		return "anonymous";
+	u = FCGX_GetParam("HTTP_X_CUBESERVE_USER", q->fr->envp);
+	n = u ? strlen(u) : 0;
 	if (n == 0 || n > 64 ||
 	    strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") != n)
 		return "anonymous";
 	return u;
 }
 
-int api_write_allowed(api_req *q, const char *action)
+int api_csrf_ok(api_req *q, const char *action)
 {
 	const char *csrf = FCGX_GetParam("HTTP_X_CUBESERVE_CSRF", q->fr->envp);
 
@@ -228,9 +281,43 @@ int api_write_allowed(api_req *q, const char *action)
 			  action);
 		return 0;
 	}
-	/*
-	 * Roles: every write is allowed until accounts and roles exist in
-	 * the registry; then this is where the caller's role is checked.
-	 */
 	return 1;
+}
+
+int api_write_allowed(api_req *q, const char *action, const char *model)
+{
+	cs_registry *r;
+
+	if (!api_csrf_ok(q, action))
+		return 0;
+	if (!q->auth_on)
+		return 1;
+	if (!q->have_who) {
+		api_error(q, 401, "%s refused: sign in first (this stack has accounts: Authorization: Bearer TOKEN from POST /api/session)",
+			  action);
+		return 0;
+	}
+	if (!(r = api_reg(q)))
+		return 0;
+	if (cs_auth_allow(r, &q->who, action, model) != CS_OK) {
+		api_reg_error(q);
+		return 0;
+	}
+	return 1;
+}
+
+int api_can_read(api_req *q, const char *name)
+{
+	char owner[80] = "";
+	int pub = 1;
+	cs_registry *r = q->ctx->reg;
+
+	if (!q->auth_on || !r)
+		return 1;
+	if (cs_auth_access(r, name, &pub, owner, sizeof owner) != CS_OK)
+		return 0;
+	if (pub)
+		return 1;
+	return q->have_who && (q->who.role == CS_ROLE_ADMIN || q->who.role == CS_ROLE_OPERATOR ||
+			       strcmp(owner, q->who.user) == 0);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "registry/url.h"
 
 void api_random_id(char id[17])
 {
@@ -67,23 +68,28 @@ static long long now_ms(void)
 }
 
 int api_job_start(api_ctx *ctx, const char *kind, const char *target,
-		  const char *const *argv, const char *cleanup_dir, char id[17],
-		  char *err, size_t errlen)
+		  const char *const *argv, const char *cleanup_dir, const char *key,
+		  char id[17], char *err, size_t errlen)
 {
 	char dir[PATH_MAX], meta[PATH_MAX + 32], logp[PATH_MAX + 32], rcp[PATH_MAX + 32];
+	char cfg[PATH_MAX + 16];
 	const char *args[32];
 	int n = 0, st;
 	json_t *m, *a;
 	pid_t p;
 
 	jobs_dir(ctx, dir, sizeof dir);
+	/* an empty config dir: the command finds no login token of this machine */
+	snprintf(cfg, sizeof cfg, "%s/api/config", ctx->run_dir);
+	mkdir(cfg, 0700);
 	api_random_id(id);
 	snprintf(meta, sizeof meta, "%s/%s.json", dir, id);
 	snprintf(logp, sizeof logp, "%s/%s.log", dir, id);
 	snprintf(rcp, sizeof rcp, "%s/%s.rc", dir, id);
 	args[n++] = ctx->cubeserve;
+	/* a registry password stays off the command line (ps shows that) */
 	args[n++] = "--registry";
-	args[n++] = ctx->registry_url;
+	args[n++] = cs_registry_url_has_secret(ctx->registry_url) ? "env" : ctx->registry_url;
 	args[n++] = "--prefix";
 	args[n++] = ctx->prefix;
 	args[n++] = "--run-dir";
@@ -131,6 +137,17 @@ int api_job_start(api_ctx *ctx, const char *kind, const char *target,
 		}
 		c = fork();
 		if (c == 0) {
+			/* the requester's own credential, or none (never a token file) */
+			if (key && *key)
+				setenv("CUBESERVE_KEY", key, 1);
+			else
+				unsetenv("CUBESERVE_KEY");
+			setenv("XDG_CONFIG_HOME", cfg, 1);
+			if (cs_registry_url_has_secret(ctx->registry_url)) {
+				setenv("CUBESERVE_REGISTRY", ctx->registry_url, 1);
+				/* drop "--registry env": the command reads the environment */
+				memmove(&args[1], &args[3], (size_t)(n - 2) * sizeof args[0]);
+			}
 			fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 			if (fd >= 0) {
 				dup2(fd, 1);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "api/api.h"
 
 static void usage(FILE *f)
@@ -197,8 +199,19 @@ static void route(api_req *q)
 		else
 			not_allowed(q);
 		return;
-	} else if (strcmp(s[0], "me") == 0 && c == 1 && is(q, "GET")) {
-		api_send(q, 200, json_pack("{s:s,s:b}", "user", api_user(q), "accounts", 0));
+	} else if (strcmp(s[0], "me") == 0 && c == 1) {
+		if (is(q, "GET"))
+			api_me(q);
+		else
+			not_allowed(q);
+		return;
+	} else if (strcmp(s[0], "session") == 0 && c == 1) {
+		if (is(q, "POST"))
+			api_session_new(q);
+		else if (is(q, "DELETE"))
+			api_session_end(q);
+		else
+			not_allowed(q);
 		return;
 	}
 	api_error(q, 404, "no endpoint %s %s (docs/api.md lists the endpoints)", q->method, q->path);
@@ -228,6 +241,8 @@ static void handle(api_ctx *ctx, FCGX_Request *fr)
 		q.query = "";
 	if (!q.ctype)
 		q.ctype = "";
+	if (api_identify(&q) != 0)
+		goto out;
 	q.user = api_user(&q);
 
 	/* the openapi document sits on the model's own path */
@@ -293,6 +308,8 @@ out:
 	json_decref(q.json);
 	free(q.body);
 	free(q.pathbuf);
+	sodium_memzero(q.token, sizeof q.token);
+	sodium_memzero(&q.who, sizeof q.who);
 }
 
 static char *beside_me(const char *name)

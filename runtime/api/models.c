@@ -109,6 +109,26 @@ static json_t *card(cs_registry *r, json_t *m, json_t *deps)
 	return c;
 }
 
+/* Whether model name is public (always, with auth off). */
+static int is_public(api_req *q, const char *name)
+{
+	int pub = 1;
+
+	if (q->auth_on && q->ctx->reg &&
+	    cs_auth_access(q->ctx->reg, name, &pub, NULL, 0) != CS_OK)
+		pub = 0;
+	return pub;
+}
+
+/* 404 for a model the asker may not see (as for one that does not exist). */
+static int hidden(api_req *q, const char *name)
+{
+	if (api_can_read(q, name))
+		return 0;
+	api_error(q, 404, "no model named %s", name);
+	return 1;
+}
+
 /* Case-insensitive substring. */
 static int has_text(const char *hay, const char *needle)
 {
@@ -277,8 +297,13 @@ void api_models_list(api_req *q)
 		goto out;
 	cards = json_array();
 	json_array_foreach(models, i, m) {
-		json_t *c = card(r, m, deps);
+		json_t *c;
 		size_t k;
+
+		if (!api_can_read(q, sfield(m, "name", "")))
+			continue;
+		c = card(r, m, deps);
+		json_object_set_new(c, "public", json_boolean(is_public(q, sfield(m, "name", ""))));
 
 		for (k = 0; k < nt; k++)
 			if (!has_tag(c, tags[k]))
@@ -345,7 +370,7 @@ void api_model_get(api_req *q, const char *name)
 	size_t i;
 	int fav = 0;
 
-	if (!r)
+	if (!r || hidden(q, name))
 		return;
 	if (api_query(q, "version", 0, ver, sizeof ver) && !api_version_ok(ver)) {
 		api_error(q, 400, "'%s' is not a version", ver);
@@ -361,6 +386,8 @@ void api_model_get(api_req *q, const char *name)
 		return;
 	}
 	out = card(r, m, deps);
+	json_object_set_new(out, "public", json_boolean(is_public(q, name)));
+	json_object_set_new(out, "accounts", json_boolean(q->auth_on));
 	dep = json_object_get(deps, name);
 	json_object_set(out, "deployment", dep ? dep : json_null());
 	vers = json_array();
@@ -426,7 +453,7 @@ void api_model_remove(api_req *q, const char *name, const char *version)
 	char *store, err[CS_ERROR_SIZE];
 	size_t i, gone = 0;
 
-	if (!api_write_allowed(q, "remove") || !(r = api_reg(q)))
+	if (!api_write_allowed(q, "model.manage", name) || !(r = api_reg(q)))
 		return;
 	if (cs_registry_remove(r, name, version, 0, &orphans) != CS_OK) {
 		api_reg_error(q);
@@ -450,7 +477,7 @@ void api_model_set_default(api_req *q, const char *name)
 	json_t *b;
 	const char *ver;
 
-	if (!api_write_allowed(q, "set-default") || !(b = api_json_body(q)))
+	if (!api_write_allowed(q, "model.manage", name) || !(b = api_json_body(q)))
 		return;
 	ver = json_string_value(json_object_get(b, "version"));
 	if (!api_version_ok(ver)) {
@@ -472,7 +499,7 @@ void api_model_rate(api_req *q, const char *name)
 	json_t *b, *st;
 	long long sum = 0, count = 0;
 
-	if (!api_write_allowed(q, "rate") || !(b = api_json_body(q)))
+	if (!api_write_allowed(q, "vote", name) || !(b = api_json_body(q)))
 		return;
 	st = json_object_get(b, "stars");
 	if (!json_is_integer(st) || json_integer_value(st) < 1 || json_integer_value(st) > 5) {
@@ -496,7 +523,7 @@ void api_model_favorite(api_req *q, const char *name, int on)
 	cs_registry *r;
 	long long count = 0;
 
-	if (!api_write_allowed(q, "favorite") || !(r = api_reg(q)))
+	if (!api_write_allowed(q, "vote", name) || !(r = api_reg(q)))
 		return;
 	if (cs_registry_favorite(r, name, q->user, on, &count) != CS_OK) {
 		api_reg_error(q);
@@ -511,7 +538,7 @@ void api_model_comments(api_req *q, const char *name)
 	cs_registry *r = api_reg(q);
 	json_t *c;
 
-	if (!r)
+	if (!r || hidden(q, name))
 		return;
 	if (cs_registry_comments(r, name, &c) != CS_OK) {
 		api_reg_error(q);
@@ -527,7 +554,7 @@ void api_model_comment_add(api_req *q, const char *name)
 	long long id = 0, parent = 0;
 	const char *text;
 
-	if (!api_write_allowed(q, "comment") || !(b = api_json_body(q)))
+	if (!api_write_allowed(q, "vote", name) || !(b = api_json_body(q)))
 		return;
 	text = json_string_value(json_object_get(b, "text"));
 	p = json_object_get(b, "parent");
@@ -558,7 +585,7 @@ void api_model_publish(api_req *q)
 	char *model_dir = NULL;
 	int st;
 
-	if (!api_write_allowed(q, "publish"))
+	if (!api_write_allowed(q, "model.publish", NULL))
 		return;
 	if (strncmp(q->ctype, "application/gzip", 16) != 0 &&
 	    strncmp(q->ctype, "application/x-gzip", 18) != 0 &&
@@ -603,11 +630,11 @@ void api_model_publish(api_req *q)
 		mf = json_load_file(mpath, 0, NULL);
 		plugin = json_string_value(json_object_get(mf, "plugin"));
 		if (plugin && strchr(plugin, '/')) {
+			api_error(q, 400, "the upload was refused, nothing was stored: its plugin '%.200s' is a file; an uploaded model names an installed plugin (native, onnx, torch, ...)",
+				  plugin);
 			json_decref(mf);
 			api_rm_tree(dir);
 			free(model_dir);
-			api_error(q, 400, "the upload was refused, nothing was stored: its plugin '%.200s' is a file; an uploaded model names an installed plugin (native, onnx, torch, ...)",
-				  plugin);
 			return;
 		}
 		json_decref(mf);
@@ -616,7 +643,8 @@ void api_model_publish(api_req *q)
 		const char *argv[] = {"publish", model_dir, NULL};
 		char jid[17];
 
-		if (api_job_start(q->ctx, "publish", "", argv, dir, jid, err, sizeof err) != 0) {
+		if (api_job_start(q->ctx, "publish", "", argv, dir, q->have_who ? q->token : NULL, jid,
+				  err, sizeof err) != 0) {
 			api_rm_tree(dir);
 			free(model_dir);
 			api_error(q, 500, "cannot start the publish: %s", err);
@@ -637,7 +665,7 @@ void api_openapi(api_req *q, const char *name)
 	json_t *m = NULL, *doc;
 	const char *v = api_query(q, "version", 0, ver, sizeof ver);
 
-	if (!r)
+	if (!r || hidden(q, name))
 		return;
 	if (v && !api_version_ok(v)) {
 		api_error(q, 400, "'%s' is not a version", v);

@@ -70,7 +70,7 @@ static int token_save(cs_cli *cli, const char *user, const char *token)
 		cli_err(cli, "cannot create the config directory ($XDG_CONFIG_HOME or ~/.config)/cubeserve");
 		return CLI_FAIL;
 	}
-	o = json_pack("{s:s,s:s,s:s}", "registry", cli->registry_url, "user", user, "token", token);
+	o = json_pack("{s:s,s:s,s:s}", "registry", cli_registry_shown(cli), "user", user, "token", token);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	snprintf(tmp, sizeof tmp, "%s.tmp", p);
@@ -945,6 +945,10 @@ static const struct {
 	{"restart", "deploy", 1},
 	{"scale", "deploy", 1},
 	{"autoscale", "deploy", 1},
+	{"switch", "deploy", 1},
+	{"promote", "deploy", 1},
+	{"rollback", "deploy", 1},
+	{"supervise", "deploy", 0},
 	{"rate", NULL, 1},
 	{"favorite", NULL, 1},
 	{"user", NULL, 0},
@@ -977,7 +981,7 @@ int cli_auth_gate(cs_cli *cli, int argc, char **argv)
 	a = optind > 0 && optind < argc ? argv[optind] : NULL;
 	if (managed[i].model_arg && a)
 		snprintf(model, sizeof model, "%.*s", (int)strcspn(a, "@"), a);
-	if (strcmp(cli->cmd, "autoscale") == 0 && !a)
+	if ((strcmp(cli->cmd, "autoscale") == 0 && !a) || strcmp(cli->cmd, "supervise") == 0)
 		snprintf(model, sizeof model, "*");
 	return cli_authorize(cli, managed[i].action, model);
 }

@@ -226,7 +226,7 @@ static int connect_model(cs_cli *cli, const char *name)
 
 	if (rc == CLI_NOTFOUND)
 		cli_err(cli, "no model named '%s': the registry at %s is empty", name,
-			cli->registry_url);
+			cli_registry_shown(cli));
 	return rc;
 }
 

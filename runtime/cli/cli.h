@@ -82,6 +82,12 @@ int cli_registry(cs_cli *cli, int create);
 /* Fills in the registry address when none was given (run dir's socket). */
 void cli_registry_default(cs_cli *cli);
 
+/*
+ * The registry address to print or record: its password masked
+ * (registry/url.h). The string lives until the next call.
+ */
+const char *cli_registry_shown(cs_cli *cli);
+
 /* The store directory (registry config, else RUN/store); NULL on failure. */
 const char *cli_store(cs_cli *cli);
 
@@ -370,5 +376,7 @@ int cli_cmd_login(cs_cli *cli, int argc, char **argv);
 int cli_cmd_logout(cs_cli *cli, int argc, char **argv);
 int cli_cmd_whoami(cs_cli *cli, int argc, char **argv);
 int cli_cmd_audit(cs_cli *cli, int argc, char **argv);
+int cli_cmd_k8s(cs_cli *cli, int argc, char **argv);
+int cli_cmd_hosts(cs_cli *cli, int argc, char **argv);
 
 #endif

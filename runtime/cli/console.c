@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "registry/url.h"
 #include "cli.h"
 
 static int exists(const char *p)
@@ -153,6 +154,13 @@ pid_t cli_api_start(cs_cli *cli)
 				"--registry", cli->registry_url, "--prefix", (char *)cli->prefix,
 				"--run-dir", cli->run_dir, "--cubeserve", self, NULL};
 
+		/* a password stays off the command line (ps shows that) */
+		if (cs_registry_url_has_secret(cli->registry_url)) {
+			size_t n = sizeof argv / sizeof argv[0];
+
+			setenv("CUBESERVE_REGISTRY", cli->registry_url, 1);
+			memmove(&argv[8], &argv[10], (n - 10) * sizeof argv[0]);
+		}
 		pid = cli_spawn(argv, logf, err, sizeof err);
 	}
 	free(api);

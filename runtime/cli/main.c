@@ -16,6 +16,7 @@
 #include "core/paths.h"
 #include "ops.h"
 #include "registry/store.h"
+#include "registry/url.h"
 
 #ifndef CS_BUILD_SRCDIR
 #define CS_BUILD_SRCDIR ""
@@ -29,8 +30,10 @@
 
 #define COMMON_HELP \
 "Common options:\n" \
-"      --registry URL   redis://HOST:PORT or unix:PATH (default: $CUBESERVE_REGISTRY,\n" \
-"                       else unix:RUN/redis.sock, the stack `cubeserve up` runs)\n" \
+"      --registry URL   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS),\n" \
+"                       or unix:PATH (default: $CUBESERVE_REGISTRY, else\n" \
+"                       unix:RUN/redis.sock, the stack `cubeserve up` runs); a URL\n" \
+"                       with a password is better given in $CUBESERVE_REGISTRY\n" \
 "      --run-dir DIR    the stack's run directory (default: $CUBESERVE_RUN_DIR,\n" \
 "                       else ~/.cubeserve)\n" \
 "      --prefix P       registry key prefix (default cs:)\n" \
@@ -131,13 +134,17 @@ static const command commands[] = {
 "drains. Without: switches back to the previous version (its warm pool when\n"
 "it still runs, else a new one). Refused (exit 5) with nothing to go back to.\n"},
 	{"supervise", cli_cmd_supervise, "keep every deployment as desired (runs until Ctrl-C)",
-"Usage: cubeserve supervise [--once]\n\n"
+"Usage: cubeserve supervise [--once] [--host NAME [--address ADDR]]\n\n"
 "Every 200 ms compares each deployment's desired state in the registry with\n"
 "the pools that run and acts: a pool whose master died is replaced (new pool,\n"
 "route switch, the dead master's children drain), with back-off and a log\n"
 "line naming the exit status or signal; an operation interrupted half-way is\n"
 "finished; warm previous pools past their time are stopped. `cubeserve up`\n"
-"runs the same loop; run this one beside a Redis and nginx of your own.\n"},
+"runs the same loop; run this one beside a Redis and nginx of your own.\n"
+"--host NAME: this supervisor is the agent of host NAME: it registers the\n"
+"host in the registry (address, cores, memory) and beats every second while\n"
+"it runs (`cubeserve hosts`); refused (exit 5) while another live agent\n"
+"holds NAME. --address: where the front nginx reaches this host's workers.\n"},
 	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
 "Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
 "                           [--min N] [--max N] [--up-after S] [--down-after S]\n"
@@ -160,10 +167,13 @@ static const command commands[] = {
 	{"logs", cli_cmd_logs, "a deployment's log",
 "Usage: cubeserve logs NAME [-n|--lines LINES] [-f|--follow]\n\n"
 "Prints the last LINES (default 50) of RUN/logs/NAME.log; -f follows it.\n"},
-	{"status", cli_cmd_status, "deployments and their live instances",
+	{"status", cli_cmd_status, "deployments, their versions and pools",
 "Usage: cubeserve status [NAME] [--json]\n\n"
-"Every deployment with its state and processes, and every live instance\n"
-"(from its heartbeat): pid, state, requests, req/s, p50/p99, last error.\n"},
+"Every deployment: version, state, live/desired pools (liveness from each\n"
+"pool's pid and socket), processes, req/s, requests, p50/p99, 5xx errors and\n"
+"the last error with its time (from the heartbeats); with a canary or a warm\n"
+"pool a line per version (share, req/s, p50/p99, errors); a line per pool.\n"
+"--json: the schema is in docs/cli.md.\n"},
 	{"routes", cli_cmd_routes, "print the nginx routes of all deployments",
 "Usage: cubeserve routes [--upstreams | --locations]\n\n"
 "For an nginx.conf of your own: include the upstreams inside http {} and\n"
@@ -181,6 +191,9 @@ static const command commands[] = {
 "the workers, nginx and Redis it started and nothing else. --detach\n"
 "returns once the stack is up; `cubeserve down` stops it. Refused (exit 5)\n"
 "when a stack is already up in RUN or the port is in use.\n"
+"With cubeserve-api built, nginx also serves the web console at\n"
+"http://127.0.0.1:PORT/console/ and its API under /api/ (cubeserve-api under\n"
+"spawn-fcgi on RUN/api.sock, restarted if it exits; docs/api.md).\n"
 "Options:\n"
 "      --port N         nginx port on 127.0.0.1 (default 8080, or $CS_PORT)\n"
 "      --examples DIR   the example models (default: the bundled ones)\n"
@@ -194,6 +207,49 @@ static const command commands[] = {
 "                       created (password printed once) and logged in; the\n"
 "                       examples are public. Use on for anything others can\n"
 "                       reach (docs/security.md).\n"},
+	{"k8s", cli_cmd_k8s, "Kubernetes manifests (export), the hint endpoint for KEDA",
+"Usage: cubeserve k8s export NAME[@VERSION] [--namespace NS] [-o DIR] [OPTIONS]\n"
+"       cubeserve k8s serve-hints [--listen HOST:PORT]\n"
+"       cubeserve k8s probe SOCKET PATH [--timeout MS]\n\n"
+"export writes the Kubernetes objects of one published model as YAML\n"
+"documents, to stdout or one file per object into DIR: a ConfigMap (the\n"
+"pod's nginx.conf and the model's route, the init container's script), a\n"
+"Deployment (init container fetching the version's files by sha256 from the\n"
+"model store; the worker with --processes from the CPU request; nginx with\n"
+"readiness from /health/NAME), a Service and a KEDA ScaledObject whose\n"
+"metrics-api trigger reads the model's scaling hint from serve-hints, with\n"
+"min/max replicas from the deployment's min/max processes. The registry URL\n"
+"reaches the pods only through a Secret (key url), never in the YAML.\n"
+"Exit 4 when the model or version is not published. docs/kubernetes.md.\n"
+"Options of export:\n"
+"  -n, --namespace NS   namespace of every object (default default)\n"
+"      --image IMG      the runtime image (default cubeserve:VERSION)\n"
+"      --cpu Q, --memory Q  the worker's requests (default: the manifest's\n"
+"                       resources, else 1 and 512Mi)\n"
+"      --processes N    worker processes per pod (default: whole cores requested, >= 1)\n"
+"      --min-replicas N, --max-replicas N  override the deployment's min/max\n"
+"      --registry-secret NAME  Secret with the registry URL (default cubeserve-registry)\n"
+"      --store-url URL  the model store over HTTP (default http://cubeserve-store.NS.svc:8081)\n"
+"      --hints-url URL  serve-hints' base URL (default http://cubeserve-hints.NS.svc:8090)\n"
+"      --hints-server   also write the serve-hints Deployment and Service\n"
+"      --port N         nginx's port in the pod (default 8080)\n"
+"  -o, --output DIR     one file per object (KIND-NAME.yaml) instead of stdout\n"
+"serve-hints answers GET /hint/NAME with {\"desired\": N, ...} from Redis\n"
+"(404 without a hint, 503 when Redis is down) and GET /healthz.\n"
+"probe: FastCGI GET of PATH over SOCKET; exit 0 on status 200 (liveness).\n"},
+	{"hosts", cli_cmd_hosts, "the hosts in the registry and whether their agent is alive",
+"Usage: cubeserve hosts [--json]\n"
+"       cubeserve hosts --agent NAME [--address ADDR] [--duration S]\n"
+"       cubeserve hosts --forget NAME\n\n"
+"Lists every host an agent registered: state (up while its agent's lease\n"
+"is live, renewed every second and good for 5 s; down when the beats\n"
+"stopped; stopped after a clean stop), the address its workers are reached\n"
+"at, cores, memory, the time of the last beat and the agent's id.\n"
+"--agent NAME registers this machine as host NAME and beats until Ctrl-C\n"
+"(or --duration seconds); refused (exit 5) while another live agent holds\n"
+"the name. --address: where the front nginx reaches this host's workers\n"
+"(default NAME). --forget NAME removes a host that is down (exit 5 while\n"
+"its agent is alive, 4 when there is no such host).\n"},
 	{"down", cli_cmd_down, "stop a stack started with up --detach",
 "Usage: cubeserve down\n\n"
 "Sends SIGTERM to the `cubeserve up` holding the lock on RUN/up.pid and\n"
@@ -311,7 +367,8 @@ int cli_exit_for(int status)
 	case CS_REG_EXISTS:
 	case CS_REG_DEPLOYED:
 	case CS_OP_BUSY:
-	case CS_OP_REFUSED: return CLI_REFUSED;
+	case CS_OP_REFUSED:
+	case CS_REG_TAKEN: return CLI_REFUSED;
 	case CS_REG_SCHEMA: return CLI_SCHEMA;
 	case CS_EINVAL: return CLI_USAGE;
 	default: return CLI_FAIL;
@@ -694,4 +751,12 @@ void cli_registry_default(cs_cli *cli)
 	snprintf(p, sizeof p, "unix:%s/redis.sock", cli->run_dir);
 	cli->registry_url = xstrdup(p);
 	cli->registry_how = "the default (the run directory's redis.sock)";
+}
+
+const char *cli_registry_shown(cs_cli *cli)
+{
+	static char shown[600];
+
+	cli_registry_default(cli);
+	return cs_registry_url_mask(cli->registry_url, shown, sizeof shown);
 }

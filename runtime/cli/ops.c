@@ -610,7 +610,7 @@ static json_t *new_record(cs_cli *cli, const char *name, const char *version,
 	set_str(d, "host", host);
 	set_str(d, "run_dir", cli->run_dir);
 	set_str(d, "log", logf);
-	set_str(d, "registry", cli->registry_url);
+	set_str(d, "registry", cli_registry_shown(cli));
 	set_str(d, "worker", cli->worker);
 	set_str(d, "plugin_dir", cli->plugin_dir);
 	set_str(d, "lua_dir", cli->lua_dir);
@@ -1067,7 +1067,7 @@ void cs_ops_stop_all(cs_cli *cli)
 	if (!cli->reg || cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
 	json_array_foreach(deps, i, d) {
-		char name[256]; /* a copy: put_record deletes d's "name" */
+		char name[256]; /* a copy: put_record() deletes d's "name" */
 		int locked;
 
 		snprintf(name, sizeof name, "%s", jstr(d, "name", ""));

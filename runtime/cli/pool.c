@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "registry/url.h"
 
 #define READY_POLL_MS 50
 
@@ -110,6 +111,16 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 				"--max-processes", "64", "--scoreboard", sb,
 				"--pool", pool_id, "--log-level", "info", NULL};
 
+		/*
+		 * an address with a password goes to the worker in its
+		 * environment, not on its command line (ps shows that)
+		 */
+		if (cs_registry_url_has_secret(cli->registry_url)) {
+			size_t n = sizeof argv / sizeof argv[0];
+
+			setenv("CUBESERVE_REGISTRY", cli->registry_url, 1);
+			memmove(&argv[10], &argv[12], (n - 12) * sizeof argv[0]);
+		}
 		pid = cli_spawn_watched(argv, logf, exitf, err, errlen);
 	}
 	if (pid < 0)

@@ -152,6 +152,8 @@ int cli_fcgi_request(const char *sock, const char *method, const char *path,
 	if (content_type)
 		plen = nv(params, plen, "CONTENT_TYPE", content_type);
 	plen = nv(params, plen, "REMOTE_ADDR", "127.0.0.1");
+	/* a probe over the pool's own socket (mode 0600) skips the key gateway */
+	plen = nv(params, plen, "CS_GATEWAY", "off");
 	msg = malloc(sizeof params + inlen + 64);
 	if (!msg)
 		goto out_close;

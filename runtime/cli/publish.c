@@ -146,7 +146,7 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 	cli_step(cli, "      ok: %s version %s, plugin %s", mf->name, mf->version, mf->plugin);
 
 	/* 2. the registry: reachable, known schema, version still free */
-	cli_step(cli, "[2/5] check the registry at %s", cli->registry_url);
+	cli_step(cli, "[2/5] check the registry at %s", cli_registry_shown(cli));
 	rc = cli_registry(cli, 1);
 	if (rc == CLI_OK)
 		rc = cli_auth_publish(cli, mf->name, 0);

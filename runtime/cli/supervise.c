@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "registry/hosts.h"
 
 #define PASS_MS 200
 #define BACKOFF_MIN_MS 500
@@ -113,14 +114,20 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"once", no_argument, NULL, 'o'},
+		{"host", required_argument, NULL, 'H'},
+		{"address", required_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *host = NULL, *address = NULL;
+	cs_host_agent *agent = NULL;
 	struct sigaction sa;
 	int c, rc, once = 0;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'o': once = 1; break;
+		case 'H': host = optarg; break;
+		case 'A': address = optarg; break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}
@@ -129,10 +136,32 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 		cli_err(cli, "takes no arguments (see --help)");
 		return CLI_USAGE;
 	}
-	if ((rc = cli_registry(cli, 0)) != CLI_OK && rc != CLI_NOTFOUND)
+	if (address && !host) {
+		cli_err(cli, "--address goes with --host NAME");
+		return CLI_USAGE;
+	}
+	if (host && !cs_host_name_valid(host)) {
+		cli_err(cli, "'%s' is not a host name (lower-case letters, digits and '-', at most 63)", host);
+		return CLI_USAGE;
+	}
+	if ((rc = cli_registry(cli, host != NULL)) != CLI_OK && rc != CLI_NOTFOUND)
 		return rc;
 	if (cli_run_dir_init(cli) != CLI_OK)
 		return CLI_FAIL;
+	if (host) {
+		/* the host agent: this supervisor is host NAME while it runs */
+		char err[CS_ERROR_SIZE * 2];
+		cs_host_info h = {host, address ? address : host, 1, 0};
+
+		cs_host_measure(&h.cores, &h.memory_bytes);
+		rc = cs_host_agent_start(cli->registry_url, cli->prefix, &h, &agent, err, sizeof err);
+		if (rc != CS_OK) {
+			cli_err(cli, "%s", err);
+			return cli_exit_for(rc);
+		}
+		printf("supervise: host %s (address %s, %d cores) registered as agent %s\n", host,
+		       h.address, h.cores, cs_host_agent_id(agent));
+	}
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
@@ -140,7 +169,7 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	printf("supervise: reconciling the deployments of %s every %d ms (run dir %s)\n",
-	       cli->registry_url, PASS_MS, cli->run_dir);
+	       cli_registry_shown(cli), PASS_MS, cli->run_dir);
 	fflush(stdout);
 	while (!stop_flag) {
 		if (!cli->reg) {
@@ -161,10 +190,16 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 		}
 		if (once)
 			break;
+		if (agent && !cs_host_agent_holds(agent)) {
+			cli_err(cli, "another agent took host %s; stopping", host);
+			rc = CLI_REFUSED;
+			break;
+		}
 		cli_sleep_ms(PASS_MS);
 	}
+	cs_host_agent_stop(agent);
 	printf("supervise: stopped (the pools go on serving)\n");
-	return CLI_OK;
+	return rc == CLI_REFUSED ? CLI_REFUSED : CLI_OK;
 }
 
 /* ------------------------------------------------------------ promote, rollback */

@@ -167,7 +167,7 @@ static void summary(cs_cli *cli, FILE *f, int port, pid_t redis, pid_t nginx, in
 		" (Ctrl-C stops it)");
 	fprintf(f, "  run dir   %s\n", cli->run_dir);
 	fprintf(f, "  redis     %s  pid %ld, AOF in %s/redis, log %s/logs/redis.log\n",
-		cli->registry_url, (long)redis, cli->run_dir, cli->run_dir);
+		cli_registry_shown(cli), (long)redis, cli->run_dir, cli->run_dir);
 	fprintf(f, "  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx/nginx.conf, logs %s/nginx/logs/\n",
 		port, (long)nginx, cli->run_dir, cli->run_dir);
 	fprintf(f, "  store     %s\n", cli->store ? cli->store : "-");

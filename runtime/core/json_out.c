@@ -1,6 +1,7 @@
 /*
  * json_out.c - shortest numbers and sorted keys (see json_out.h).
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +9,18 @@
 
 #include "core/json_out.h"
 
+/*
+ * %g drops trailing zeros, and a value that some decimal of k <= 15 (6 for
+ * a float) digits reads back to is within far less than half a unit of the
+ * k-th digit of that decimal, so %.15g (%.6g) already prints it: the
+ * search starts there instead of at one digit. Not so for subnormals,
+ * which have fewer digits of their own: they search from one.
+ */
 size_t cs_fmt_double(char *buf, double d)
 {
 	int n = 0;
 
-	for (int prec = 1; prec <= 17; prec++) {
+	for (int prec = fabs(d) >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
 		n = snprintf(buf, CS_FMT_NUMBER_SIZE, "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
 			break;
@@ -24,7 +32,7 @@ size_t cs_fmt_float(char *buf, float f)
 {
 	int n = 0;
 
-	for (int prec = 1; prec <= 9; prec++) {
+	for (int prec = fabsf(f) >= FLT_MIN ? 6 : 1; prec <= 9; prec++) {
 		n = snprintf(buf, CS_FMT_NUMBER_SIZE, "%.*g", prec, (double)f);
 		if (strtof(buf, NULL) == f)
 			break;

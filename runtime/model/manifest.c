@@ -17,7 +17,7 @@
 static const char *const known_fields[] = {
 	"name", "version", "description", "owner", "tags", "plugin", "model",
 	"glue", "inputs", "outputs", "public", "limits", "threads", "options",
-	"example", "batching", NULL,
+	"example", "batching", "engine", "resources", NULL,
 };
 
 static const char *const known_limits[] = {
@@ -376,6 +376,62 @@ static int parse_batching(json_t *v, cs_batching *b, const char *path,
 	return CS_OK;
 }
 
+/*
+ * "engine": which engine a plugin with several runs the model on (the onnx
+ * plugin: auto, xnnpack, opencv). The plugin reads it from its options:
+ * when given, it is added to the options JSON as "engine".
+ */
+static int parse_engine(json_t *root, json_t *options, cs_manifest *m,
+			char *err, size_t errlen)
+{
+	json_t *v = json_object_get(root, "engine"), *o;
+	const char *e = json_string_value(v);
+
+	if (v && (!e || (strcmp(e, "auto") && strcmp(e, "xnnpack") &&
+			 strcmp(e, "opencv"))))
+		return field_err(err, errlen, m->path, "engine",
+				 "must be \"auto\", \"xnnpack\" or \"opencv\"");
+	if (v && options && json_object_get(options, "engine"))
+		return field_err(err, errlen, m->path, "engine",
+				 "given both here and in \"options\"");
+	if (v && !(m->engine = strdup(e)))
+		return CS_ENOMEM;
+	o = options ? json_deep_copy(options) : json_object();
+	if (!o || (v && json_object_set_new(o, "engine", json_string(e)))) {
+		json_decref(o);
+		return CS_ENOMEM;
+	}
+	m->options_json = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return m->options_json ? CS_OK : CS_ENOMEM;
+}
+
+/*
+ * "resources": what one instance of the model asks a cluster for, as
+ * Kubernetes quantities ({"cpu": "2", "memory": "1Gi"}). The worker does
+ * not use them; `cubeserve k8s export` does (and checks the quantities).
+ */
+static int check_resources(json_t *v, const char *path, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return field_err(err, errlen, path, "resources",
+				 "must be an object such as {\"cpu\": \"2\", \"memory\": \"1Gi\"}");
+	json_object_foreach(v, key, x) {
+		if (strcmp(key, "cpu") != 0 && strcmp(key, "memory") != 0)
+			return field_err(err, errlen, path, "resources",
+					 "unknown field '%s' (expected cpu, memory)", key);
+		if (!json_is_string(x) || json_string_length(x) == 0 ||
+		    json_string_length(x) > 16)
+			return field_err(err, errlen, path, "resources",
+					 "'%s' must be a quantity string such as \"2\", \"500m\" or \"1Gi\"",
+					 key);
+	}
+	return CS_OK;
+}
+
 static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 {
 	const char *path = m->path;
@@ -392,7 +448,7 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 	json_object_foreach(root, key, v) {
 		if (!is_known(known_fields, key))
 			return field_err(err, errlen, path, key,
-					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example, batching)");
+					 "unknown field (known: name, version, description, owner, tags, plugin, model, glue, inputs, outputs, public, limits, threads, options, example, batching, engine, resources)");
 	}
 
 	if ((rc = get_string(root, "name", 1, 64, &m->name, path, err, errlen)))
@@ -480,13 +536,15 @@ static int parse(json_t *root, cs_manifest *m, char *err, size_t errlen)
 					 "must be an integer from 1 to 256");
 		m->threads = (int)json_integer_value(v);
 	}
+	if ((v = json_object_get(root, "resources")) &&
+	    (rc = check_resources(v, path, err, errlen)))
+		return rc;
 	v = json_object_get(root, "options");
 	if (v && !json_is_object(v))
 		return field_err(err, errlen, path, "options",
 				 "must be an object");
-	m->options_json = v ? json_dumps(v, JSON_COMPACT) : strdup("{}");
-	if (!m->options_json)
-		return CS_ENOMEM;
+	if ((rc = parse_engine(root, v, m, err, errlen)))
+		return rc;
 	if ((v = json_object_get(root, "example"))) {
 		m->example_json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (!m->example_json)
@@ -589,6 +647,7 @@ void cs_manifest_free(cs_manifest *m)
 	free_io(m->outputs, m->n_outputs);
 	free_strings(m->public_methods, m->n_public);
 	free(m->options_json);
+	free(m->engine);
 	free(m->example_json);
 	free(m);
 }

@@ -77,7 +77,8 @@ typedef struct cs_manifest {
 	size_t n_public;
 	cs_limits limits;
 	int threads;
-	char *options_json; /* "{}" when absent */
+	char *options_json; /* "{}" when absent; holds "engine" when given */
+	char *engine;       /* "engine": auto|xnnpack|opencv, NULL when absent */
 	char *example_json; /* NULL when absent */
 	cs_batching batching;
 } cs_manifest;

@@ -145,3 +145,11 @@ void cs_plugin_close(cs_plugin_handle *h)
 	free(h->path);
 	free(h);
 }
+
+const char *cs_plugin_info(const cs_plugin *api, void *model)
+{
+	if (api->struct_size < offsetof(cs_plugin, info) + sizeof(api->info) ||
+	    !api->info || !model)
+		return NULL;
+	return api->info(model);
+}

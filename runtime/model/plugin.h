@@ -33,6 +33,12 @@ int cs_plugin_open(const char *name_or_path, const char *plugin_dir,
 		   const char *base_dir, cs_plugin_handle **out, char *err,
 		   size_t errlen);
 
+/*
+ * The plugin's info() JSON for a loaded model, or NULL when the plugin has
+ * none (an ABI 1.0 table, or a NULL member). Borrowed from the model.
+ */
+const char *cs_plugin_info(const cs_plugin *api, void *model);
+
 /* Closes a plugin handle (dlclose). NULL is allowed. */
 void cs_plugin_close(cs_plugin_handle *h);
 

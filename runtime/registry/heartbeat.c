@@ -25,6 +25,7 @@
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
 #include "registry/store.h"
+#include "registry/url.h"
 
 double cs_heartbeat_rate(unsigned long long prev, unsigned long long now,
 			 double dt_s, double min_dt_s)
@@ -49,8 +50,41 @@ struct cs_heartbeat {
 	char host[256];
 	char id[300];
 	long long started;
+	/*
+	 * The thread's connection, kept here rather than on the thread's
+	 * stack: a process that forks while the thread runs (the prefork
+	 * master) hands its children this memory without the thread, and
+	 * reachable from hb it is not a leak there.
+	 */
+	cs_registry *r;
 };
 
+/*
+ * The prefork master forks while its heartbeat thread runs. A fork in the
+ * middle of a beat would copy whatever lock the thread holds then (the
+ * allocator's, under a sanitizer) into the child, which could hang on it.
+ * The thread holds hb->lock for the whole beat and releases it only while
+ * it waits, and fork() takes that lock first.
+ */
+static cs_heartbeat *fork_hb;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	if (fork_hb)
+		pthread_mutex_lock(&fork_hb->lock);
+}
+
+static void fork_done(void)
+{
+	if (fork_hb)
+		pthread_mutex_unlock(&fork_hb->lock);
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
 
 
 static void set_num(json_t *o, const char *k, double v, int decimals)
@@ -89,7 +123,6 @@ static void fd0_name(char *out, size_t len)
 static void *run(void *p)
 {
 	cs_heartbeat *hb = p;
-	cs_registry *r = NULL;
 	unsigned long long reported = 0, prev_req = 0;
 	int first = 1;
 	double prev_t = cs_clock_mono();
@@ -100,16 +133,17 @@ static void *run(void *p)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_mutex_lock(&hb->lock);
 	for (;;) {
 		cs_heartbeat_figures f;
 		json_t *fields;
 		double t, rps;
 		int rc;
 
-		pthread_mutex_lock(&hb->lock);
+		/* the lock is held but while waiting: a fork never copies a
+		 * beat half-way (see fork_prepare) */
 		stop = hb->stop;
 		snprintf(state, sizeof state, "%s", hb->state);
-		pthread_mutex_unlock(&hb->lock);
 		if (stop)
 			break;
 
@@ -138,17 +172,17 @@ static void *run(void *p)
 			prev_t = t;
 		}
 
-		if (!r) {
-			rc = cs_registry_open(hb->url, hb->prefix, 500, &r, err, sizeof err);
-			if (rc == CS_OK && (rc = cs_registry_check_schema(r, 0)) != CS_OK) {
-				snprintf(err, sizeof err, "%s", r->errstr);
-				cs_registry_close(r);
-				r = NULL;
+		if (!hb->r) {
+			rc = cs_registry_open(hb->url, hb->prefix, 500, &hb->r, err, sizeof err);
+			if (rc == CS_OK && (rc = cs_registry_check_schema(hb->r, 0)) != CS_OK) {
+				snprintf(err, sizeof err, "%s", hb->r->errstr);
+				cs_registry_close(hb->r);
+				hb->r = NULL;
 			}
 		} else {
 			rc = CS_OK;
 		}
-		if (r) {
+		if (hb->r) {
 			fields = json_object();
 			json_object_set_new(fields, "host", json_string(hb->host));
 			set_ll(fields, "pid", (long long)getpid());
@@ -171,15 +205,15 @@ static void *run(void *p)
 				set_ll(fields, "errors", f.errors);
 			set_ll(fields, "started", hb->started);
 			set_ll(fields, "updated", (long long)(cs_clock_wall() * 1000));
-			rc = cs_registry_heartbeat(r, hb->model, hb->id, fields,
+			rc = cs_registry_heartbeat(hb->r, hb->model, hb->id, fields,
 						   (long long)(f.requests - reported));
 			json_decref(fields);
 			if (rc == CS_OK) {
 				reported = f.requests;
 			} else {
-				snprintf(err, sizeof err, "%s", r->errstr);
-				cs_registry_close(r);
-				r = NULL;
+				snprintf(err, sizeof err, "%s", hb->r->errstr);
+				cs_registry_close(hb->r);
+				hb->r = NULL;
 			}
 		}
 		if (rc != CS_OK && !down_logged) {
@@ -187,8 +221,11 @@ static void *run(void *p)
 				    err, hb->interval_ms);
 			down_logged = 1;
 		} else if (rc == CS_OK && (down_logged || !ever_up)) {
+			char shown[600];
+
 			cs_log_info("heartbeat: %s to the registry at %s as instance %s",
-				    ever_up ? "resumed reporting" : "reporting", hb->url, hb->id);
+				    ever_up ? "resumed reporting" : "reporting",
+				    cs_registry_url_mask(hb->url, shown, sizeof shown), hb->id);
 			down_logged = 0;
 			ever_up = 1;
 		}
@@ -200,18 +237,18 @@ static void *run(void *p)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_mutex_lock(&hb->lock);
 		while (!hb->stop &&
 		       pthread_cond_timedwait(&hb->wake, &hb->lock, &until) != ETIMEDOUT)
 			;
-		pthread_mutex_unlock(&hb->lock);
 	}
+	pthread_mutex_unlock(&hb->lock);
 	/* a clean stop: the instance goes at once instead of expiring */
-	if (!r && cs_registry_open(hb->url, hb->prefix, 500, &r, err, sizeof err) != CS_OK)
-		r = NULL;
-	if (r) {
-		cs_registry_instance_delete(r, hb->model, hb->id);
-		cs_registry_close(r);
+	if (!hb->r && cs_registry_open(hb->url, hb->prefix, 500, &hb->r, err, sizeof err) != CS_OK)
+		hb->r = NULL;
+	if (hb->r) {
+		cs_registry_instance_delete(hb->r, hb->model, hb->id);
+		cs_registry_close(hb->r);
+		hb->r = NULL;
 	}
 	return NULL;
 }
@@ -272,6 +309,7 @@ int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&hb->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_once(&fork_once, fork_register);
 	rc = pthread_create(&hb->thread, NULL, run, hb);
 	if (rc != 0) {
 		snprintf(err, errlen, "heartbeat: cannot start its thread: %s", strerror(rc));
@@ -280,6 +318,7 @@ int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 		hb_free(hb);
 		return CS_EIO;
 	}
+	fork_hb = hb; /* the process's heartbeat: one (the worker's) */
 	*out = hb;
 	return CS_OK;
 }
@@ -302,6 +341,8 @@ void cs_heartbeat_stop(cs_heartbeat *hb)
 	pthread_cond_signal(&hb->wake);
 	pthread_mutex_unlock(&hb->lock);
 	pthread_join(hb->thread, NULL);
+	if (fork_hb == hb)
+		fork_hb = NULL;
 	pthread_cond_destroy(&hb->wake);
 	pthread_mutex_destroy(&hb->lock);
 	hb_free(hb);

@@ -14,6 +14,8 @@
 #include <hiredis/hiredis.h>
 
 #include "registry/registry.h"
+#include "registry/tls.h"
+#include "registry/url.h"
 
 #define CTX(r) ((redisContext *)(r)->ctx)
 
@@ -42,118 +44,160 @@ int cs_registry_parse_url(const char *url, char *host, size_t hostlen,
 			  int *port, char *path, size_t pathlen, char *err,
 			  size_t errlen)
 {
-	const char *rest, *colon;
-	char *end;
-	long p = 6379;
+	cs_registry_addr a;
+	int rc;
 
 	host[0] = path[0] = '\0';
 	*port = 0;
-	if (!url || !*url)
-		goto bad;
-	if (strncmp(url, "unix:", 5) == 0) {
-		rest = url + 5;
-		if (strncmp(rest, "//", 2) == 0)
-			rest += 2;
-		if (!*rest || strlen(rest) >= pathlen || strlen(rest) > 107) {
-			snprintf(err, errlen, "registry '%s': the socket path is empty or longer than 107 bytes", url);
-			return CS_EINVAL;
-		}
-		snprintf(path, pathlen, "%s", rest);
-		return CS_OK;
-	}
-	if (strncmp(url, "redis://", 8) != 0)
-		goto bad;
-	rest = url + 8;
-	if (strchr(rest, '@') || strchr(rest, '/')) {
-		snprintf(err, errlen, "registry '%s': user names, passwords and database numbers are not supported; use redis://HOST:PORT", url);
-		return CS_EINVAL;
-	}
-	colon = strrchr(rest, ':');
-	if (colon && rest[0] != '[') {
-		errno = 0;
-		p = strtol(colon + 1, &end, 10);
-		if (errno || *end || end == colon + 1 || p < 1 || p > 65535) {
-			snprintf(err, errlen, "registry '%s': port '%s' is not a number 1..65535", url, colon + 1);
-			return CS_EINVAL;
-		}
+	rc = cs_registry_addr_parse(url, &a, err, errlen);
+	if (rc != CS_OK)
+		return rc;
+	if (strlen(a.host) >= hostlen || strlen(a.path) >= pathlen) {
+		char masked[600];
+
+		snprintf(err, errlen, "registry '%s': the host or path is too long",
+			 cs_registry_url_mask(url, masked, sizeof masked));
+		rc = CS_EINVAL;
 	} else {
-		colon = rest + strlen(rest);
+		snprintf(host, hostlen, "%s", a.host);
+		snprintf(path, pathlen, "%s", a.path);
+		*port = a.port;
 	}
-	if (colon == rest || (size_t)(colon - rest) >= hostlen)
-		goto bad;
-	memcpy(host, rest, (size_t)(colon - rest));
-	host[colon - rest] = '\0';
-	*port = (int)p;
+	cs_registry_addr_wipe(&a);
+	return rc;
+}
+
+/*
+ * Logs in (AUTH [user] password) and selects the database, when the
+ * address asks for it. Returns CS_OK or CS_EUNAVAILABLE with err.
+ */
+static int login(redisContext *c, const cs_registry_addr *a, const char *shown,
+		 const char *how, char *err, size_t errlen)
+{
+	const char *argv[3];
+	size_t lens[3];
+	char db[16];
+	redisReply *rep;
+	int argc = 0;
+
+	if (a->password[0]) {
+		argv[argc++] = "AUTH";
+		if (a->user[0])
+			argv[argc++] = a->user;
+		argv[argc++] = a->password;
+		for (int i = 0; i < argc; i++)
+			lens[i] = strlen(argv[i]);
+		rep = redisCommandArgv(c, argc, argv, lens);
+		if (!rep || rep->type == REDIS_REPLY_ERROR) {
+			/* the server's answer names no secret (WRONGPASS ..., NOAUTH ...) */
+			snprintf(err, errlen, "Redis at %s refused the login as %s (%s): %s", shown,
+				 a->user[0] ? a->user : "the default user", how,
+				 rep ? rep->str : c->errstr);
+			if (rep)
+				freeReplyObject(rep);
+			return CS_EUNAVAILABLE;
+		}
+		freeReplyObject(rep);
+	}
+	if (a->db > 0) {
+		snprintf(db, sizeof db, "%d", a->db);
+		rep = redisCommand(c, "SELECT %s", db);
+		if (!rep || rep->type == REDIS_REPLY_ERROR) {
+			snprintf(err, errlen, "Redis at %s: SELECT %s failed (%s): %s", shown, db, how,
+				 rep ? rep->str : c->errstr);
+			if (rep)
+				freeReplyObject(rep);
+			return CS_EUNAVAILABLE;
+		}
+		freeReplyObject(rep);
+	}
 	return CS_OK;
-bad:
-	snprintf(err, errlen, "registry '%s': expected redis://HOST:PORT or unix:/PATH/redis.sock",
-		 url ? url : "");
-	return CS_EINVAL;
 }
 
 int cs_registry_open(const char *url, const char *prefix, int timeout_ms,
 		     cs_registry **out, char *err, size_t errlen)
 {
-	char host[256], path[256], how[400];
+	char how[400], shown[600];
+	cs_registry_addr a;
 	struct timeval tv;
 	redisContext *c;
 	redisReply *rep;
 	cs_registry *r;
-	int port, rc;
+	int rc;
 
 	*out = NULL;
-	rc = cs_registry_parse_url(url, host, sizeof host, &port, path,
-				   sizeof path, err, errlen);
+	rc = cs_registry_addr_parse(url, &a, err, errlen);
 	if (rc != CS_OK)
 		return rc;
+	/* every message, and r->url, shows the address without its password */
+	cs_registry_url_mask(url, shown, sizeof shown);
 	if (!prefix)
 		prefix = CS_REGISTRY_PREFIX;
 	if (strlen(prefix) >= sizeof r->prefix || strchr(prefix, ' ')) {
 		snprintf(err, errlen, "registry key prefix '%s' is too long or has a space", prefix);
-		return CS_EINVAL;
+		rc = CS_EINVAL;
+		goto out_wipe;
+	}
+	if (a.tls && !cs_registry_tls_available()) {
+		snprintf(err, errlen, "registry '%s': rediss:// (TLS) needs hiredis with TLS (hiredis_ssl, "
+			 "hiredis >= 1.0); this cubeserve was built without it. Use redis:// over a "
+			 "private network or a TLS tunnel (docs/operations.md)", shown);
+		rc = CS_EUNSUPPORTED;
+		goto out_wipe;
 	}
 	if (timeout_ms <= 0)
 		timeout_ms = 2000;
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	if (path[0]) {
-		snprintf(how, sizeof how, "connect to the unix socket %s", path);
-		c = redisConnectUnixWithTimeout(path, tv);
+	if (a.path[0]) {
+		snprintf(how, sizeof how, "connect to the unix socket %s", a.path);
+		c = redisConnectUnixWithTimeout(a.path, tv);
 	} else {
-		snprintf(how, sizeof how, "TCP connect to %s port %d", host, port);
-		c = redisConnectWithTimeout(host, port, tv);
+		snprintf(how, sizeof how, "%s connect to %s port %d", a.tls ? "TLS" : "TCP", a.host, a.port);
+		c = redisConnectWithTimeout(a.host, a.port, tv);
 	}
 	if (!c) {
-		snprintf(err, errlen, "cannot reach Redis at %s (%s: out of memory)", url, how);
-		return CS_ENOMEM;
+		snprintf(err, errlen, "cannot reach Redis at %s (%s: out of memory)", shown, how);
+		rc = CS_ENOMEM;
+		goto out_wipe;
 	}
 	if (c->err) {
 		snprintf(err, errlen, "cannot reach Redis at %s (%s, timeout %d ms: %s)",
-			 url, how, timeout_ms, c->errstr);
-		redisFree(c);
-		return CS_EUNAVAILABLE;
+			 shown, how, timeout_ms, c->errstr);
+		rc = CS_EUNAVAILABLE;
+		goto out_free;
 	}
 	redisSetTimeout(c, tv);
+	if (a.tls && (rc = cs_registry_tls_start(c, a.host, shown, err, errlen)) != CS_OK)
+		goto out_free;
+	if ((rc = login(c, &a, shown, how, err, errlen)) != CS_OK)
+		goto out_free;
 	rep = redisCommand(c, "PING");
 	if (!rep || rep->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errlen, "Redis at %s does not answer PING (%s): %s", url,
+		snprintf(err, errlen, "Redis at %s does not answer PING (%s): %s", shown,
 			 how, rep ? rep->str : c->errstr);
 		if (rep)
 			freeReplyObject(rep);
-		redisFree(c);
-		return CS_EUNAVAILABLE;
+		rc = CS_EUNAVAILABLE;
+		goto out_free;
 	}
 	freeReplyObject(rep);
 	r = calloc(1, sizeof *r);
-	if (!r || !(r->url = strdup(url))) {
+	if (!r || !(r->url = strdup(shown))) {
 		free(r);
-		redisFree(c);
-		return CS_ENOMEM;
+		rc = CS_ENOMEM;
+		goto out_free;
 	}
 	r->ctx = c;
 	snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
 	*out = r;
+	cs_registry_addr_wipe(&a);
 	return CS_OK;
+out_free:
+	redisFree(c);
+out_wipe:
+	cs_registry_addr_wipe(&a);
+	return rc;
 }
 
 void cs_registry_close(cs_registry *r)
@@ -196,6 +240,7 @@ static int script_error(cs_registry *r, const char *msg)
 		{"NOTFOUND ", CS_ENOTFOUND},
 		{"CSSCHEMA ", CS_REG_SCHEMA},
 		{"INVALID ", CS_EINVAL},
+		{"TAKEN ", CS_REG_TAKEN},
 	};
 	const char *m = msg;
 

@@ -32,31 +32,37 @@
 enum {
 	CS_REG_EXISTS = -100,   /* the version is already published */
 	CS_REG_DEPLOYED = -101, /* refused: the model is deployed */
-	CS_REG_SCHEMA = -102    /* the registry has another schema version */
+	CS_REG_SCHEMA = -102,   /* the registry has another schema version */
+	CS_REG_TAKEN = -103     /* a live agent holds that host name */
 };
 
 typedef struct cs_registry {
 	void *ctx;                   /* redisContext */
-	char *url;                   /* as given */
+	char *url;                   /* as given, its password masked (url.h) */
 	char prefix[64];
 	int err;                     /* last failure: cs_status or CS_REG_* */
 	char errstr[CS_ERROR_SIZE * 2];
 } cs_registry;
 
 /*
- * Parses a registry address: "redis://HOST[:PORT]" (port 6379 by default)
- * or "unix:PATH" ("unix://PATH" too). Exactly one of host/path is filled.
- * Returns CS_OK or CS_EINVAL with err showing the accepted forms.
+ * Parses a registry address (every form of registry/url.h: user, password,
+ * database, TLS) and gives where it points: exactly one of host/path is
+ * filled. Returns CS_OK or CS_EINVAL with err showing the accepted forms
+ * (the URL in it masked).
  */
 int cs_registry_parse_url(const char *url, char *host, size_t hostlen,
 			  int *port, char *path, size_t pathlen, char *err,
 			  size_t errlen);
 
 /*
- * Connects (bounded by timeout_ms, also used for every command) and checks
- * with PING. prefix NULL means CS_REGISTRY_PREFIX. On CS_OK *out is a new
- * handle (cs_registry_close()). On CS_EUNAVAILABLE err says that Redis
- * cannot be reached, at which address and what the connect said.
+ * Connects (bounded by timeout_ms, also used for every command), over TLS
+ * for rediss://, logs in (AUTH [USER] PASSWORD) and selects the database
+ * when the URL has them, and checks with PING. No message and no field of
+ * the handle ever holds the password. prefix NULL means
+ * CS_REGISTRY_PREFIX. On CS_OK *out is a new handle (cs_registry_close()).
+ * On CS_EUNAVAILABLE err says that Redis cannot be reached or refused the
+ * login, at which (masked) address and what the server said;
+ * CS_EUNSUPPORTED: rediss:// in a build without TLS.
  */
 int cs_registry_open(const char *url, const char *prefix, int timeout_ms,
 		     cs_registry **out, char *err, size_t errlen);

@@ -77,7 +77,7 @@ int cs_registry_resolve_manifest(const char *url,
 		store = cs_registry_config_get(r, "store");
 	if (!store) {
 		snprintf(err, errlen, "no model store: the registry at %s names none (config field 'store') and CUBESERVE_STORE is not set",
-			 url);
+			 r->url);
 		rc = CS_ENOTFOUND;
 		goto out_close;
 	}

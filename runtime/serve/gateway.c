@@ -96,6 +96,7 @@ struct cs_gateway {
 	cs_registry *reg;
 	pthread_t thread;
 	int running;
+	pid_t owner;    /* the process whose thread it is (a forked child has none) */
 	int stop_pipe[2];
 	int redis_down; /* logged once */
 };
@@ -135,18 +136,21 @@ static uint32_t index_of(const unsigned char h[32])
 
 /* ------------------------------------------------------------ the writer */
 
+/*
+ * Only the lease holder writes. A writer that died inside its write left
+ * the sequence odd: the next one keeps it odd while it writes.
+ */
 static void write_begin(gw_table *t)
 {
-	ADD(&t->seq, 1);
+	if (!(LD(&t->seq) & 1u))
+		ADD(&t->seq, 1);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 static void write_end(gw_table *t)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	/* a writer that died inside left it odd: make it even */
-	if (LD(&t->seq) & 1u)
-		ADD(&t->seq, 1);
+	ADD(&t->seq, 1);
 }
 
 /* Flushes the meters and quota counts of every key slot to Redis. */
@@ -271,13 +275,14 @@ static int apply(cs_gateway *g, json_t *snap)
 static void refresh(cs_gateway *g, int force)
 {
 	gw_table *t = g->t;
-	int64_t now = wall_ms(), lease = LD(&t->lease_ms);
+	int64_t now = wall_ms(), lease = LD(&t->lease_ms), mine;
 	json_t *snap = NULL;
 	char err[CS_ERROR_SIZE * 2];
 
 	if (!force && now - LD(&t->refreshed_ms) < g->refresh_ms - 100)
 		return;
-	if (lease > now || !__atomic_compare_exchange_n(&t->lease_ms, &lease, now + 3000, 0,
+	mine = now + 3000;
+	if (lease > now || !__atomic_compare_exchange_n(&t->lease_ms, &lease, mine, 0,
 						       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
 	if (!g->reg && cs_registry_open(g->url, g->prefix, 1000, &g->reg, err, sizeof err) != CS_OK) {
@@ -302,10 +307,23 @@ static void refresh(cs_gateway *g, int force)
 	if (g->redis_down)
 		cs_log_info("gateway: key snapshots from Redis resumed");
 	g->redis_down = 0;
-	apply(g, snap);
+	/* Redis may have been slow: write only while the lease is still ours */
+	{
+		int64_t renewed = wall_ms() + 3000;
+
+		if (__atomic_compare_exchange_n(&t->lease_ms, &mine, renewed, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			apply(g, snap);
+			mine = renewed;
+		} else {
+			cs_log_warn("gateway: the key refresh took over 3 s; another process refreshes instead");
+			mine = -1; /* not ours: leave it */
+		}
+	}
 	json_decref(snap);
 out:
-	ST(&t->lease_ms, 0);
+	/* give the lease back unless another process holds it by now */
+	__atomic_compare_exchange_n(&t->lease_ms, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 static void *refresh_main(void *arg)
@@ -453,12 +471,14 @@ int cs_gateway_start(cs_gateway *g, char *err, size_t errlen)
 		return CS_EIO;
 	}
 	g->running = 1;
+	g->owner = getpid();
 	return CS_OK;
 }
 
 void cs_gateway_stop(cs_gateway *g)
 {
-	if (!g || !g->running)
+	/* a child forked after the start has a copy of g, not the thread */
+	if (!g || !g->running || g->owner != getpid())
 		return;
 	if (write(g->stop_pipe[1], "x", 1) < 0)
 		cs_log_warn("gateway: cannot wake the refresh thread: %s", strerror(errno));

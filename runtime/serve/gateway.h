@@ -54,10 +54,14 @@ int cs_gateway_open(const cs_gateway_config *cfg, cs_gateway **out,
 /* Starts the refresh thread (all signals blocked in it). */
 int cs_gateway_start(cs_gateway *g, char *err, size_t errlen);
 
-/* Stops the refresh thread (flushing the meters once more). NULL is allowed. */
+/*
+ * Stops the refresh thread (flushing the meters once more). NULL is
+ * allowed; in a child forked after cs_gateway_start() (which has no
+ * thread) it does nothing.
+ */
 void cs_gateway_stop(cs_gateway *g);
 
-/* Unmaps the table and frees g. NULL is allowed. */
+/* Stops the thread (as above), unmaps the table and frees g. NULL is allowed. */
 void cs_gateway_close(cs_gateway *g);
 
 /* Whether a route kind is a model call the gateway checks. Pure. */

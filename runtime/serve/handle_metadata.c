@@ -17,6 +17,7 @@ void cs_handle_metadata(cs_call *c, cs_response *resp)
 	const cs_model *m = c->srv->model;
 	const cs_manifest *mf = m->mf;
 	json_t *o, *tags, *methods, *ex;
+	const char *info;
 
 	o = json_object();
 	json_object_set_new(o, "name", json_string(mf->name));
@@ -29,6 +30,10 @@ void cs_handle_metadata(cs_call *c, cs_response *resp)
 		json_array_append_new(tags, json_string(mf->tags[i]));
 	json_object_set_new(o, "tags", tags);
 	json_object_set_new(o, "plugin", json_string(m->plugin->api->name));
+	/* how the plugin runs the model (the onnx plugin: its engine, and why) */
+	if ((info = cs_plugin_info(m->plugin->api, m->handle)) &&
+	    (ex = json_loads(info, 0, NULL)))
+		json_object_set_new(o, "backend", ex);
 	json_object_set_new(o, "inputs", cs_io_list_json(m->inputs, m->n_inputs));
 	json_object_set_new(o, "outputs", cs_io_list_json(m->outputs, m->n_outputs));
 	methods = json_array();

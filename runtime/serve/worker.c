@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "registry/heartbeat.h"
 #include "registry/registry.h"
+#include "registry/url.h"
 #include "serve/gateway.h"
 #include "serve/listen.h"
 #include "serve/master.h"
@@ -46,7 +47,8 @@ static void usage(FILE *f)
 "      --model NAME[@VERSION]  instead of --manifest: a published model (default\n"
 "                          version without @), read from --registry, its files\n"
 "                          verified against their sha256 in the model store\n"
-"      --registry URL      redis://HOST:PORT or unix:PATH (default with --model:\n"
+"      --registry URL      redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://...\n"
+"                          or unix:PATH (default with --model:\n"
 "                          $CUBESERVE_REGISTRY); the worker reports a heartbeat\n"
 "                          there about once a second, off the request path\n"
 "      --gateway on|off    with --registry: check API keys on model calls\n"
@@ -427,8 +429,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		manifest_path = stored_manifest;
-		cs_log_info("model %s from the registry at %s: %s (files verified)",
-			    model_ref, registry_url, manifest_path);
+		{
+			char shown[600];
+
+			cs_log_info("model %s from the registry at %s: %s (files verified)", model_ref,
+				    cs_registry_url_mask(registry_url, shown, sizeof shown),
+				    manifest_path);
+		}
 	}
 
 	if (cs_manifest_load(manifest_path, &mf, err, sizeof err) != CS_OK) {
@@ -491,6 +498,25 @@ int main(int argc, char **argv)
 	setup_signals(&srv.wait_mask);
 	cs_log_info("serving model '%s' version %s on %s", mf->name, mf->version,
 		    listen_addr ? listen_addr : "fd 0 (spawn-fcgi)");
+	/*
+	 * The gateway first: its open reads Redis once, so the heartbeat thread
+	 * starts right before the fork, as without it (a fork while that thread
+	 * is inside a command leaves the command's memory to the child).
+	 */
+	if (registry_url && gateway_on) {
+		cs_gateway_config gc;
+
+		memset(&gc, 0, sizeof gc);
+		gc.url = registry_url;
+		gc.model = mf->name;
+		gc.listen_fd = srv.listen_fd;
+		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
+		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
+			cs_log_error("%s", err);
+			goto out_free_glue;
+		}
+		srv.gateway = gw;
+	}
 	if (registry_url) {
 		cs_heartbeat_config hc;
 
@@ -505,20 +531,6 @@ int main(int argc, char **argv)
 		hc.arg = &hb_arg;
 		if (cs_heartbeat_start(&hc, &hb, err, sizeof err) != CS_OK)
 			cs_log_warn("%s; serving without heartbeats", err);
-	}
-	if (registry_url && gateway_on) {
-		cs_gateway_config gc;
-
-		memset(&gc, 0, sizeof gc);
-		gc.url = registry_url;
-		gc.model = mf->name;
-		gc.listen_fd = srv.listen_fd;
-		if (cs_gateway_open(&gc, &gw, err, sizeof err) != CS_OK ||
-		    cs_gateway_start(gw, err, sizeof err) != CS_OK) {
-			cs_log_error("%s", err);
-			goto out_free_glue;
-		}
-		srv.gateway = gw;
 	}
 	if (mopts.processes > 0) {
 		warm_up(model, srv.glue);

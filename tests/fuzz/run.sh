@@ -36,8 +36,24 @@ glue=("$top"/runtime/glue/{lua_util,lua_tensor,lua_image}.c)
 glue_flags=($(pkg-config --cflags lua5.4 libturbojpeg spng 2>/dev/null))
 glue_libs=($(pkg-config --libs lua5.4 libturbojpeg spng 2>/dev/null))
 
+# The onnx plugin's protobuf reader. Its seeds: the kept corpus, digits.onnx,
+# and, when installed, a few small models and tensors of libonnx-testdata.
+declare -A srcs=([onnx_graph]="$top/plugins/onnx/onnx_graph.c")
+declare -A incs=([onnx_graph]="-I$top/plugins/onnx")
+seeds_onnx_graph() {
+	local d=$1 t
+	cp "$top/examples/digits/digits.onnx" "$d/"
+	for t in conv_with_strides_padding gemm_default_vector_bias maxpool_2d_pads \
+		softmax_axis_1 reshape_negative_dim batchnorm_example constant_pad; do
+		t=/usr/share/libonnx-testdata/data/node/test_$t
+		[ -f "$t/model.onnx" ] || continue
+		cp "$t/model.onnx" "$d/${t##*/}.onnx"
+		cp "$t/test_data_set_0/input_0.pb" "$d/${t##*/}.pb" 2>/dev/null || true
+	done
+}
+
 n=0 failed=0
-for target in v2 manifest route multipart image; do
+for target in v2 manifest route multipart image onnx_graph; do
 	n=$((n + 1))
 	bin=$build/fuzz_$target
 	extra=() extra_libs=()
@@ -45,8 +61,10 @@ for target in v2 manifest route multipart image; do
 		extra=("${glue_flags[@]}" "${glue[@]}")
 		extra_libs=("${glue_libs[@]}")
 	fi
-	if ! "$CC" "${flags[@]}" "$here/fuzz_$target.c" "${extra[@]}" "${rt[@]}" "${libs[@]}" \
-		"${extra_libs[@]}" -o "$bin" \
+	src=(${srcs[$target]:-"${rt[@]}"})
+	# shellcheck disable=SC2086 # one flag or none
+	if ! "$CC" "${flags[@]}" ${incs[$target]:-} "$here/fuzz_$target.c" "${extra[@]}" "${src[@]}" \
+		"${libs[@]}" "${extra_libs[@]}" -o "$bin" \
 		>"$build/$target.build.log" 2>&1; then
 		failed=$((failed + 1))
 		echo "not ok $n - fuzz_$target builds"
@@ -54,6 +72,9 @@ for target in v2 manifest route multipart image; do
 		continue
 	fi
 	new=$(mktemp -d "$build/new-$target.XXXXXX")
+	if [ "$target" = onnx_graph ]; then
+		seeds_onnx_graph "$new"
+	fi
 	if (cd "$build" && ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" \
 		-timeout=10 -rss_limit_mb=1024 -max_len="$([ "$target" = image ] && echo 65536 || echo 8192)" \
 		-print_final_stats=1 \

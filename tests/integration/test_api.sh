@@ -346,4 +346,5 @@ if grep -rl '<script>' "$CS_TOP_SRCDIR/console"/*.html "$CS_TOP_SRCDIR/examples"
 else
 	pass "no inline script in the console's or demos' HTML"
 fi
+no_sanitizer_reports
 tap_done

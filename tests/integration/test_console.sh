@@ -76,4 +76,5 @@ if [ "$n_shots" -ge 8 ]; then
 else
 	fail "screenshots of the pages in $shots" "found $n_shots"
 fi
+no_sanitizer_reports
 tap_done

@@ -132,6 +132,7 @@ cs 0 scale linear 2
 child=$(pgrep -P "$pid" | head -n 1)
 under_load "kill -9 of a child (the master respawns it)" 3 kill -9 "$child"
 [ "$(pgrep -P "$pid" -c)" = 2 ] && pass "the master has 2 children again" || fail "child respawned" "$(pgrep -P "$pid" | tr '\n' ' ')"
+sb=$(st | jq -r '.[0].pools[0].scoreboard')
 new_ready() { [ "$(st | jq --argjson p "$pid" '[.[0].pools[] | select(.state == "ready" and .pid != $p)] | length')" = 1 ]; }
 kill_master() {
 	local t0 t1
@@ -148,9 +149,9 @@ ms=$(cat "$run/respawn_ms" 2>/dev/null || echo 99999)
 grep -q "master pid $pid) was killed by signal 9" "$CUBESERVE_RUN_DIR/logs/up.log" &&
 	pass "the supervisor's log line names the signal" ||
 	fail "log line names the signal" "$(tail -n 5 "$CUBESERVE_RUN_DIR/logs/up.log")"
-wait_for 10 eval '! pgrep -f "cubeserve-linear-.*-0.scoreboard" >/dev/null' &&
+wait_for 10 eval '! pgrep -f -- "--scoreboard $sb " >/dev/null' &&
 	pass "the dead master's orphaned children were drained and stopped" ||
-	fail "orphans stopped" "$(pgrep -af "cubeserve-linear-.*-0.scoreboard")"
+	fail "orphans stopped" "$(pgrep -af -- "--scoreboard $sb ")"
 pid=$(st | jq '[.[0].pools[] | select(.role == "stable")][0].pid')
 
 # ------------------------------------------------------------ version switch

@@ -381,6 +381,34 @@ else
 	skip "mobilenet_image end to end (no onnx plugin or no python3-torchvision)"
 fi
 
+# the demo page in headless Chromium, served as `cubeserve` serves it (the
+# route template's #@web location, with its Content-Security-Policy)
+if [ "$have_mobilenet" = 1 ] && [ -x /usr/bin/chromium ] && command -v node >/dev/null 2>&1 &&
+	[ -f "$CS_TOP_SRCDIR/console/node_modules/playwright-core/index.mjs" ]; then
+	awk '/^#@web/ {on = 1; next} on && /^#@/ {on = 0} on' "$CS_TOP_SRCDIR/nginx/route.conf.in" |
+		sed -e "s|@NAME@|mobilenet_image|g" -e "s|@WEB_DIR@|$CS_TOP_SRCDIR/examples/mobilenet_image/web|g" \
+		>>"$CS_RUN/nginx/locations.conf"
+	"$CS_NGINX" -p "$CS_RUN/nginx/" -e "$CS_RUN/nginx/logs/error.log" -c "$CS_RUN/nginx/nginx.conf" -s reload
+	sleep 1
+	raw /models/mobilenet_image "$fx/photo.jpg" image/jpeg
+	printf '%s' "$body" >"$run/want.json"
+	if timeout 120 node "$here/image_demo_browser.mjs" "$base" "$fx/photo.jpg" "$fx/anim.gif" \
+		"$run/want.json" "$((n + 1))" >"$run/browser.out" 2>&1; then :; fi
+	grep -E '^(ok|not ok|#)' "$run/browser.out" || true
+	res=$(grep -E '^n=[0-9]+ failed=[0-9]+$' "$run/browser.out" || echo "n=$((n + 1)) failed=1")
+	bn=${res#n=}
+	bn=${bn%% *}
+	bf=${res##*failed=}
+	if ! grep -qE '^n=' "$run/browser.out"; then
+		echo "not ok $bn - the demo page's browser check ran"
+		sed 's/^/#   /' "$run/browser.out" | head -n 20
+	fi
+	failed=$((failed + bf))
+	n=$bn
+else
+	skip "the demo page in headless Chromium (no mobilenet model, chromium, node or console/node_modules)"
+fi
+
 # the demo page: plain files, no inline script (the console's CSP forbids it)
 web=$CS_TOP_SRCDIR/examples/mobilenet_image/web
 if [ -f "$web/index.html" ] && [ -f "$web/app.js" ] &&

@@ -24,6 +24,9 @@ static int tap__check_failures; /* in the test's process */
 
 #define TEST(name) static void name(void)
 
+/* A test that exits with this status (a tool is missing) is skipped. */
+#define TAP_SKIP 77
+
 #define CHECK(cond)                                                        \
 	do {                                                               \
 		if (!(cond)) {                                             \
@@ -82,7 +85,10 @@ static inline void tap__run(void (*fn)(void), const char *name)
 		_exit(tap__check_failures ? 1 : 0);
 	}
 	tap__count++;
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == TAP_SKIP) {
+		printf("ok %d - %s # SKIP\n", tap__count, name);
+	} else if (pid < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0) {
 		if (pid > 0 && WIFSIGNALED(status))
 			printf("#   killed by signal %d\n", WTERMSIG(status));

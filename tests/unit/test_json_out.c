@@ -52,6 +52,8 @@ TEST(shortest_floats)
 	CHECK_STR(flt(0.98158574f), "0.98158574");
 	CHECK_STR(flt(1.4490906e-08f), "1.4490906e-08");
 	CHECK_STR(flt(16777216.0f), "16777216");
+	CHECK_STR(flt(1e-45f), "1e-45"); /* the smallest subnormal */
+	CHECK_STR(flt(0.5f), "0.5");
 }
 
 /* Every printed number reads back to the same bits (a fixed seed). */
@@ -81,6 +83,50 @@ TEST(round_trip)
 			cs_fmt_float(buf, f);
 			if (strtof(buf, NULL) != f) {
 				printf("#   float %a printed as %s\n", (double)f, buf);
+				CHECK(0);
+				return;
+			}
+		}
+	}
+}
+
+/* The shortest: no fewer digits read back (a brute-force search, fixed seed). */
+TEST(really_shortest)
+{
+	uint64_t x = 1181783497276652981ull;
+
+	for (int i = 0; i < 20000; i++) {
+		char buf[CS_FMT_NUMBER_SIZE], brute[CS_FMT_NUMBER_SIZE];
+		uint32_t u;
+		double d;
+		float f;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		u = (uint32_t)(x >> 7);
+		memcpy(&f, &u, sizeof f);
+		memcpy(&d, &x, sizeof d);
+		if (isfinite(f)) {
+			cs_fmt_float(buf, f);
+			for (int p = 1; p <= 9; p++) {
+				snprintf(brute, sizeof brute, "%.*g", p, (double)f);
+				if (strtof(brute, NULL) == f)
+					break;
+			}
+			if (strcmp(buf, brute) != 0) {
+				printf("#   float %a: %s, shortest %s\n", (double)f, buf, brute);
+				CHECK(0);
+				return;
+			}
+		}
+		if (isfinite(d)) {
+			cs_fmt_double(buf, d);
+			for (int p = 1; p <= 17; p++) {
+				snprintf(brute, sizeof brute, "%.*g", p, d);
+				if (strtod(brute, NULL) == d)
+					break;
+			}
+			if (strcmp(buf, brute) != 0) {
+				printf("#   double %a: %s, shortest %s\n", d, buf, brute);
 				CHECK(0);
 				return;
 			}
@@ -119,6 +165,7 @@ int main(void)
 	RUN(shortest_doubles);
 	RUN(shortest_floats);
 	RUN(round_trip);
+	RUN(really_shortest);
 	RUN(reals_in_json);
 	RUN(keys_are_sorted);
 	RUN(strings_are_escaped);

@@ -145,6 +145,29 @@ TEST(invalid_manifests_name_the_field)
 	}
 }
 
+TEST(engine_goes_into_the_options)
+{
+	cs_manifest *m;
+	char err[512];
+
+	CHECK(load("{" MINIMAL "}", &m, err) == CS_OK);
+	CHECK(m && !m->engine);
+	CHECK_STR(m ? m->options_json : NULL, "{}");
+	cs_manifest_free(m);
+	CHECK(load("{" MINIMAL ", \"engine\": \"xnnpack\", \"options\": "
+		   "{\"a\": 1}}", &m, err) == CS_OK);
+	CHECK_STR(m ? m->engine : NULL, "xnnpack");
+	CHECK_HAS(m ? m->options_json : NULL, "\"engine\":\"xnnpack\"");
+	CHECK_HAS(m ? m->options_json : NULL, "\"a\":1");
+	cs_manifest_free(m);
+	CHECK(load("{" MINIMAL ", \"engine\": \"gpu\"}", &m, err) != CS_OK);
+	CHECK_HAS(err, "field 'engine'");
+	CHECK_HAS(err, "\"auto\", \"xnnpack\" or \"opencv\"");
+	CHECK(load("{" MINIMAL ", \"engine\": \"auto\", \"options\": "
+		   "{\"engine\": \"opencv\"}}", &m, err) != CS_OK);
+	CHECK_HAS(err, "both");
+}
+
 TEST(hardening_limits)
 {
 	cs_manifest *m;
@@ -217,6 +240,7 @@ int main(void)
 	RUN(full_manifest);
 	RUN(invalid_manifests_name_the_field);
 	RUN(missing_file);
+	RUN(engine_goes_into_the_options);
 	RUN(hardening_limits);
 	RUN(name_rules);
 	return tap_done();

@@ -2,7 +2,11 @@
 // digits-large.onnx on onnxruntime-node, batch 1, one intra-op thread per
 // process, the same session options as server.js, no HTTP.
 //
-//   node bench/peers/node/inproc.js MODEL.onnx PROCS SECONDS
+//   node bench/peers/node/inproc.js MODEL.onnx PROCS SECONDS [SHAPE]
+//
+// SHAPE (e.g. 1,3,224,224, for bench/engines.sh) feeds another model an
+// input of that shape, values cycling through 0..16; without it the input
+// is the digits image [1,1,8,8].
 //
 // Runs PROCS cluster workers, each calling session.run() on the benchmark
 // image (tensor built from a JS array, softmax + top-3 as the server does)
@@ -15,6 +19,8 @@ const cluster = require("node:cluster");
 const [model, procsArg, secondsArg] = process.argv.slice(2);
 const procs = Number(procsArg || 1);
 const seconds = Number(secondsArg || 5);
+const shape = process.argv[5] ? process.argv[5].split(",").map(Number) : [1, 1, 8, 8];
+const numel = shape.reduce((a, b) => a * b, 1);
 const PIXELS = [0, 0, 1, 10, 14, 0, 0, 0, 0, 0, 8, 14, 11, 3, 0, 0, 0, 0, 16, 2, 2, 0, 0, 0,
   0, 3, 13, 0, 0, 0, 0, 0, 0, 4, 13, 0, 6, 10, 3, 0, 0, 3, 15, 13, 12, 10, 12, 0,
   0, 0, 10, 16, 4, 5, 14, 0, 0, 0, 0, 9, 15, 14, 9, 0];
@@ -52,16 +58,18 @@ if (cluster.isPrimary) {
     });
     const inName = s.inputNames[0];
     const outName = s.outputNames[0];
-    for (let i = 0; i < 50; i++) {
-      await s.run({ [inName]: new ort.Tensor("float32", new Float32Array(64), [1, 1, 8, 8]) });
+    for (let i = 0; i < (numel > 4096 ? 3 : 50); i++) {
+      await s.run({ [inName]: new ort.Tensor("float32", new Float32Array(numel), shape) });
     }
     process.on("message", async () => {
       const lat = [];
       const end = performance.now() + seconds * 1000;
+      const big = process.argv[5] ? Float32Array.from({ length: numel }, (_, i) => i % 17) : null;
       for (;;) {
         const t0 = performance.now();
         if (t0 >= end) break;
-        const out = await s.run({ [inName]: new ort.Tensor("float32", Float32Array.from(PIXELS), [1, 1, 8, 8]) });
+        const x = big || Float32Array.from(PIXELS);
+        const out = await s.run({ [inName]: new ort.Tensor("float32", x, shape) });
         const l = out[outName].data;
         let max = -Infinity;
         for (const v of l) if (v > max) max = v;

@@ -42,8 +42,13 @@ async function classify(file) {
     show(`${file.name}: only JPEG and PNG images are accepted (got ${file.type || "an unknown type"})`, true);
     return;
   }
-  preview.src = URL.createObjectURL(file);
-  preview.hidden = false;
+  // a data: URL: the page's Content-Security-Policy allows no blob: images
+  const reader = new FileReader();
+  reader.onload = () => {
+    preview.src = reader.result;
+    preview.hidden = false;
+  };
+  reader.readAsDataURL(file);
   list.replaceChildren();
   show(`sending ${file.name} (${file.size} bytes) ...`, false);
   const t0 = performance.now();
