@@ -50,9 +50,14 @@ wait_for() {
 	while ! "$@"; do i=$((i + 1)); [ "$i" -ge "$limit" ] && return 1; sleep 0.05; done
 }
 
+# on_exit 'CMD': one more command for the exit hook, run after `cleanup`.
+lib__on_exit=()
+on_exit() { lib__on_exit+=("$1"); }
+
 lib__exit() {
-	local rc=$?
+	local rc=$? c
 	if declare -F cleanup >/dev/null; then cleanup || true; fi
+	for c in "${lib__on_exit[@]}"; do eval "$c" || true; done
 	[ "$lib__stack" = 1 ] && cs_stack_stop
 	[ -n "$run" ] || return 0
 	if [ "${CS_KEEP_RUN:-0}" = 1 ] || [ "$failed" -ne 0 ] || [ "$rc" -ne 0 ]; then

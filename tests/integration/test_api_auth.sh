@@ -27,7 +27,7 @@ fi
 export XDG_CONFIG_HOME
 XDG_CONFIG_HOME=$(mktemp -d /tmp/cs-api-auth-cfg.XXXXXX)
 CONSOLE_UP_ARGS="--auth on" console_stack_up cs-api-auth
-trap 'console_stack_down; rm -rf "$XDG_CONFIG_HOME"' EXIT
+on_exit 'rm -rf "$XDG_CONFIG_HOME"'
 
 expect() {
 	if [ "$status" = "$2" ] && jq -e "$3" <<<"$body" >/dev/null 2>&1; then
