@@ -18,61 +18,8 @@
 #include "registry/auth.h"
 #include "registry/registry.h"
 #include "serve/gateway.h"
+#include "redis_fixture.h"
 #include "tap.h"
-
-static char dir[64], url[160];
-static pid_t redis_pid;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-static int start_redis(void)
-{
-	char sock[128], logf[128];
-	cs_registry *r = NULL;
-	char err[256];
-
-	snprintf(dir, sizeof dir, "/tmp/cs-auth.XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(sock, sizeof sock, "%s/redis.sock", dir);
-	snprintf(url, sizeof url, "unix:%s", sock);
-	snprintf(logf, sizeof logf, "%s/redis.log", dir);
-	fflush(stdout);
-	redis_pid = fork();
-	if (redis_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
-		       "--dir", dir, "--save", "", "--appendonly", "no",
-		       "--logfile", logf, "--loglevel", "warning", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200; i++) {
-		if (cs_registry_open(url, NULL, 200, &r, err, sizeof err) == CS_OK) {
-			cs_registry_close(r);
-			return 0;
-		}
-		sleep_ms(25);
-	}
-	return -1;
-}
-
-static void stop_redis(void)
-{
-	char cmd[128];
-
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGTERM);
-		waitpid(redis_pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
-}
 
 static cs_registry *open_prefix(const char *prefix)
 {
@@ -621,7 +568,7 @@ int main(void)
 		printf("1..0 # SKIP redis-server is not installed\n");
 		return 0;
 	}
-	if (start_redis() != 0) {
+	if (start_redis("cs-auth") != 0) {
 		printf("1..1\nnot ok 1 - a private redis-server starts on a unix socket\n");
 		stop_redis();
 		return 1;
