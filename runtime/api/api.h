@@ -141,6 +141,12 @@ cs_registry *api_reg(api_req *q);
 
 void api_models_list(api_req *q);
 void api_model_get(api_req *q, const char *name);
+/*
+ * A model path nginx has no route for (/models/NAME..., /v2/models/NAME...
+ * rewritten to /api/unrouted/NAME): 404 saying whether NAME is published
+ * but not deployed, or not published at all. Any method.
+ */
+void api_model_unrouted(api_req *q, const char *name);
 void api_model_remove(api_req *q, const char *name, const char *version);
 void api_model_set_default(api_req *q, const char *name);
 void api_model_rate(api_req *q, const char *name);

@@ -193,6 +193,9 @@ static void route(api_req *q)
 				not_allowed(q);
 			return;
 		}
+	} else if (strcmp(s[0], "unrouted") == 0 && c == 2 && api_name_ok(s[1])) {
+		api_model_unrouted(q, s[1]);
+		return;
 	} else if (strcmp(s[0], "jobs") == 0 && c == 2) {
 		if (is(q, "GET"))
 			api_job_get(q, s[1]);

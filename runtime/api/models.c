@@ -679,3 +679,19 @@ void api_openapi(api_req *q, const char *name)
 	json_decref(m);
 	api_send(q, 200, doc);
 }
+
+void api_model_unrouted(api_req *q, const char *name)
+{
+	cs_registry *r = api_reg(q);
+	json_t *m = NULL;
+
+	if (!r)
+		return;
+	if (!api_can_read(q, name) || cs_registry_model(r, name, NULL, 0, &m) != CS_OK) {
+		api_error(q, 404, "unknown model '%s': no model of that name is published", name);
+		return;
+	}
+	json_decref(m);
+	api_error(q, 404, "model '%s' is published but not deployed on this server (cubeserve deploy %s)",
+		  name, name);
+}

@@ -306,6 +306,15 @@ if wait_for 15 serving linear 2; then
 else
 	fail "linear runs 2 processes" "$(curl -s "$base/api/deployments/linear" | head -c 600)"
 fi
+# a model without a route: the 404 says whether it is published
+body=$(curl -s -m 10 "$base/models/iris2" -d '{"x": [5.1, 3.5, 1.4, 0.2]}')
+[[ $body == *"model 'iris2' is published but not deployed"* ]] &&
+	pass "a published model that is not deployed: its 404 says so" ||
+	fail "published but not deployed: 404 says so" "${body:0:300}"
+body=$(curl -s -m 10 "$base/v2/models/nosuch/infer" -d '{}')
+[[ $body == *"unknown model 'nosuch': no model of that name is published"* ]] &&
+	pass "an unknown model: its 404 names it and says it is not published" ||
+	fail "unknown model: 404 names it" "${body:0:300}"
 api POST /api/deployments '{"name": "iris2", "processes": 1}'
 job_ok "deploy iris2"
 code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 "$base/models/iris2" -d '{"x": [5.1, 3.5, 1.4, 0.2]}')
