@@ -220,13 +220,23 @@ int api_identify(api_req *q)
 	const char *h = FCGX_GetParam("HTTP_AUTHORIZATION", q->fr->envp);
 	cs_registry *r;
 	size_t n;
+	int rc;
 
 	q->auth_on = 0;
 	q->have_who = 0;
 	q->token[0] = '\0';
 	if (!(r = api_reg(q)))
 		return -1;
-	if (cs_auth_mode(r, &q->auth_on) != CS_OK) {
+	rc = cs_auth_mode(r, &q->auth_on);
+	if (rc != CS_OK && r->err == CS_EUNAVAILABLE) {
+		/* a connection Redis dropped (a restart): one new one, at once */
+		cs_registry_close(r);
+		q->ctx->reg = NULL;
+		if (!(r = api_reg(q)))
+			return -1;
+		rc = cs_auth_mode(r, &q->auth_on);
+	}
+	if (rc != CS_OK) {
 		api_reg_error(q);
 		return -1;
 	}

@@ -682,16 +682,36 @@ void api_openapi(api_req *q, const char *name)
 
 void api_model_unrouted(api_req *q, const char *name)
 {
-	cs_registry *r = api_reg(q);
+	char err[CS_ERROR_SIZE * 2];
 	json_t *m = NULL;
+	int rc;
 
-	if (!r)
-		return;
-	if (!api_can_read(q, name) || cs_registry_model(r, name, NULL, 0, &m) != CS_OK) {
-		api_error(q, 404, "unknown model '%s': no model of that name is published", name);
+	/*
+	 * Never a 5xx for a path nobody serves: without the registry, say
+	 * what nginx alone would (the model is not deployed here).
+	 */
+	if (!q->ctx->reg &&
+	    cs_registry_open(q->ctx->registry_url, q->ctx->prefix, 1000, &q->ctx->reg, err,
+			     sizeof err) != CS_OK)
+		q->ctx->reg = NULL;
+	if (!q->ctx->reg) {
+		api_error(q, 404, "unknown model '%s': no model of that name is deployed on this server",
+			  name);
 		return;
 	}
-	json_decref(m);
-	api_error(q, 404, "model '%s' is published but not deployed on this server (cubeserve deploy %s)",
-		  name, name);
+	rc = api_can_read(q, name) ? cs_registry_model(q->ctx->reg, name, NULL, 0, &m) : CS_ENOTFOUND;
+	if (rc == CS_OK) {
+		json_decref(m);
+		api_error(q, 404, "model '%s' is published but not deployed on this server (cubeserve deploy %s)",
+			  name, name);
+		return;
+	}
+	if (rc != CS_ENOTFOUND) { /* a lost connection: the next call opens another */
+		cs_registry_close(q->ctx->reg);
+		q->ctx->reg = NULL;
+		api_error(q, 404, "unknown model '%s': no model of that name is deployed on this server",
+			  name);
+		return;
+	}
+	api_error(q, 404, "unknown model '%s': no model of that name is published", name);
 }
