@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -45,7 +46,8 @@
 #define GW_MAGIC 0x43534757u
 #define GW_VERSION 1u
 #define GW_SLOTS 1024u /* a power of two */
-#define GW_SPIN 100000
+#define GW_SPIN 1024           /* reads of an odd sequence before a yield */
+#define GW_WAIT_MS 250         /* then a writer is taken for dead */
 
 enum { ST_EMPTY = 0, ST_LIVE = 1, ST_TOMB = 2 };
 
@@ -530,9 +532,32 @@ typedef struct view {
 	int64_t quota, expires;
 } view;
 
+/*
+ * Whether a reader should try again after `tries` failed reads: it spins a
+ * little, then yields the CPU (the writer may have been preempted inside
+ * its write on a busy machine), and gives up after GW_WAIT_MS (a writer
+ * that died inside its write).
+ */
+static int read_again(int tries, double *since)
+{
+	struct timespec ts;
+
+	if (tries % GW_SPIN != GW_SPIN - 1)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (*since == 0)
+		*since = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	else if ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - *since > GW_WAIT_MS / 1000.0)
+		return 0;
+	sched_yield();
+	return 1;
+}
+
 static int read_header(gw_table *t, view *v)
 {
-	for (int i = 0; i < GW_SPIN; i++) {
+	double since = 0;
+
+	for (int i = 0; read_again(i, &since); i++) {
 		uint32_t s = LD(&t->seq);
 
 		if (s & 1u)
@@ -550,7 +575,9 @@ static int read_header(gw_table *t, view *v)
 
 static int read_key(gw_table *t, const unsigned char h[32], view *v)
 {
-	for (int i = 0; i < GW_SPIN; i++) {
+	double since = 0;
+
+	for (int i = 0; read_again(i, &since); i++) {
 		uint32_t s = LD(&t->seq);
 		int at;
 
