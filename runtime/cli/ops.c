@@ -437,7 +437,12 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 		} else if (is_routed(p) && !alive && !json_is_true(json_object_get(p, "dead"))) {
 			char why[160];
 
+			/* the watcher writes how the master ended just after it does */
 			pool_exit_reason(cli, name, p, why, sizeof why);
+			for (int w = 0; !why[0] && w < 25; w++) {
+				cli_sleep_ms(20);
+				pool_exit_reason(cli, name, p, why, sizeof why);
+			}
 			note(rep, "%s@%s pool %lld (master pid %lld) %s; starting a new one",
 			     name, jstr(p, "version", ""), jnum(p, "id", 0),
 			     jnum(p, "pid", 0), why[0] ? why : "is gone");
