@@ -37,7 +37,7 @@ fi
 
 run_dir cs-auth
 cleanup() {
-	CUBESERVE_RUN_DIR=$run/stack "$CS" down >/dev/null 2>&1 || true
+	CUBESERVE_RUN_DIR=$run/stack "$CS" down >"$run/down.out" 2>&1 || { echo "# down: $(tail -n 3 "$run/down.out")"; }
 }
 export CUBESERVE_RUN_DIR=$run/stack
 unset CUBESERVE_KEY CUBESERVE_REGISTRY
