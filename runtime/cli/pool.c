@@ -177,13 +177,6 @@ int pool_wait_ready(cs_cli *cli, const char *name, json_t *pool,
 		return CS_OK;
 	st = cli_fcgi_request(sock, "POST", path, "application/json", example_json,
 			      strlen(example_json), timeout_s * 1000, body, sizeof body);
-	/*
-	 * A private model's gateway refuses a call without a key: the pool is
-	 * up and checking keys, which is all this can see without one (the
-	 * example ran at publish, through `cubeserve-worker --check`).
-	 */
-	if ((st == 401 || st == 403) && strstr(body, "is private"))
-		return CS_OK;
 	if (st != 200) {
 		snprintf(err, errlen, "%s@%s answers the manifest's example with HTTP %d: %.300s",
 			 name, ver, st, body);
