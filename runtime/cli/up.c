@@ -92,6 +92,24 @@ static void example(cs_cli *cli, const char *label, const char *mpath,
 		json_decref(m);
 		return;
 	}
+	if (jstr(m, "model", "")[0]) {
+		/* a model some examples make with a script instead of shipping */
+		char dir[PATH_MAX], file[PATH_MAX * 2];
+		const char *slash = strrchr(mpath, '/');
+
+		snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - mpath) : 1,
+			 slash ? mpath : ".");
+		if (jstr(m, "model", "")[0] == '/')
+			snprintf(file, sizeof file, "%s", jstr(m, "model", ""));
+		else
+			snprintf(file, sizeof file, "%s/%s", dir, jstr(m, "model", ""));
+		if (access(file, R_OK) != 0) {
+			printf("up: skipping example %s: its model %s is not made yet (the example's export script makes it)\n",
+			       label, file);
+			json_decref(m);
+			return;
+		}
+	}
 	json_decref(m);
 	printf("up: publish example %s\n", mpath);
 	if (cli_publish(cli, mpath, 1, &skipped, name, sizeof name) != CLI_OK) {
