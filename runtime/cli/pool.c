@@ -155,7 +155,12 @@ int pool_wait_ready(cs_cli *cli, const char *name, json_t *pool,
 	for (;;) {
 		if (cli_fcgi_get(sock, path, 1000, NULL, 0) == 200)
 			break;
-		if (!pool_alive(name, pool)) {
+		/*
+		 * The pid alone, not pool_alive()'s command-line match: just after
+		 * the spawn it may still be the watcher's fork, not yet the exec'd
+		 * spawn-fcgi and worker, whose command line the match looks for.
+		 */
+		if (!cli_pid_alive((pid_t)json_integer_value(json_object_get(pool, "pid")))) {
 			char why[128];
 
 			pool_exit_reason(cli, name, pool, why, sizeof why);
