@@ -105,6 +105,9 @@ static int lock_take(cs_cli *cli, const char *name, const char *what,
 				snprintf(holder, sizeof holder, "%s", ((redisReply *)rep)->str);
 			cs_registry_free_reply(rep);
 		}
+		/* released between the SET and the GET (a supervisor's pass): again */
+		if (!holder[0])
+			continue;
 		if (sscanf(holder, "%255s %ld %lld", hhost, &hpid, &hsince) == 3 &&
 		    strcmp(hhost, host) == 0 && hpid > 0 && !cli_pid_alive((pid_t)hpid)) {
 			/* its holder died (a killed command): break it, once */
