@@ -176,7 +176,7 @@ cs_nginx_config() {
 	if [ "${CS_NGINX_ACCESS_LOG:-on}" = off ]; then
 		access_log=off
 	else
-		access_log=$prefix/logs/access.log
+		access_log="$prefix/logs/access.log cubeserve"
 	fi
 	cs__render "$ndir/server.conf.in" "USER_LINE=$user_line" "PREFIX=$prefix" \
 		"PORT=$port" "WORKERS=${CS_NGINX_WORKERS:-1}" "ACCESS_LOG=$access_log" \

@@ -262,14 +262,14 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 {
 	static const char *const redis_cand[] = {"/usr/bin/redis-server", NULL};
 	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
-	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
+	char prefix[PATH_MAX], conf[PATH_MAX + 32], errlog[PATH_MAX + 32];
 	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
 	pid_t redis = 0, nginx = 0, api = 0;
 	json_t *deps = NULL, *d, *deployed = NULL;
 	cs_registry *probe;
 	struct sigaction sa;
 	long holder;
-	int lock, rc = CLI_FAIL, reloaded, st;
+	int lock, rc = CLI_FAIL;
 	size_t i;
 
 	memset(&sa, 0, sizeof sa);
@@ -354,32 +354,11 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 
 	/* nginx */
 	printf("up: start nginx on 127.0.0.1:%d (prefix %s)\n", port, prefix);
-	if (cli_nginx_conf(cli, port) != CLI_OK || cli_routes_apply(cli, &reloaded) != CLI_OK)
-		goto out_stop;
 	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
-	snprintf(pfx, sizeof pfx, "%s/", prefix);
 	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
-	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
-	{
-		char *argv[] = {cli->nginx, "-p", pfx, "-e", errlog, "-c", conf, NULL};
-
-		nginx = cli_spawn(argv, logf, err, sizeof err);
-	}
-	if (nginx < 0) {
-		cli_err(cli, "%s", err);
+	nginx = cli_nginx_start(cli, port, &stop_flag);
+	if (nginx <= 0) {
 		nginx = 0;
-		goto out_stop;
-	}
-	for (st = -1, i = 0; i < 200 && st != 200 && !stop_flag; i++) {
-		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
-		if (st != 200) {
-			if (!cli_pid_alive(nginx))
-				break;
-			cli_sleep_ms(50);
-		}
-	}
-	if (st != 200) {
-		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
 		goto out_stop;
 	}
 	/* the console's API (the console itself is static files nginx serves) */
