@@ -26,7 +26,6 @@ typedef struct cand {
 	int alive, eligible, cap;
 	int here;  /* slots of this deployment */
 	int load;  /* slots of the other deployments */
-	long long beat;
 } cand;
 
 json_t *place_slots(const json_t *d)
@@ -122,7 +121,6 @@ int place_compute(cs_cli *cli, const char *name, json_t *d, int k, const char *h
 		c[n].eligible = c[n].alive && !*want_hosts;
 		c[n].cap = (int)jnum(h, "cores", 1) > 0 ? (int)jnum(h, "cores", 1) : 1;
 		c[n].here = c[n].load = 0;
-		c[n].beat = jnum(h, "heartbeat", 0);
 		n++;
 	}
 	/* an explicit list: every name must be a host with a live agent */
@@ -148,9 +146,9 @@ int place_compute(cs_cli *cli, const char *name, json_t *d, int k, const char *h
 				goto out;
 			}
 			if (!x->alive && strict) {
-				snprintf(err, errlen, "host '%s' is down (no live agent%s); start its agent (cubeserve supervise --host %s) or leave it out of --hosts",
-					 tok, x->beat ? " since its last beat" : "", tok);
-				rc = CS_EUNAVAILABLE;
+				snprintf(err, errlen, "refused: host '%s' is down (no live agent); start its agent (cubeserve supervise --host %s) or leave it out of --hosts",
+					 tok, tok);
+				rc = CS_OP_REFUSED;
 				goto out;
 			}
 			x->eligible = x->alive;

@@ -36,9 +36,8 @@ int place_hosts_live(cs_cli *cli);
  * Computes the placement of k instances of deployment name into d's
  * "placement" (and "hosts" when hosts_csv is not NULL: the --hosts list,
  * "" for any live host). strict (an operation): an unknown host
- * (CS_ENOTFOUND), a host that is down (CS_EUNAVAILABLE), a bad name
- * (CS_EINVAL), or more instances than the eligible hosts hold
- * (CS_OP_REFUSED) are refused with err and d unchanged. Not strict (the
+ * (CS_ENOTFOUND), a bad name (CS_EINVAL), a host that is down or more
+ * instances than the eligible hosts hold (CS_OP_REFUSED) are refused with err and d unchanged. Not strict (the
  * supervisor re-placing a dead host's instances): what fits is placed,
  * the rest waits as "" slots. *changed says whether the slots moved.
  */

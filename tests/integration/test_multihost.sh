@@ -15,12 +15,16 @@
 # agent back: it gets an instance again and the model is served; undeploy.
 # Everything it started is stopped, the namespaces and links removed.
 # SKIP (77) where namespaces cannot be made. Prints TAP.
+# CS_MULTIHOST_BENCH=S (bench/multihost.sh sets it): before the fail-over,
+# also measures POST predict req/s for S seconds with the model on 1, 2
+# and 3 hosts (`scale --instances K`), printed as "# bench ..." lines; no
+# check depends on them.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,18s/^# \{0,1\}//p' "$0"
+	sed -n '2,22s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 esac
@@ -230,6 +234,20 @@ wrk.body = '{"x": [5.1, 3.5, 1.4, 0.2]}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
 sed -n '/^bad = 0/,$p' "$run/count.lua" >>"$run/post.lua"
+if [ -n "${CS_MULTIHOST_BENCH:-}" ]; then
+	for k in 1 2 3; do
+		if ! CUBESERVE_RUN_DIR=$run/front timeout 90 "$CS" scale linear --instances "$k" >"$run/scale$k.out" 2>&1; then
+			echo "# bench: scale --instances $k failed: $(tail -n 2 "$run/scale$k.out")"
+			continue
+		fi
+		sleep 1
+		wrk -t2 -c16 -d"${CS_MULTIHOST_BENCH}s" --timeout 5s -s "$run/post.lua" \
+			"http://127.0.0.1:$nport/models/linear/predict" >"$run/bench$k.txt" 2>&1 || true
+		echo "# bench hosts=$k placement=$(placement | tr ' ' ,) rps=$(awk '/Requests\/sec/ {print $2}' "$run/bench$k.txt") $(grep RESULT "$run/bench$k.txt" | cut -d' ' -f2-)"
+	done
+	spread3() { [ "$(placement)" = "h1 h2 h3" ] && [ "$(ready_hosts)" = "h1 h2 h3" ]; }
+	wait_for 30 spread3 || echo "# bench: not back on 3 hosts: $(placement)"
+fi
 log=$run/front/nginx/logs/access.log
 lines0=$(wc -l <"$log")
 dur=16
