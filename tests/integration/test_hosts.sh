@@ -35,6 +35,10 @@ run=$(mktemp -d /tmp/cs-hosts.XXXXXX)
 pids=()
 cleanup() {
 	local p
+	# the pools the agents started (TCP, no socket file): their masters and children
+	for p in $("$CS" status --json 2>/dev/null | jq -r '.[].pools[].pid' 2>/dev/null); do
+		kill "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null) 2>/dev/null || true
+	done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ "$failed" -ne 0 ]; then echo "# run directory kept: $run"; else rm -rf "$run"; fi
