@@ -337,8 +337,15 @@ api POST /api/deployments/iris2/restart
 job_ok "restart iris2"
 api DELETE /api/deployments/iris2
 job_ok "undeploy iris2"
+api POST /api/models/iris2/comments '{"text": "gone with the model"}'
+expect "a comment on iris2" 201 '.id'
 api DELETE /api/models/iris2
 expect "remove the model" 200 '.removed == "iris2"'
+if [ "$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --no-raw exists cs:comments:iris2 cs:comment_seq:iris2)" = "(integer) 0" ]; then
+	pass "its comments are removed with it"
+else
+	fail "its comments are removed with it" "cs:comments:iris2 or cs:comment_seq:iris2 is still in the registry"
+fi
 api GET /api/models/iris2
 expect "it is gone" 404 '.error'
 
