@@ -1390,6 +1390,8 @@ void cs_ops_stop_all(cs_cli *cli)
 	/* every pool drains at once; then each is waited for (and killed after
 	 * the grace period) in turn */
 	json_array_foreach(deps, i, d) {
+		if (place_is_placed(d))
+			continue; /* its hosts' agents run it, not this machine */
 		pools = pools_of(d);
 		json_array_foreach(pools, j, p) {
 			pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
