@@ -43,10 +43,13 @@ fi
 field() { grep "^# bench hosts=$1 " "$tmp/out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 rps1=$(field 1 rps) rps2=$(field 2 rps) rps3=$(field 3 rps)
 ratio() { awk -v a="$1" -v b="$rps1" 'BEGIN {printf "%.2f", a / b}'; }
-get_ok=$(grep -m1 'under load (' "$tmp/out" | sed 's/^ok [0-9]* - //')
+get_ok=$(grep -m1 'under load (' "$tmp/out" | sed 's/^ok [0-9]* - under load ([^)]*): //')
 post=$(grep -m1 '^# POST ' "$tmp/out" | sed 's/.*RESULT //')
 back=$(grep -m1 'serving again after' "$tmp/out" | sed 's/.*after \([0-9]*\) ms.*/\1/')
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || echo unknown)
+san=$(sed -n 's/^SAN_FLAGS *= *//p' "$build/Makefile" 2>/dev/null | head -n 1)
+build_kind="an optimized build"
+case $san in *sanitize*) build_kind="a build with sanitizers ($san), slower than a release build" ;; esac
 echo "1 host $rps1 req/s, 2 hosts $rps2 ($(ratio "$rps2")x), 3 hosts $rps3 ($(ratio "$rps3")x); back after $back ms"
 [ "$write" = 1 ] || exit 0
 
@@ -61,11 +64,13 @@ machine (tests/integration/test_multihost.sh): each runs an agent
 (\`cubeserve supervise --host hN\`) whose workers listen on TCP on a veth
 address; Redis and the front nginx are in the root namespace. All of them
 share the same $(nproc) cores, so more hosts cannot mean more throughput
-here; the figure that matters is the fail-over.
+here; the figure that matters is the fail-over. Binaries: $build_kind.
 
 Throughput, \`POST /models/linear/predict\` through the front nginx (wrk
 -t2 -c16, keep-alive, $dur s each), the model on K hosts (\`cubeserve scale
-linear --instances K\`, one prefork master with 1 process per host):
+linear --instances K\`, one prefork master with 1 process per host). K
+hosts are K worker processes: 2 use both cores, a third only adds
+contention (and the machine's other load moves these figures a lot):
 
 | hosts | req/s | vs 1 host |
 | --- | --- | --- |
@@ -76,13 +81,17 @@ linear --instances K\`, one prefork master with 1 process per host):
 Fail-over: every process of h2 (its agent and its worker) killed with
 SIGKILL 3 s into a 16 s load on the 3-host deployment:
 
-- GET /models/linear (8 clients, a new connection per request): $get_ok
+- GET /models/linear (8 clients, a new connection per request; p99 over
+  the whole 16 s load, the kill included): $get_ok
 - POST /models/linear/predict meanwhile (2 kept-alive connections; nginx
-  sends a POST again only when no byte of it reached the dead host):
-  $post
+  sends a POST again only when no byte of it reached the dead host, so the
+  POSTs in flight on h2 are answered 502; wrk's socket errors are kept-alive
+  client connections nginx closed while it reloaded): $post
 - the lost instance serves again on another host **$back ms** after the
-  kill: the agent's lease (5 s) lapses, a supervisor re-places the slot,
-  the new host's agent starts it (about 1 s) and the front reloads.
+  kill (the test polls \`cubeserve status\` for it): the agent's lease (5 s)
+  lapses, a supervisor re-places the slot (a pass: 0.2 s), the new host's
+  agent starts the pool and checks it (about 1 s on a quiet machine, longer
+  under this load) and the front reloads.
 
 Run it again with \`sudo bench/multihost.sh --write\`.
 <!-- bench/multihost.sh:end -->
