@@ -31,6 +31,7 @@
 #define LOCK_TTL_MS 600000 /* a lock outlives no crash: stale holders are broken */
 #define DEFAULT_TIMEOUT_MS 60000
 #define STOP_GRACE_MS 10000
+#define AGENT_DRAIN_MS 2000 /* a host agent's pool: out of the route, then stopped */
 
 /* ------------------------------------------------------------ test hook */
 
@@ -563,9 +564,21 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 			}
 		}
 	}
-	json_array_foreach(pools, i, p)
-		if (!strcmp(role_of(p), "draining"))
-			to_stop++;
+	json_array_foreach(pools, i, p) {
+		if (strcmp(role_of(p), "draining"))
+			continue;
+		/*
+		 * A host agent does not reload the front nginx: its pool leaves
+		 * the route when the front's supervisor rewrites it (a pass, then
+		 * a reload), so it is stopped AGENT_DRAIN_MS after it left the
+		 * record, on a later pass, not while nginx may still send to it.
+		 */
+		if (cli->host && !json_object_get(p, "drain_at"))
+			json_object_set_new(p, "drain_at", json_integer(now + AGENT_DRAIN_MS));
+		if (cli->host && jnum(p, "drain_at", 0) > now)
+			continue;
+		to_stop++;
+	}
 	/* 3. record, 4. route (one reload when it changed) */
 	set_pools(d, pools);
 	after = json_dumps(pools, JSON_COMPACT | JSON_SORT_KEYS);
@@ -590,7 +603,8 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 	if (to_stop) {
 		step(cli, "drain and stop the pools out of the route");
 		json_array_foreach(pools, i, p) {
-			if (strcmp(role_of(p), "draining"))
+			if (strcmp(role_of(p), "draining") ||
+			    (cli->host && jnum(p, "drain_at", 0) > now))
 				continue;
 			pool_stop(cli, name, p, STOP_GRACE_MS);
 			set_role(p, "gone");

@@ -37,6 +37,7 @@ cleanup() {
 	local p
 	# the pools the agents started (TCP, no socket file): their masters and children
 	for p in $("$CS" status --json 2>/dev/null | jq -r '.[].pools[].pid' 2>/dev/null); do
+		# shellcheck disable=SC2046 # a list of pids
 		kill "$p" $(cat "/proc/$p/task/$p/children" 2>/dev/null) 2>/dev/null || true
 	done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -170,6 +171,7 @@ if [ "$rc" = 2 ] && grep -q "is for the supervisor without --host" "$run/p0.out"
 else
 	fail "--host --port" "exit $rc: $(cat "$run/p0.out")"
 fi
+# shellcheck disable=SC1091
 . "$CS_TOP_SRCDIR/scripts/stack.sh" # cs_free_port
 nport=$(cs_free_port)
 CUBESERVE_RUN_DIR=$run/front "$CS" supervise --port "$nport" >"$run/front.out" 2>&1 &
@@ -183,7 +185,9 @@ mkdir -p "$run/l2"
 cp "$CS_TOP_SRCDIR/examples/linear/glue.lua" "$CS_TOP_SRCDIR/examples/linear/weights.json" "$run/l2/"
 jq '.name = "linear2"' "$CS_TOP_SRCDIR/examples/linear/model.json" >"$run/l2/model.json"
 "$CS" publish "$run/l2" >"$run/pub2.out" 2>&1 || fail "publish linear2" "$(cat "$run/pub2.out")"
-wait_for 10 is_state pa up && wait_for 10 is_state pb up || fail "agents pa, pb up" "$("$CS" hosts)"
+if ! wait_for 10 is_state pa up || ! wait_for 10 is_state pb up; then
+	fail "agents pa, pb up" "$("$CS" hosts)"
+fi
 dep() { CUBESERVE_RUN_DIR=$run/front timeout 60 "$CS" deploy "$@"; }
 placement() { CUBESERVE_RUN_DIR=$run/front "$CS" status "$1" --json | jq -r '.[0].placement | join(" ")'; }
 ncores=$(nproc)
