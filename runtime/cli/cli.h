@@ -15,6 +15,14 @@
 
 #include "registry/registry.h"
 
+/* The source tree and the installed data directory (set by the build). */
+#ifndef CS_BUILD_SRCDIR
+#define CS_BUILD_SRCDIR ""
+#endif
+#ifndef CS_DATA_DIR
+#define CS_DATA_DIR "/usr/local/share/cubeserve"
+#endif
+
 /* Exit codes (docs/cli.md); never renumbered. */
 enum {
 	CLI_OK = 0,          /* done */
@@ -209,6 +217,14 @@ int cli_route_template(cs_cli *cli, const char *tpl, char **upart, char **lpart,
  * upstream blocks) and loc (the locations).
  */
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc);
+
+/*
+ * cli_routes_render() into two strings: *ubuf (*ulen bytes) the upstreams,
+ * *lbuf the locations, both the caller's to free(). CLI_OK or CLI_FAIL
+ * (printed; both NULL).
+ */
+int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t *ulen,
+			  char **lbuf, size_t *llen);
 
 /*
  * Rewrites RUN/nginx/{upstreams,locations}.conf from the registry, runs

@@ -18,12 +18,6 @@
 #include "registry/store.h"
 #include "registry/url.h"
 
-#ifndef CS_BUILD_SRCDIR
-#define CS_BUILD_SRCDIR ""
-#endif
-#ifndef CS_DATA_DIR
-#define CS_DATA_DIR "/usr/local/share/cubeserve"
-#endif
 #ifndef CS_BIN_DIR
 #define CS_BIN_DIR "/usr/local/bin"
 #endif

@@ -463,6 +463,38 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 	return CLI_OK;
 }
 
+int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t *ulen,
+			  char **lbuf, size_t *llen)
+{
+	FILE *fu, *fl;
+	int rc;
+
+	*ubuf = *lbuf = NULL;
+	*ulen = *llen = 0;
+	fu = open_memstream(ubuf, ulen);
+	fl = open_memstream(lbuf, llen);
+	if (!fu || !fl) {
+		if (fu)
+			fclose(fu);
+		if (fl)
+			fclose(fl);
+		free(*ubuf);
+		free(*lbuf);
+		*ubuf = *lbuf = NULL;
+		cli_err(cli, "out of memory rendering the routes");
+		return CLI_FAIL;
+	}
+	rc = cli_routes_render(cli, deployments, fu, fl);
+	fclose(fu);
+	fclose(fl);
+	if (rc != CLI_OK) {
+		free(*ubuf);
+		free(*lbuf);
+		*ubuf = *lbuf = NULL;
+	}
+	return rc;
+}
+
 pid_t cli_nginx_pid(const cs_cli *cli)
 {
 	char p[PATH_MAX + 32], buf[32];
@@ -676,36 +708,18 @@ static int file_equals(const char *path, const char *s, size_t len)
 int cli_routes_sync(cs_cli *cli, int *reloaded)
 {
 	char prefix[PATH_MAX], up[PATH_MAX + 32], loc[PATH_MAX + 32];
-	char *ubuf = NULL, *lbuf = NULL;
-	size_t ulen = 0, llen = 0;
+	char *ubuf, *lbuf;
+	size_t ulen, llen;
 	json_t *deps = NULL;
-	FILE *fu, *fl;
 	int rc, same;
 
 	*reloaded = 0;
 	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return cli_reg_fail(cli);
-	fu = open_memstream(&ubuf, &ulen);
-	fl = open_memstream(&lbuf, &llen);
-	if (!fu || !fl) {
-		if (fu)
-			fclose(fu);
-		if (fl)
-			fclose(fl);
-		free(ubuf);
-		free(lbuf);
-		json_decref(deps);
-		return CLI_FAIL;
-	}
-	rc = cli_routes_render(cli, deps, fu, fl);
-	fclose(fu);
-	fclose(fl);
+	rc = cli_routes_render_mem(cli, deps, &ubuf, &ulen, &lbuf, &llen);
 	json_decref(deps);
-	if (rc != CLI_OK) {
-		free(ubuf);
-		free(lbuf);
+	if (rc != CLI_OK)
 		return rc;
-	}
 	cli_nginx_prefix(cli, prefix, sizeof prefix);
 	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
 	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);

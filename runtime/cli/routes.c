@@ -13,13 +13,6 @@
 #include "cli.h"
 #include "core/paths.h"
 
-#ifndef CS_BUILD_SRCDIR
-#define CS_BUILD_SRCDIR ""
-#endif
-#ifndef CS_DATA_DIR
-#define CS_DATA_DIR "/usr/local/share/cubeserve"
-#endif
-
 void cli_given_init(cli_given *g)
 {
 	memset(g, 0, sizeof *g);
@@ -369,9 +362,8 @@ int cli_cmd_routes(cs_cli *cli, int argc, char **argv)
 	};
 	json_t *deps = NULL;
 	int c, rc, which = 0;
-	char *ubuf = NULL, *lbuf = NULL;
-	size_t ulen = 0, llen = 0;
-	FILE *fu, *fl;
+	char *ubuf, *lbuf;
+	size_t ulen, llen;
 
 	if (given_mode(argc, argv))
 		return given_cmd(cli, argc, argv);
@@ -395,21 +387,7 @@ int cli_cmd_routes(cs_cli *cli, int argc, char **argv)
 	} else if (cs_registry_deployments(cli->reg, &deps) != CS_OK) {
 		return cli_reg_fail(cli);
 	}
-	fu = open_memstream(&ubuf, &ulen);
-	fl = open_memstream(&lbuf, &llen);
-	if (!fu || !fl) {
-		if (fu)
-			fclose(fu);
-		if (fl)
-			fclose(fl);
-		free(ubuf);
-		free(lbuf);
-		json_decref(deps);
-		return CLI_FAIL;
-	}
-	rc = cli_routes_render(cli, deps, fu, fl);
-	fclose(fu);
-	fclose(fl);
+	rc = cli_routes_render_mem(cli, deps, &ubuf, &ulen, &lbuf, &llen);
 	if (rc == CLI_OK) {
 		if (which != 2)
 			printf("# --- upstreams: include inside http {} ---\n%s", ubuf);
