@@ -257,6 +257,7 @@ typedef struct cli_given {
 	const char *keepalive; /* idle kept-alive connections, "16"; "0": off */
 	const char *max_body;  /* client_max_body_size, "1m" */
 	const char *timeout;   /* fastcgi send/read timeout, "60s" */
+	const char *timeout_opt; /* its option's name in messages, "--timeout" */
 	const char *params;    /* the fastcgi_params file the locations include */
 	const char *tpl;       /* the route template; NULL: the search order */
 	char **pairs;          /* NAME=ADDR; a NAME given twice balances */

@@ -19,6 +19,7 @@ void cli_given_init(cli_given *g)
 	g->keepalive = "16";
 	g->max_body = "1m";
 	g->timeout = "60s";
+	g->timeout_opt = "--timeout";
 	g->params = "fastcgi_params";
 }
 
@@ -137,7 +138,8 @@ static int given_check(cs_cli *cli, const cli_given *g)
 		return CLI_USAGE;
 	}
 	if (!time_ok(g->timeout)) {
-		cli_err(cli, "--timeout '%s': expected an nginx time such as 60s or 500ms", g->timeout);
+		cli_err(cli, "%s '%s': expected an nginx time such as 60s or 500ms", g->timeout_opt,
+			g->timeout);
 		return CLI_USAGE;
 	}
 	if (!*g->params || g->params[strcspn(g->params, ";{}\"' ")]) {

@@ -778,6 +778,7 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 	o.access_log = 1;
 	cli_given_init(&o.given);
 	o.given.params = cli_fastcgi_params();
+	o.given.timeout_opt = "--fastcgi-timeout";
 	o.given.pairs = calloc((size_t)argc + 1, sizeof *o.given.pairs);
 	if (!o.given.pairs)
 		return CLI_FAIL;
