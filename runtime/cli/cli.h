@@ -16,6 +16,14 @@
 
 #include "registry/registry.h"
 
+/* The source tree and the installed data directory (set by the build). */
+#ifndef CS_BUILD_SRCDIR
+#define CS_BUILD_SRCDIR ""
+#endif
+#ifndef CS_DATA_DIR
+#define CS_DATA_DIR "/usr/local/share/cubeserve"
+#endif
+
 /* Exit codes (docs/cli.md); never renumbered. */
 enum {
 	CLI_OK = 0,          /* done */
@@ -179,16 +187,53 @@ int cli_port_busy(int port);
 void cli_nginx_prefix(const cs_cli *cli, char *out, size_t len);
 
 /*
- * Writes the private nginx.conf (server.conf.in) for 127.0.0.1:port and
- * empty route files when missing. CLI_OK or CLI_FAIL (printed).
+ * Writes the private nginx.conf (server.conf.in) for 127.0.0.1:port with
+ * workers nginx worker processes and an access log (access_log 0: off),
+ * and empty route files when missing. CLI_OK or CLI_FAIL (printed).
  */
-int cli_nginx_conf(cs_cli *cli, int port);
+int cli_nginx_conf(cs_cli *cli, int port, int workers, int access_log);
 
 /*
- * Writes the configuration (cli_nginx_conf(), the routes of every
- * deployment) and starts the private nginx of the run directory on
- * 127.0.0.1:port; returns its pid once it answers /nginx-health, or 0 with
- * the reason printed (stop, when set, ends the wait early).
+ * The @NEXT_UPSTREAM@ of a model's routes (nginx/route.conf.in): over unix
+ * sockets a request a closing kept-alive connection failed is sent once
+ * more (POST too: inference has no side effects); over TCP workers on
+ * hosts, idempotent requests go to the next host on an error or a timeout,
+ * a POST only when it was never sent (docs/scaling.md).
+ */
+#define CLI_NEXT_UPSTREAM_UNIX \
+	"fastcgi_next_upstream error non_idempotent;\n    fastcgi_next_upstream_tries 2;"
+#define CLI_NEXT_UPSTREAM_TCP                                                        \
+	"fastcgi_next_upstream error timeout;\n    fastcgi_next_upstream_tries 3;\n" \
+	"    fastcgi_next_upstream_timeout 10s;"
+
+/*
+ * `nginx -t` of the private nginx.conf. Returns 0 when nginx accepts it,
+ * 1 when it refuses it (its output in out), -1 when nginx is not
+ * installed (printed).
+ */
+int cli_nginx_test(cs_cli *cli, char *out, size_t outlen);
+
+/* The fastcgi_params file the private nginx includes ($CS_FASTCGI_PARAMS). */
+const char *cli_fastcgi_params(void);
+
+/* Writes s to f with every @KEY@ of keys[] replaced by vals[] (one pass). */
+void cli_render(FILE *f, const char *s, const char *const *keys,
+		const char *const *vals, size_t n);
+
+/*
+ * Reads the route template tpl and splits it into its upstream, location
+ * (the #@common lines in place of each "    @COMMON@" line) and web parts
+ * (after "#@web"; "" when absent). The three strings are the caller's to
+ * free(). CLI_OK, or CLI_FAIL (printed; the three are NULL).
+ */
+int cli_route_template(cs_cli *cli, const char *tpl, char **upart, char **lpart,
+		       char **wpart);
+
+/*
+ * Starts the private nginx of the run directory (its configuration
+ * written: cli_nginx_conf(), the routes) for 127.0.0.1:port; returns its
+ * pid once it answers /nginx-health, or 0 with the reason printed and
+ * nginx stopped (stop, when set, ends the wait early).
  */
 pid_t cli_nginx_start(cs_cli *cli, int port, volatile sig_atomic_t *stop);
 
@@ -198,6 +243,14 @@ pid_t cli_nginx_start(cs_cli *cli, int port, volatile sig_atomic_t *stop);
  * upstream blocks) and loc (the locations).
  */
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc);
+
+/*
+ * cli_routes_render() into two strings: *ubuf (*ulen bytes) the upstreams,
+ * *lbuf the locations, both the caller's to free(). CLI_OK or CLI_FAIL
+ * (printed; both NULL).
+ */
+int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t *ulen,
+			  char **lbuf, size_t *llen);
 
 /*
  * Rewrites RUN/nginx/{upstreams,locations}.conf from the registry, runs
@@ -218,6 +271,35 @@ pid_t cli_nginx_pid(const cs_cli *cli);
 
 /* The port the private nginx listens on (registry config), or 0. */
 int cli_nginx_port(cs_cli *cli);
+
+/* ------------------------------------------------------------ routes.c */
+
+/*
+ * Routes to worker addresses given as NAME=ADDR, without a registry: what
+ * `cubeserve routes NAME=ADDR...` prints and `cubeserve up --route` serves.
+ * Every string is borrowed.
+ */
+typedef struct cli_given {
+	const char *keepalive; /* idle kept-alive connections, "16"; "0": off */
+	const char *max_body;  /* client_max_body_size, "1m" */
+	const char *timeout;   /* fastcgi send/read timeout, "60s" */
+	const char *timeout_opt; /* its option's name in messages, "--timeout" */
+	const char *params;    /* the fastcgi_params file the locations include */
+	const char *tpl;       /* the route template; NULL: the search order */
+	char **pairs;          /* NAME=ADDR; a NAME given twice balances */
+	size_t npairs;
+} cli_given;
+
+/* Fills in the defaults (those of `cubeserve routes --help`), no pairs. */
+void cli_given_init(cli_given *g);
+
+/*
+ * Checks every option and NAME=ADDR of g, then renders: a header comment
+ * and the upstream blocks into up, the location blocks into loc (either
+ * NULL: that part is not rendered; the same stream: one header). Returns
+ * CLI_OK, or CLI_USAGE with the refusal printed and nothing rendered.
+ */
+int cli_given_render(cs_cli *cli, const cli_given *g, FILE *up, FILE *loc);
 
 /* ------------------------------------------------------------ deploy.c */
 

@@ -136,7 +136,7 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 	const char *host = NULL, *address = NULL;
 	cs_host_agent *agent = NULL;
 	struct sigaction sa;
-	int c, rc, once = 0, port = 0;
+	int c, rc, once = 0, port = 0, reloaded;
 	pid_t nginx = 0;
 	char *end;
 
@@ -207,6 +207,9 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 			cli_err(cli, "refused: something already listens on 127.0.0.1:%d; use --port N", port);
 			return CLI_REFUSED;
 		}
+		if (cli_nginx_conf(cli, port, 1, 1) != CLI_OK ||
+		    cli_routes_apply(cli, &reloaded) != CLI_OK)
+			return CLI_FAIL;
 		nginx = cli_nginx_start(cli, port, &stop_flag);
 		if (nginx <= 0)
 			return CLI_FAIL;
