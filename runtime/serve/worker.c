@@ -490,6 +490,9 @@ int main(int argc, char **argv)
 	srv.listen_addr = listen_addr;
 	srv.threads = accept_threads ? accept_threads :
 		      mf->batching.max_batch_size ? mf->batching.threads : 1;
+	/* batching alone (no thread count named): one event loop a process */
+	srv.event_loop = mf->batching.max_batch_size && !accept_threads &&
+			 !mf->batching.threads_given;
 	/* one board for the whole pool: opened before any fork */
 	if (cs_server_open_metrics(&srv, scoreboard, err, sizeof err)) {
 		cs_log_error("%s", err);
