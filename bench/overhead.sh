@@ -6,7 +6,9 @@
 # threads and of nginx (/proc/PID/task/*/status), for one model behind a
 # private nginx and ONE worker process on loopback.
 #
-# Per mode (plain: no batching; batched: the manifest's batching object):
+# Per mode (plain: no batching; batched: the manifest's batching object
+# alone, i.e. the event loop with a coroutine per request; threads: the
+# same with batching.threads, i.e. serving threads feeding the batcher):
 #   1. a native run: wrk for --duration seconds at --conns connections;
 #      per request: context switches (voluntary, involuntary) of the worker's
 #      threads and of nginx's worker, CPU ticks of the worker (noisy on a
@@ -34,9 +36,10 @@ Usage: bench/overhead.sh [--model linear|digits] [--conns C] [--duration S]
   --cg-duration S  seconds of the callgrind run per mode (default 10)
   --max-batch N    batching.max_batch_size of the batched mode (default 32)
   --delay US       batching.max_queue_delay_us (default 2000)
-  --threads T      batching.threads (default: the manifest default, i.e.
+  --threads T      batching.threads of the threads mode (default:
                    max_batch_size up to 64)
-  --modes LIST     comma-separated, of plain,batched (default both)
+  --modes LIST     comma-separated, of plain,batched,threads (default
+                   plain,batched)
   --no-callgrind   counters only
   --no-perf        no perf stat (software events and syscall tracepoints of
                    the worker and of nginx's worker during the native run;
@@ -100,7 +103,7 @@ linear | digits) ;;
 esac
 IFS=, read -r -a mode_list <<<"$modes"
 for m in "${mode_list[@]}"; do
-	case $m in plain | batched) ;; *) echo "overhead: unknown mode '$m' (plain, batched)" >&2; exit 2 ;; esac
+	case $m in plain | batched | threads) ;; *) echo "overhead: unknown mode '$m' (plain, batched, threads)" >&2; exit 2 ;; esac
 done
 PATH=$PATH:/usr/sbin
 tools=(nginx spawn-fcgi wrk curl jq)
@@ -174,9 +177,11 @@ export CS_BENCH_BODY=$body
 manifest() {
 	local out=$run/$1.json filt
 	filt='.name = $name | .model = ($ex + "/" + .model) | .glue = ($ex + "/" + .glue) | del(.threads)'
-	if [ "$1" = batched ]; then
+	if [ "$1" = batched ] || [ "$1" = threads ]; then
 		filt="$filt | .batching = {max_batch_size: \$mb, max_queue_delay_us: \$d}"
-		[ -z "$bthreads" ] || filt="$filt | .batching.threads = $bthreads"
+	fi
+	if [ "$1" = threads ]; then
+		filt="$filt | .batching.threads = ${bthreads:-$((max_batch < 64 ? max_batch : 64))}"
 	fi
 	jq --arg name "ov$1" --arg ex "$ex" --argjson mb "$max_batch" --argjson d "$delay" \
 		"$filt" "$ex/model.json" >"$out"
@@ -276,7 +281,7 @@ stop_stack() {
 declare -A R
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "overhead: CPU: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "overhead: model $model, c=$conns, batched: max_batch_size $max_batch, max_queue_delay_us $delay${bthreads:+, threads $bthreads}"
+echo "overhead: model $model, c=$conns, batched/threads: max_batch_size $max_batch, max_queue_delay_us $delay${bthreads:+, threads $bthreads}"
 
 for mode in "${mode_list[@]}"; do
 	name=ov$mode
@@ -371,7 +376,7 @@ for mode in "${mode_list[@]}"; do
 		}
 		$1 == "TOTAL" { total = $2; next }
 		$1 == "SELF" { p[part($3)] += $2; f[++n] = $2 "\t" $3; next }
-		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|ppoll|accept4|lua_pcallk|lua_resume|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
+		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|ppoll|accept4|lua_pcallk|lua_resume|swapcontext|cs_batch_run|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
 		END {
 			if (!total || !r) exit 1
 			printf "%.0f\n", total / r > out
