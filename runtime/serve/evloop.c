@@ -485,17 +485,22 @@ static void conn_read(ev_loop *L, ev_conn *c)
 	size_t budget = EV_READ_BUDGET, off = 0;
 
 	while (c->fd >= 0 && !c->eof && budget) {
+		size_t want;
 		ssize_t n;
 
 		if (grow(&c->in, &c->in_cap, c->in_len + 16384)) {
 			conn_fail(L, c);
 			return;
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		want = c->in_cap - c->in_len;
+		n = read(c->fd, c->in + c->in_len, want);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			c->last_in = cs_clock_mono();
 			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+			/* a short read emptied the socket: no read just for EAGAIN */
+			if ((size_t)n < want)
+				budget = 0;
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -32,7 +32,7 @@ end
 function M.hog(req)
   infer(req)
   local t = {}
-  for i = 1, 1e9 do t[i] = string.rep("x", 1024) .. i end
+  for i = 1, 1e6 do t[i] = string.rep("x", 1 << 20) .. i end
   return t
 end
 
