@@ -223,8 +223,6 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 		total += jobs[j]->b.rows;
 	}
 	rc = cs_batch_run(b->m, &b->arena, bj, n);
-	if (b->o.observe)
-		b->o.observe(b->o.observe_arg, n, total);
 	pthread_mutex_lock(&b->mu);
 	b->stats.batches++;
 	b->stats.requests += n;
@@ -234,6 +232,8 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 		pthread_cond_signal(&jobs[j]->cond);
 	}
 	pthread_mutex_unlock(&b->mu);
+	if (b->o.observe) /* after the wake-ups: the waiters go first */
+		b->o.observe(b->o.observe_arg, n, total);
 	return rc;
 }
 
