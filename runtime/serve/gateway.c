@@ -874,6 +874,17 @@ void cs_gateway_done(cs_gateway *g, int http_status)
 	pending_slot = -1;
 }
 
+void cs_gateway_pending_swap(cs_gateway_pending *p)
+{
+	int slot = pending_slot;
+	gw_table *t = pending_table;
+
+	pending_slot = p->slot;
+	pending_table = p->table;
+	p->slot = slot;
+	p->table = t;
+}
+
 char *cs_gateway_metrics(cs_gateway *g, char *text, size_t *len)
 {
 	char buf[2048];
