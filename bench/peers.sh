@@ -27,8 +27,8 @@ Usage: bench/peers.sh [--duration S] [--threads T] [--procs N]
   --no-memory         skip the memory check
   --no-batching       skip the cubeserve rows with dynamic batching (the
                       manifest plus "batching": {"max_batch_size": 32,
-                      "max_queue_delay_us": 2000, "threads": 16}: 16 serving
-                      threads per process, so that c=32 can fill batches)
+                      "max_queue_delay_us": 2000}: the event loop of each
+                      process batches what its connections have ready)
   --write             put the results into docs/performance.md (between the
                       bench/peers.sh markers of the "Against peers" section)
 
@@ -140,9 +140,10 @@ jq --arg m "$pt_model" --arg g "$srcdir/examples/digits/glue.lua" \
 	'.name = "digits-large-torch" | .model = $m | .glue = $g' \
 	"$srcdir/examples/digits/model-torch.json" >"$run/digits-large-torch.json"
 # The same with dynamic batching: up to 32 rows per inference, 2 ms at most
-# in the queue, 16 serving threads per process feeding the batcher (with 2
-# processes, c=32 keeps 16 requests in flight in each).
-batch_json='{"max_batch_size": 32, "max_queue_delay_us": 2000, "threads": 16}'
+# in the queue; the "batching" object alone: each process's event loop
+# batches what its connections have ready (with 2 processes, c=32 keeps 16
+# requests in flight in each).
+batch_json='{"max_batch_size": 32, "max_queue_delay_us": 2000}'
 for b in onnx torch; do
 	jq --argjson bt "$batch_json" '.name += "-batch" | .batching = $bt' \
 		"$run/digits-large-$b.json" >"$run/digits-large-$b-batch.json"
@@ -529,7 +530,7 @@ report=$(
 	echo "cubeserve: nginx (1 worker process, access log off, upstream keepalive 16) +"
 	echo "cubeserve-worker --processes $procs under spawn-fcgi, examples/digits/glue.lua,"
 	echo "threads 1 (torch: optimize on, as examples/digits/model-torch.json)."
-	[ "$batching" = 0 ] || echo "\"+ batching\": the same manifest plus \"batching\": $batch_json (16 serving threads per process)."
+	[ "$batching" = 0 ] || echo "\"+ batching\": the same manifest plus \"batching\": $batch_json (the event loop of each process forms the batches)."
 	echo "gunicorn: -w $procs -k sync, torch 1 intra-op thread per worker, optimize_for_inference."
 	echo "Node: node:cluster of $procs, onnxruntime intraOpNumThreads 1, sequential."
 	echo "wrk $threads threads, ${duration}s per run after a 3 s warm-up; OPENBLAS_NUM_THREADS=1."
