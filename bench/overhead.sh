@@ -6,7 +6,9 @@
 # threads and of nginx (/proc/PID/task/*/status), for one model behind a
 # private nginx and ONE worker process on loopback.
 #
-# Per mode (plain: no batching; batched: the manifest's batching object):
+# Per mode (plain: no batching; batched: the manifest's batching object
+# alone, i.e. the event loop with a coroutine per request; threads: the
+# same with batching.threads, i.e. serving threads feeding the batcher):
 #   1. a native run: wrk for --duration seconds at --conns connections;
 #      per request: context switches (voluntary, involuntary) of the worker's
 #      threads and of nginx's worker, CPU ticks of the worker (noisy on a
@@ -14,8 +16,9 @@
 #   2. a callgrind run: the same worker under valgrind; after a warm-up the
 #      counters are zeroed (callgrind_control -z), wrk runs --cg-duration
 #      seconds, the counters are dumped (callgrind_control -d); instructions
-#      per request (divided by the worker's own cs_dispatch calls in the
-#      window) in total, by part of the stack and by function (self cost,
+#      per request (divided by the requests the pool's /metrics counted in
+#      the window; cs_dispatch calls are shown too, but callgrind counts
+#      calls twice across the event loop's stack switches) in total, by part of the stack and by function (self cost,
 #      read from the dump), and calls per request of a few functions
 #      (condvars, mutexes, poll, malloc, the plugin's infer).
 # Everything it starts it stops; every load is bounded in time.
@@ -34,9 +37,10 @@ Usage: bench/overhead.sh [--model linear|digits] [--conns C] [--duration S]
   --cg-duration S  seconds of the callgrind run per mode (default 10)
   --max-batch N    batching.max_batch_size of the batched mode (default 32)
   --delay US       batching.max_queue_delay_us (default 2000)
-  --threads T      batching.threads (default: the manifest default, i.e.
+  --threads T      batching.threads of the threads mode (default:
                    max_batch_size up to 64)
-  --modes LIST     comma-separated, of plain,batched (default both)
+  --modes LIST     comma-separated, of plain,batched,threads (default
+                   plain,batched)
   --no-callgrind   counters only
   --no-perf        no perf stat (software events and syscall tracepoints of
                    the worker and of nginx's worker during the native run;
@@ -100,7 +104,7 @@ linear | digits) ;;
 esac
 IFS=, read -r -a mode_list <<<"$modes"
 for m in "${mode_list[@]}"; do
-	case $m in plain | batched) ;; *) echo "overhead: unknown mode '$m' (plain, batched)" >&2; exit 2 ;; esac
+	case $m in plain | batched | threads) ;; *) echo "overhead: unknown mode '$m' (plain, batched, threads)" >&2; exit 2 ;; esac
 done
 PATH=$PATH:/usr/sbin
 tools=(nginx spawn-fcgi wrk curl jq)
@@ -174,9 +178,11 @@ export CS_BENCH_BODY=$body
 manifest() {
 	local out=$run/$1.json filt
 	filt='.name = $name | .model = ($ex + "/" + .model) | .glue = ($ex + "/" + .glue) | del(.threads)'
-	if [ "$1" = batched ]; then
+	if [ "$1" = batched ] || [ "$1" = threads ]; then
 		filt="$filt | .batching = {max_batch_size: \$mb, max_queue_delay_us: \$d}"
-		[ -z "$bthreads" ] || filt="$filt | .batching.threads = $bthreads"
+	fi
+	if [ "$1" = threads ]; then
+		filt="$filt | .batching.threads = ${bthreads:-$((max_batch < 64 ? max_batch : 64))}"
 	fi
 	jq --arg name "ov$1" --arg ex "$ex" --argjson mb "$max_batch" --argjson d "$delay" \
 		"$filt" "$ex/model.json" >"$out"
@@ -238,6 +244,12 @@ wrk_run() {
 		print v["requests"], v["rps"], v["p50_us"], v["p99_us"], v["non2xx"] + v["timeouts"] + v["sockerr"] }' <<<"$line"
 }
 
+# served LABEL: the requests the pool has answered, from its /metrics
+served() {
+	curl -s -m 20 "$base/metrics/$1" |
+		awk '$1 ~ /^cubeserve_requests_total[{]/ { n += $2 } END { print n + 0 }'
+}
+
 # batch_line LABEL: the batcher's own count, logged when the worker stops
 batch_line() {
 	{ grep -h "batcher:" "$CS_RUN/logs/$1.log" 2>/dev/null || true; } | tail -n 1 |
@@ -276,7 +288,7 @@ stop_stack() {
 declare -A R
 cpu=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
 echo "overhead: CPU: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "overhead: model $model, c=$conns, batched: max_batch_size $max_batch, max_queue_delay_us $delay${bthreads:+, threads $bthreads}"
+echo "overhead: model $model, c=$conns, batched/threads: max_batch_size $max_batch, max_queue_delay_us $delay${bthreads:+, threads $bthreads}"
 
 for mode in "${mode_list[@]}"; do
 	name=ov$mode
@@ -328,12 +340,14 @@ for mode in "${mode_list[@]}"; do
 	start_stack "$mode" valgrind
 	wpid=$(cs_pid "$name")
 	wrk_run "/models/$name" 2 >/dev/null # warm-up
+	m0=$(served "$name")
 	callgrind_control -z "$wpid" >"$run/cgc.$mode.log" 2>&1 ||
 		{ echo "overhead: callgrind_control -z $wpid failed: $(cat "$run/cgc.$mode.log")" >&2; exit 1; }
 	read -r creqs _ _ _ cerrs <<<"$(wrk_run "/models/$name" "$cg_duration")"
 	sleep 1 # let the requests cut off by wrk's end finish inside the window
 	callgrind_control -d "$wpid" >>"$run/cgc.$mode.log" 2>&1 ||
 		{ echo "overhead: callgrind_control -d $wpid failed: $(cat "$run/cgc.$mode.log")" >&2; exit 1; }
+	m1=$(served "$name")
 	stop_stack "$mode"
 	cbl=$(batch_line "$name")
 	# the dump made by -d (the file with the highest part number)
@@ -351,11 +365,17 @@ for mode in "${mode_list[@]}"; do
 	# the requests the worker handled in the window: its calls to
 	# cs_dispatch (wrk's count misses those in flight at either end)
 	R[$mode,cg_wrk]=$creqs
-	served=$(awk -F'\t' '$1 == "CALLS" && $3 == "cs_dispatch" { print $2 }' "$run/self.$mode.txt")
-	if [[ $served =~ ^[0-9]+$ ]] && [ "$served" -gt 0 ]; then
-		creqs=$served
+	dispatched=$(awk -F'\t' '$1 == "CALLS" && $3 == "cs_dispatch" { print $2 }' "$run/self.$mode.txt")
+	R[$mode,cg_dispatch]=$dispatched
+	# the requests the pool counted in the window (the first /metrics
+	# request is counted in it, the second not): callgrind's call counts
+	# are not to be trusted across the event loop's stack switches
+	if [[ $m0 =~ ^[0-9]+$ ]] && [[ $m1 =~ ^[0-9]+$ ]] && [ $((m1 - m0 - 1)) -gt 0 ]; then
+		creqs=$((m1 - m0 - 1))
+	elif [[ $dispatched =~ ^[0-9]+$ ]] && [ "$dispatched" -gt 0 ]; then
+		creqs=$dispatched
 	else
-		echo "overhead: WARNING: no cs_dispatch calls in the $mode dump; dividing by wrk's count" >&2
+		echo "overhead: WARNING: no request count for $mode; dividing by wrk's count" >&2
 	fi
 	# by part: the first rule that matches the function's name wins
 	awk -F'\t' -v r="$creqs" -v top="$top" -v out="$run/parts.$mode" '
@@ -371,7 +391,7 @@ for mode in "${mode_list[@]}"; do
 		}
 		$1 == "TOTAL" { total = $2; next }
 		$1 == "SELF" { p[part($3)] += $2; f[++n] = $2 "\t" $3; next }
-		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|ppoll|accept4|lua_pcallk|lua_resume|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
+		$1 == "CALLS" && $3 ~ /^(pthread_cond_(signal|broadcast|wait|timedwait|clockwait)|pthread_mutex_lock|___?pthread_mutex_lock|FCGX_Accept_r|FCGX_GetStr|FCGX_PutStr|poll|ppoll|accept4|lua_pcallk|lua_resume|swapcontext|cs_batch_run|cs_batcher_infer|cs_model_infer|[a-z]+_infer|malloc|free|snprintf|strtof|strtod|memcpy)$/ { calls[$3] += $2; next }
 		END {
 			if (!total || !r) exit 1
 			printf "%.0f\n", total / r > out
@@ -434,6 +454,9 @@ if [ "$callgrind" = 1 ]; then
 	for mode in "${mode_list[@]}"; do printf ' %-12s |' "${R[$mode,cg_wrk]}"; done
 	echo
 	printf '| %-34s |' "requests (callgrind, cs_dispatch)"
+	for mode in "${mode_list[@]}"; do printf ' %-12s |' "${R[$mode,cg_dispatch]}"; done
+	echo
+	printf '| %-34s |' "requests (callgrind, /metrics)"
 	for mode in "${mode_list[@]}"; do printf ' %-12s |' "${R[$mode,cg_reqs]}"; done
 	echo
 	printf '| %-34s |' "mean batch under callgrind"

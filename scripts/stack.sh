@@ -190,7 +190,13 @@ cs_nginx_start() {
 		return 1
 	fi
 	cs__up_args "$port"
-	cs__cubeserve "${CS__UP[@]}" >>"$CS_RUN/logs/up.log" 2>&1 &
+	# exec: the pid recorded is cubeserve's own, so cs_stop signals it (a
+	# backgrounded function is a subshell that would die alone)
+	(
+		[ -x "$CS_CUBESERVE" ] || { cs__log "no cubeserve at $CS_CUBESERVE (build first: scripts/build.sh)"; exit 1; }
+		export CS_NGINX CS_FASTCGI_PARAMS CUBESERVE_NGINX_DIR=$CS_TOP_SRCDIR/nginx
+		exec "$CS_CUBESERVE" "${CS__UP[@]}"
+	) >>"$CS_RUN/logs/up.log" 2>&1 &
 	cs__started up $!
 	export CS_NGINX_PORT=$port
 	if ! cs_wait_http "http://127.0.0.1:$port/nginx-health" 20 "${CS_STACK_PID[up]}"; then

@@ -62,10 +62,11 @@ if ! "$srcdir/scripts/build.sh" "$builddir" --enable-werror --enable-sanitizers 
 fi
 
 # The tests that start threads: the batcher's (unit, and serving threads
-# feeding it through nginx), the heartbeat thread (unit), the prefork master
-# and time limits. (test_cli.sh is not here: under TSan its `scale iris 1`
+# feeding it through nginx), the event loop's coroutines (which tell TSan of
+# every stack switch), the heartbeat thread (unit), the prefork master and
+# time limits. (test_cli.sh is not here: under TSan its `scale iris 1`
 # timed out, the pool taking over 10 s to let a child go.)
-tsan_tests=(tests/unit/test_batcher tests/unit/test_registry tests/integration/test_batching.sh
+tsan_tests=(tests/unit/test_batcher tests/unit/test_registry tests/integration/test_batching.sh tests/integration/test_evloop.sh
 	tests/integration/test_master.sh tests/integration/test_timeouts.sh)
 tsan_dir=$builddir-tsan
 

@@ -8,6 +8,7 @@
 #define CS_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -50,6 +51,10 @@ typedef struct cs_cli {
 	int argc;                 /* the subcommand's arguments, for the auth */
 	char **argv;              /*   gate and the audit log (auth.c) */
 	int gate_done;            /* the gate ran for this command */
+	const char *host;         /* `supervise --host NAME`: this process is the
+				     agent of host NAME (runs the instances
+				     placed on it); NULL otherwise */
+	const char *host_address; /* the agent's --address: its workers bind it */
 } cs_cli;
 
 /* ------------------------------------------------------------ main.c */
@@ -161,8 +166,8 @@ char *cli_find_tool(const char *env, const char *name,
 /* ------------------------------------------------------------ probe.c */
 
 /*
- * A FastCGI GET of path over the unix socket sock (as nginx would send
- * it). Returns the HTTP status (200 when the response has no Status
+ * A FastCGI GET of path over the worker address sock, a unix socket path
+ * or "HOST:PORT" (as nginx would send it). Returns the HTTP status (200 when the response has no Status
  * header), or -1 when the socket does not answer within timeout_ms.
  * body (may be NULL) gets the start of the response body.
  */
@@ -189,6 +194,19 @@ void cli_nginx_prefix(const cs_cli *cli, char *out, size_t len);
 int cli_nginx_conf(cs_cli *cli, int port, int workers, int access_log);
 
 /*
+ * The @NEXT_UPSTREAM@ of a model's routes (nginx/route.conf.in): over unix
+ * sockets a request a closing kept-alive connection failed is sent once
+ * more (POST too: inference has no side effects); over TCP workers on
+ * hosts, idempotent requests go to the next host on an error or a timeout,
+ * a POST only when it was never sent (docs/scaling.md).
+ */
+#define CLI_NEXT_UPSTREAM_UNIX \
+	"fastcgi_next_upstream error non_idempotent;\n    fastcgi_next_upstream_tries 2;"
+#define CLI_NEXT_UPSTREAM_TCP                                                        \
+	"fastcgi_next_upstream error timeout;\n    fastcgi_next_upstream_tries 3;\n" \
+	"    fastcgi_next_upstream_timeout 10s;"
+
+/*
  * `nginx -t` of the private nginx.conf. Returns 0 when nginx accepts it,
  * 1 when it refuses it (its output in out), -1 when nginx is not
  * installed (printed).
@@ -210,6 +228,14 @@ void cli_render(FILE *f, const char *s, const char *const *keys,
  */
 int cli_route_template(cs_cli *cli, const char *tpl, char **upart, char **lpart,
 		       char **wpart);
+
+/*
+ * Starts the private nginx of the run directory (its configuration
+ * written: cli_nginx_conf(), the routes) for 127.0.0.1:port; returns its
+ * pid once it answers /nginx-health, or 0 with the reason printed and
+ * nginx stopped (stop, when set, ends the wait early).
+ */
+pid_t cli_nginx_start(cs_cli *cli, int port, volatile sig_atomic_t *stop);
 
 /*
  * Renders the routes of every deployment in the registry (nginx
@@ -304,13 +330,16 @@ int cli_publish(cs_cli *cli, const char *dir, int allow_existing,
 
 /*
  * A FastCGI request (method, path, optional body of inlen <= 60000 bytes
- * with content_type) over the unix socket sock; like cli_fcgi_get().
+ * with content_type) over the worker address sock; like cli_fcgi_get().
  */
 int cli_fcgi_request(const char *sock, const char *method, const char *path,
 		     const char *content_type, const char *in, size_t inlen,
 		     int timeout_ms, char *body, size_t bodylen);
 
-/* Whether something accepts connections on the unix socket sock. */
+/*
+ * Whether something accepts connections on sock (a unix socket path or
+ * "HOST:PORT"; a TCP connect waits at most 500 ms).
+ */
 int cli_sock_connectable(const char *sock);
 
 /*

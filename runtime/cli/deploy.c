@@ -94,6 +94,7 @@ void cli_stop_all(cs_cli *cli)
 /* Reads "NAME [N]" and the options of the deployment commands; -1 when done. */
 typedef struct dep_args {
 	int timeout_s, processes, instances, canary, keep_warm;
+	const char *hosts;
 } dep_args;
 
 static int name_args(cs_cli *cli, int argc, char **argv, int want_args,
@@ -105,6 +106,7 @@ static int name_args(cs_cli *cli, int argc, char **argv, int want_args,
 		{"instances", required_argument, NULL, 'i'},
 		{"canary", required_argument, NULL, 'c'},
 		{"keep-warm", required_argument, NULL, 'k'},
+		{"hosts", required_argument, NULL, 'H'},
 		{"worker", required_argument, NULL, 'w'},
 		{"plugin-dir", required_argument, NULL, 'P'},
 		{"lua-dir", required_argument, NULL, 'L'},
@@ -115,6 +117,7 @@ static int name_args(cs_cli *cli, int argc, char **argv, int want_args,
 	a->timeout_s = 60;
 	a->processes = a->instances = a->canary = 0;
 	a->keep_warm = -1;
+	a->hosts = NULL;
 	while ((c = cli_getopt(cli, argc, argv, "t:p:", opts)) != -1) {
 		char *end = NULL;
 		long v = 0;
@@ -166,6 +169,18 @@ static int name_args(cs_cli *cli, int argc, char **argv, int want_args,
 			}
 			a->keep_warm = (int)v;
 			break;
+		case 'H':
+			if (!is_deploy) {
+				cli_err(cli, "--hosts is for deploy");
+				return CLI_USAGE;
+			}
+			if (!*optarg || optarg[0] == ',' || optarg[strlen(optarg) - 1] == ',' ||
+			    strstr(optarg, ",,")) {
+				cli_err(cli, "--hosts takes host names separated by commas (a,b), got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			a->hosts = optarg;
+			break;
 		case 'w': free(cli->worker); cli->worker = strdup(optarg); break;
 		case 'P': free(cli->plugin_dir); cli->plugin_dir = strdup(optarg); break;
 		case 'L': free(cli->lua_dir); cli->lua_dir = strdup(optarg); break;
@@ -196,7 +211,7 @@ int cli_cmd_deploy(cs_cli *cli, int argc, char **argv)
 	}
 	if (cli_run_dir_init(cli) != CLI_OK)
 		return CLI_FAIL;
-	if (!a.canary && !a.instances && a.keep_warm < 0)
+	if (!a.canary && !a.instances && a.keep_warm < 0 && !a.hosts)
 		return cli_deploy(cli, name, ver[0] ? ver : NULL, a.processes, a.timeout_s);
 	if ((rc = cli_registry(cli, 0)) != CLI_OK) {
 		if (rc == CLI_NOTFOUND)
@@ -211,6 +226,7 @@ int cli_cmd_deploy(cs_cli *cli, int argc, char **argv)
 	o.canary_percent = a.canary;
 	o.keep_warm_s = a.keep_warm;
 	o.timeout_s = a.timeout_s;
+	o.hosts = a.hosts;
 	return done(cli, cs_op_deploy(cli, &o, err, sizeof err), err);
 }
 
@@ -422,7 +438,9 @@ static int one_status(cs_cli *cli, json_t *d, int port, json_t **out)
 	}
 	json_array_foreach(pools, i, p) {
 		const char *role = jstr(p, "role", "");
-		int alive = pool_alive(name, p), serving = pool_serving(p);
+		/* a host agent's pool (TCP): its pid is on its host, its port here */
+		int serving = pool_serving(p);
+		int alive = json_object_get(p, "port") ? serving : pool_alive(name, p);
 		int routed = !strcmp(role, "stable") || !strcmp(role, "canary");
 		const char *st;
 		json_t *vs;
@@ -595,9 +613,27 @@ int cli_cmd_status(cs_cli *cli, int argc, char **argv)
 				       num(v, "rps", 0), (long long)num(v, "requests", 0), p50s, p99s,
 				       (long long)num(v, "errors", 0));
 			}
+		if (json_array_size(json_object_get(d, "placement"))) {
+			json_t *pl = json_object_get(d, "placement"), *s;
+			size_t k;
+			int unplaced = 0;
+
+			printf("  placed on hosts");
+			json_array_foreach(pl, k, s) {
+				if (!json_string_length(s))
+					unplaced++;
+				else
+					printf(" %s", json_string_value(s));
+			}
+			if (unplaced)
+				printf(" (%d instance(s) wait for a live host with room)", unplaced);
+			printf("%s%s\n", jstr(d, "hosts", "")[0] ? "; --hosts " : "", jstr(d, "hosts", ""));
+		}
 		json_array_foreach(json_object_get(d, "pools"), j, p)
-			printf("  pool %-4lld %-10s %-8s %-8s pid %-7lld %lld process(es)  requests %lld, %.1f req/s  %s\n",
-			       (long long)num(p, "id", 0), jstr(p, "version", ""), jstr(p, "role", ""),
+			printf("  pool %-4lld%s%s %-10s %-8s %-8s pid %-7lld %lld process(es)  requests %lld, %.1f req/s  %s\n",
+			       (long long)num(p, "id", 0), json_object_get(p, "port") ? " host " : "",
+			       json_object_get(p, "port") ? jstr(p, "host", "") : "",
+			       jstr(p, "version", ""), jstr(p, "role", ""),
 			       jstr(p, "state", ""), (long long)num(p, "pid", 0),
 			       (long long)num(p, "children", 0), (long long)num(p, "requests", 0),
 			       num(p, "rps", 0), jstr(p, "socket", ""));

@@ -82,7 +82,7 @@ static const command commands[] = {
 "Usage: cubeserve favorite NAME [--remove] [--user U]\n\nOne per user. With auth on the user is the logged-in one.\n"},
 	{"deploy", cli_cmd_deploy, "run a model, switch its version, or try one as a canary",
 "Usage: cubeserve deploy NAME[@VERSION] [--processes N] [--instances K]\n"
-"                        [--canary PCT] [--keep-warm S] [--timeout S]\n\n"
+"                        [--hosts a,b] [--canary PCT] [--keep-warm S] [--timeout S]\n\n"
 "Writes the deployment's desired state to the registry and makes it so: each\n"
 "instance is ONE prefork master (cubeserve-worker --processes N: the model\n"
 "loaded once, N children sharing it) under spawn-fcgi on its own unix socket\n"
@@ -94,9 +94,19 @@ static const command commands[] = {
 "(one reload), the old pool drains (requests in flight finish) and is kept\n"
 "warm for --keep-warm seconds (default 60) for `cubeserve rollback`. If the\n"
 "new version fails to start or to answer, the old one keeps serving.\n"
+"Several hosts (docs/scaling.md): when host agents are live (`cubeserve\n"
+"hosts`; an agent is `cubeserve supervise --host NAME`) or --hosts names\n"
+"some, a new deployment's K instances are placed on them: on the --hosts\n"
+"given, else on the live hosts, the least loaded first, never two on one\n"
+"host while another has none; a host holds one instance per core. Each\n"
+"host's agent runs its instances on TCP; deploy waits until they serve.\n"
+"Refused: an unknown host (exit 4), a host that is down, more instances than\n"
+"the hosts hold (exit 5; nothing is placed). When a host stops beating, its\n"
+"instances go to the other live hosts (what fits) within about 6 s.\n"
 "Options:\n"
 "  -p, --processes N    children per instance (1..64, default 1)\n"
 "      --instances K    prefork masters per version (1..16, default 1)\n"
+"      --hosts a,b      place the instances on these hosts only\n"
 "      --canary PCT     send PCT % (1..99) of the requests to VERSION, the\n"
 "                       rest to the deployed version; `promote` or `rollback`\n"
 "      --keep-warm S    seconds the previous version's pool stays after a switch\n"
@@ -128,7 +138,7 @@ static const command commands[] = {
 "drains. Without: switches back to the previous version (its warm pool when\n"
 "it still runs, else a new one). Refused (exit 5) with nothing to go back to.\n"},
 	{"supervise", cli_cmd_supervise, "keep every deployment as desired (runs until Ctrl-C)",
-"Usage: cubeserve supervise [--once] [--host NAME [--address ADDR]]\n\n"
+"Usage: cubeserve supervise [--once] [--port N | --host NAME [--address ADDR]]\n\n"
 "Every 200 ms compares each deployment's desired state in the registry with\n"
 "the pools that run and acts: a pool whose master died is replaced (new pool,\n"
 "route switch, the dead master's children drain), with back-off and a log\n"
@@ -138,7 +148,17 @@ static const command commands[] = {
 "--host NAME: this supervisor is the agent of host NAME: it registers the\n"
 "host in the registry (address, cores, memory) and beats every second while\n"
 "it runs (`cubeserve hosts`); refused (exit 5) while another live agent\n"
-"holds NAME. --address: where the front nginx reaches this host's workers.\n"},
+"holds NAME. --address: where the front nginx reaches this host's workers.\n"
+"An agent runs only the instances placed on its host (deploy --instances K\n"
+"[--hosts a,b]), each a prefork master under spawn-fcgi on TCP at\n"
+"ADDRESS:PORT (a free port, recorded in the pool); the other supervisors\n"
+"run this machine's deployments.\n"
+"Without --host the supervisor writes the routes of every deployment, also\n"
+"of the placed ones: one upstream per model listing every live instance on\n"
+"every host, rewritten and reloaded as instances come and go. --port N: it\n"
+"also runs that front nginx (prefix RUN/nginx) on 127.0.0.1:N and stops it\n"
+"when it stops. Every supervisor re-places the instances of a host whose\n"
+"agent stopped beating (its 5 s lease lapsed) on the other live hosts.\n"},
 	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
 "Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
 "                           [--min N] [--max N] [--up-after S] [--down-after S]\n"
@@ -290,7 +310,9 @@ static const command commands[] = {
 "(or --duration seconds); refused (exit 5) while another live agent holds\n"
 "the name. --address: where the front nginx reaches this host's workers\n"
 "(default NAME). --forget NAME removes a host that is down (exit 5 while\n"
-"its agent is alive, 4 when there is no such host).\n"},
+"its agent is alive, 4 when there is no such host). An agent of `hosts\n"
+"--agent` only beats; `cubeserve supervise --host NAME` also runs the\n"
+"instances placed on the host.\n"},
 	{"down", cli_cmd_down, "stop a stack started with up --detach",
 "Usage: cubeserve down\n\n"
 "Sends SIGTERM to the `cubeserve up` holding the lock on RUN/up.pid and\n"

@@ -120,7 +120,7 @@ int cli_nginx_conf(cs_cli *cli, int port, int workers, int access_log)
 	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
 	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
 	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
-	snprintf(accesslog, sizeof accesslog, "%s/logs/access.log", prefix);
+	snprintf(accesslog, sizeof accesslog, "%s/logs/access.log cubeserve", prefix);
 	snprintf(portbuf, sizeof portbuf, "%d", port);
 	snprintf(wbuf, sizeof wbuf, "%d", workers);
 	vals[0] = getuid() == 0 ? "user root;" :
@@ -284,8 +284,18 @@ static long long gcd(long long a, long long b)
 	return a;
 }
 
+/* Passive health checks of a TCP worker: one failure rests it 10 s. */
+#define TCP_SERVER_CHECKS "max_fails=1 fail_timeout=10s"
+
+/* The upstream address of a pool's socket: unix:PATH, or HOST:PORT as is. */
+static void server_addr(const char *sock, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", sock[0] == '/' ? "unix:" : "", sock);
+}
+
 /*
- * The upstream servers of a deployment ("unix:PATH [weight=W]" strings):
+ * The upstream servers of a deployment ("unix:PATH [weight=W]", or for a
+ * host agent's TCP worker "HOST:PORT [weight=W] max_fails=1 ..." strings):
  * its pools in the roles stable and canary, weighted so the canary gets
  * canary_percent of the requests (nginx's weighted round robin); a record
  * without pools lists its sockets.
@@ -340,10 +350,16 @@ static json_t *routed_servers(const json_t *d)
 			w = wc;
 		else
 			continue;
-		if (w > 1)
-			snprintf(buf, sizeof buf, "unix:%s weight=%lld", jstr(p, "socket", ""), w);
-		else
-			snprintf(buf, sizeof buf, "unix:%s", jstr(p, "socket", ""));
+		{
+			const char *sock = jstr(p, "socket", "");
+			char addr[PATH_MAX + 8], wbuf[32] = "";
+
+			server_addr(sock, addr, sizeof addr);
+			if (w > 1)
+				snprintf(wbuf, sizeof wbuf, " weight=%lld", w);
+			snprintf(buf, sizeof buf, "%s%s%s%s", addr, wbuf, sock[0] == '/' ? "" : " ",
+				 sock[0] == '/' ? "" : TCP_SERVER_CHECKS);
+		}
 		json_array_append_new(out, json_string(buf));
 	}
 	json_decref(pools);
@@ -365,10 +381,12 @@ static void pool_routes(const json_t *d, FILE *up, FILE *loc)
 		const char *role = jstr(p, "role", "");
 		long long id = jnum(p, "id", -1);
 
+		char addr[PATH_MAX + 8];
+
 		if ((strcmp(role, "stable") && strcmp(role, "canary")) || id < 0)
 			continue;
-		fprintf(up, "upstream cubeserve_%s_pool_%lld {\n    server unix:%s;\n}\n", name, id,
-			jstr(p, "socket", ""));
+		server_addr(jstr(p, "socket", ""), addr, sizeof addr);
+		fprintf(up, "upstream cubeserve_%s_pool_%lld {\n    server %s;\n}\n", name, id, addr);
 		for (int k = 0; k < 2; k++)
 			fprintf(loc, "location = /%s/%s/%lld {\n    rewrite ^ /%s break;\n"
 				"    include %s;\n    fastcgi_pass cubeserve_%s_pool_%lld;\n"
@@ -383,7 +401,7 @@ static void pool_routes(const json_t *d, FILE *up, FILE *loc)
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 {
 	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
-		"KEEP_CONN", "FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT"};
+		"KEEP_CONN", "FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT", "NEXT_UPSTREAM"};
 	char *upart = NULL, *lpart = NULL, *wpart = NULL, servers[8192], maxbody[32], timeout[32];
 	char tpl[PATH_MAX + 32];
 	json_t *d;
@@ -399,8 +417,9 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		const char *state = jstr(d, "state", "");
 		json_t *socks = routed_servers(d);
 		long long mb = jnum(d, "max_body_bytes", 1 << 20);
-		const char *vals[7];
+		const char *vals[8];
 		size_t off = 0, j;
+		int tcp = 0;
 		json_t *s;
 
 		if (strcmp(state, "paused") == 0 || strcmp(state, "stopped") == 0 ||
@@ -428,9 +447,11 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		}
 		servers[0] = '\0';
 		json_array_foreach(socks, j, s) {
-			int n = snprintf(servers + off, sizeof servers - off, "%s    server %s;",
-					 off ? "\n" : "", json_string_value(s));
+			int n;
 
+			tcp |= strncmp(json_string_value(s), "unix:", 5) != 0;
+			n = snprintf(servers + off, sizeof servers - off, "%s    server %s;",
+					 off ? "\n" : "", json_string_value(s));
 			if (n < 0 || (size_t)n >= sizeof servers - off)
 				break;
 			off += (size_t)n;
@@ -452,8 +473,14 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		snprintf(timeout, sizeof timeout, "%llds",
 			 (jnum(d, "request_timeout_ms", 60000) + 999) / 1000 + 2);
 		vals[6] = timeout;
-		cli_render(up, upart, keys, vals, 7);
-		cli_render(loc, lpart, keys, vals, 7);
+		/*
+		 * TCP workers on hosts: a host that dies or is cut off costs no
+		 * idempotent request (error, timeout; at most 3 servers in 10 s);
+		 * a POST goes again only when it never reached the dead host
+		 */
+		vals[7] = tcp ? CLI_NEXT_UPSTREAM_TCP : CLI_NEXT_UPSTREAM_UNIX;
+		cli_render(up, upart, keys, vals, 8);
+		cli_render(loc, lpart, keys, vals, 8);
 		pool_routes(d, up, loc);
 		web_route(cli, d, wpart, loc);
 	}
@@ -493,6 +520,44 @@ int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t 
 		*ubuf = *lbuf = NULL;
 	}
 	return rc;
+}
+
+pid_t cli_nginx_start(cs_cli *cli, int port, volatile sig_atomic_t *stop)
+{
+	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
+	char logf[PATH_MAX + 32], err[CS_ERROR_SIZE * 2];
+	char *argv[] = {NULL, "-p", pfx, "-e", errlog, "-c", conf, NULL};
+	int st = -1;
+	pid_t pid;
+
+	if (!(argv[0] = nginx_bin(cli))) {
+		cli_err(cli, "nginx is not installed (apt-get install nginx-light, or set CS_NGINX)");
+		return 0;
+	}
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(pfx, sizeof pfx, "%s/", prefix);
+	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
+	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
+	pid = cli_spawn(argv, logf, err, sizeof err);
+	if (pid < 0) {
+		cli_err(cli, "%s", err);
+		return 0;
+	}
+	for (int i = 0; i < 200 && st != 200 && !(stop && *stop); i++) {
+		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
+		if (st != 200) {
+			if (!cli_pid_alive(pid))
+				break;
+			cli_sleep_ms(50);
+		}
+	}
+	if (st != 200) {
+		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
+		cli_stop_pid(pid, conf, 5000);
+		return 0;
+	}
+	return pid;
 }
 
 pid_t cli_nginx_pid(const cs_cli *cli)

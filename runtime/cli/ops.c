@@ -23,12 +23,15 @@
 #include <hiredis/hiredis.h>
 
 #include "ops.h"
+#include "place.h"
 #include "pool.h"
 #include "registry/heartbeat.h"
+#include "registry/hosts.h"
 
 #define LOCK_TTL_MS 600000 /* a lock outlives no crash: stale holders are broken */
 #define DEFAULT_TIMEOUT_MS 60000
 #define STOP_GRACE_MS 10000
+#define AGENT_DRAIN_MS 2000 /* a host agent's pool: out of the route, then stopped */
 
 /* ------------------------------------------------------------ test hook */
 
@@ -197,14 +200,22 @@ static json_t *pools_of(const json_t *d)
 	return pools;
 }
 
+/*
+ * The pools of other hosts, held aside while a host agent's pass works on
+ * its own: set_pools() writes them back beside the agent's.
+ */
+static json_t *aside;
+
 /* Stores pools into the record with the derived sockets/pids (routed). */
 static void set_pools(json_t *d, json_t *pools)
 {
-	json_t *socks = json_array(), *pids = json_array(), *p;
+	json_t *all = json_copy(pools), *socks = json_array(), *pids = json_array(), *p;
 	char *s;
 	size_t i;
 
-	json_array_foreach(pools, i, p) {
+	if (aside)
+		json_array_extend(all, aside);
+	json_array_foreach(all, i, p) {
 		const char *role = jstr(p, "role", "");
 
 		if (strcmp(role, "stable") && strcmp(role, "canary"))
@@ -212,7 +223,7 @@ static void set_pools(json_t *d, json_t *pools)
 		json_array_append(socks, json_object_get(p, "socket"));
 		json_array_append(pids, json_object_get(p, "pid"));
 	}
-	s = json_dumps(pools, JSON_COMPACT);
+	s = json_dumps(all, JSON_COMPACT);
 	set_str(d, "pools", s ? s : "[]");
 	free(s);
 	s = json_dumps(socks, JSON_COMPACT);
@@ -221,6 +232,7 @@ static void set_pools(json_t *d, json_t *pools)
 	s = json_dumps(pids, JSON_COMPACT);
 	set_str(d, "pids", s ? s : "[]");
 	free(s);
+	json_decref(all);
 	json_decref(socks);
 	json_decref(pids);
 }
@@ -290,12 +302,17 @@ static int is_routed(const json_t *p)
 	return !strcmp(role_of(p), "stable") || !strcmp(role_of(p), "canary");
 }
 
-/* Whether the pool runs on this machine (a record without a host: yes). */
-static int local_pool(const json_t *p)
+/*
+ * Whether the pool is this process's to watch: for a host agent, a pool of
+ * its host; otherwise a pool of this machine (a record without a host: yes).
+ */
+static int local_pool(const cs_cli *cli, const json_t *p)
 {
 	const char *h = jstr(p, "host", "");
 	char host[256];
 
+	if (cli->host)
+		return !strcmp(h, cli->host);
 	my_host(host, sizeof host);
 	return !*h || !strcmp(h, host);
 }
@@ -418,11 +435,42 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 	long long now = pool_wall_ms();
 	int running = !strcmp(state, "running"), rc = CS_OK, frc = CS_OK, reloaded = 0;
 	int to_stop = 0, dirty = 0;
-	char *before = json_dumps(pools, JSON_COMPACT | JSON_SORT_KEYS), *after;
+	char *before, *after;
 	size_t i;
 
-	if (want < 1)
+	if (place_is_placed(d) && !cli->host) {
+		/*
+		 * Placed on hosts: their agents run the pools; here only the
+		 * routes follow the record (the front nginx's upstreams).
+		 */
+		json_decref(pools);
+		if (cli_routes_sync(cli, &reloaded) != CLI_OK) {
+			snprintf(err, errlen, "%s: the routes could not be written (see above); the old ones stay", name);
+			return CS_EIO;
+		}
+		if (reloaded)
+			rep->routes_changed++;
+		return CS_OK;
+	}
+	if (cli->host) {
+		/* a host agent: its own pools, as many as the slots naming it */
+		json_t *mine = json_array();
+
+		if (!place_is_placed(d)) {
+			json_decref(mine);
+			json_decref(pools);
+			return CS_OK; /* a single-machine deployment is not an agent's */
+		}
+		aside = json_array();
+		json_array_foreach(pools, i, p)
+			json_array_append(local_pool(cli, p) ? mine : aside, p);
+		json_decref(pools);
+		pools = mine;
+		want = place_count(d, cli->host);
+	} else if (want < 1) {
 		want = 1;
+	}
+	before = json_dumps(pools, JSON_COMPACT | JSON_SORT_KEYS);
 	if (pct <= 0 || pct >= 100 || !*cver || !strcmp(cver, ver))
 		cver = "";
 	/* 1. observe (the pools of this host: a pid means nothing elsewhere) */
@@ -430,7 +478,7 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 		const char *role = role_of(p);
 		int alive;
 
-		if (!local_pool(p))
+		if (!local_pool(cli, p))
 			continue;
 		alive = pool_alive(name, p);
 
@@ -516,9 +564,21 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 			}
 		}
 	}
-	json_array_foreach(pools, i, p)
-		if (!strcmp(role_of(p), "draining"))
-			to_stop++;
+	json_array_foreach(pools, i, p) {
+		if (strcmp(role_of(p), "draining"))
+			continue;
+		/*
+		 * A host agent does not reload the front nginx: its pool leaves
+		 * the route when the front's supervisor rewrites it (a pass, then
+		 * a reload), so it is stopped AGENT_DRAIN_MS after it left the
+		 * record, on a later pass, not while nginx may still send to it.
+		 */
+		if (cli->host && !json_object_get(p, "drain_at"))
+			json_object_set_new(p, "drain_at", json_integer(now + AGENT_DRAIN_MS));
+		if (cli->host && jnum(p, "drain_at", 0) > now)
+			continue;
+		to_stop++;
+	}
 	/* 3. record, 4. route (one reload when it changed) */
 	set_pools(d, pools);
 	after = json_dumps(pools, JSON_COMPACT | JSON_SORT_KEYS);
@@ -530,7 +590,7 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 		if ((rc = put_record(cli, name, d, err, errlen)) != CS_OK)
 			goto out;
 	}
-	if (cli_routes_sync(cli, &reloaded) != CLI_OK) {
+	if (!cli->host && cli_routes_sync(cli, &reloaded) != CLI_OK) {
 		snprintf(err, errlen, "%s: the routes could not be written (see above); the old ones stay", name);
 		rc = CS_EIO;
 		goto out;
@@ -543,7 +603,8 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 	if (to_stop) {
 		step(cli, "drain and stop the pools out of the route");
 		json_array_foreach(pools, i, p) {
-			if (strcmp(role_of(p), "draining"))
+			if (strcmp(role_of(p), "draining") ||
+			    (cli->host && jnum(p, "drain_at", 0) > now))
 				continue;
 			pool_stop(cli, name, p, STOP_GRACE_MS);
 			set_role(p, "gone");
@@ -569,6 +630,8 @@ static int reconcile_locked(cs_cli *cli, const char *name, json_t *d, int timeou
 		rc = frc;
 out:
 	json_decref(pools);
+	json_decref(aside);
+	aside = NULL;
 	return rc;
 }
 
@@ -591,6 +654,202 @@ int cs_reconcile(cs_cli *cli, const char *name, int timeout_s, int blocking,
 	json_decref(d);
 	lock_release(cli, name, token);
 	return rc;
+}
+
+/* ------------------------------------------------------------ placed */
+
+/*
+ * Whether a placed deployment runs as its record asks: every slot's host
+ * runs its share of routed pools of the version (and of the canary), and
+ * nothing is starting or draining; for a deployment that is not running,
+ * no pool is left. Otherwise why says what is missing.
+ */
+static int placed_converged(const json_t *d, char *why, size_t len)
+{
+	json_t *pools = pools_of(d), *slots = place_slots(d), *s, *p;
+	const char *ver = jstr(d, "version", ""), *cver = jstr(d, "canary_version", "");
+	int running = !strcmp(jstr(d, "state", ""), "running"), ok = 1;
+	size_t i, j;
+
+	if (jnum(d, "canary_percent", 0) <= 0)
+		cver = "";
+	why[0] = '\0';
+	if (!running) {
+		ok = json_array_size(pools) == 0;
+		if (!ok)
+			snprintf(why, len, "%zu pool(s) still draining", json_array_size(pools));
+		goto out;
+	}
+	json_array_foreach(pools, i, p) {
+		const char *r = role_of(p);
+
+		if (!strcmp(r, "staging") || !strcmp(r, "draining") ||
+		    (!strcmp(r, "stable") && strcmp(jstr(p, "version", ""), ver))) {
+			snprintf(why, len, "host %s: pool %lld is %s", jstr(p, "host", "?"),
+				 jnum(p, "id", 0), !strcmp(r, "stable") ? "of the old version" : r);
+			ok = 0;
+			goto out;
+		}
+	}
+	json_array_foreach(slots, i, s) {
+		const char *h = json_string_value(s);
+		int need = 0, have[2] = {0, 0};
+
+		if (!h || !*h)
+			continue;
+		json_array_foreach(slots, j, p)
+			if (json_is_string(p) && !strcmp(json_string_value(p), h))
+				need++;
+		json_array_foreach(pools, j, p) {
+			if (strcmp(jstr(p, "host", ""), h) || replaced(p))
+				continue;
+			if (!strcmp(role_of(p), "stable") && !strcmp(jstr(p, "version", ""), ver))
+				have[0]++;
+			else if (*cver && !strcmp(role_of(p), "canary") && !strcmp(jstr(p, "version", ""), cver))
+				have[1]++;
+		}
+		if (have[0] < need || (*cver && have[1] < need)) {
+			snprintf(why, len, "host %s runs %d of its %d instance(s)", h,
+				 *cver && have[1] < have[0] ? have[1] : have[0], need);
+			ok = 0;
+			goto out;
+		}
+	}
+out:
+	json_decref(pools);
+	json_decref(slots);
+	return ok;
+}
+
+/*
+ * After a placed deployment's desired state is written (and its lock
+ * released: the agents need it), waits until the agents run it, or the
+ * record is gone when gone is set.
+ */
+static int await_placed(cs_cli *cli, const char *name, int timeout_s, int gone, char *err,
+			size_t errlen)
+{
+	long long deadline = cli_now_ms() + (long long)(timeout_s > 0 ? timeout_s : 60) * 1000;
+	char why[256] = "";
+	int reloaded;
+
+	step(cli, "wait until the agents of the hosts run the placed instances");
+	for (;;) {
+		json_t *d = NULL;
+		int rc = cs_registry_deployment(cli->reg, name, &d), ok;
+
+		if (rc == CS_ENOTFOUND && gone)
+			return CS_OK;
+		if (rc != CS_OK) {
+			snprintf(err, errlen, "%s", cli->reg->errstr);
+			return rc;
+		}
+		ok = placed_converged(d, why, sizeof why);
+		json_decref(d);
+		if (ok && !gone) {
+			if (cli_routes_sync(cli, &reloaded) != CLI_OK) {
+				snprintf(err, errlen, "%s: the routes could not be written (see above)", name);
+				return CS_EIO;
+			}
+			return CS_OK;
+		}
+		if (ok)
+			return CS_OK;
+		if (cli_now_ms() >= deadline) {
+			snprintf(err, errlen, "%s: not running as placed after %d s: %s (the hosts' agents keep trying; `cubeserve status %s`)",
+				 name, timeout_s, why, name);
+			return CS_ETIMEOUT;
+		}
+		cli_sleep_ms(100);
+	}
+}
+
+/* Whether host is in the live hosts list. */
+static int host_alive(const json_t *hosts, const char *host)
+{
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach(hosts, i, h)
+		if (!strcmp(jstr(h, "name", ""), host))
+			return json_is_true(json_object_get(h, "alive"));
+	return 0;
+}
+
+/*
+ * The placement of d against the hosts as they are now: whether it would
+ * change, and the pools of hosts that are down (dropped from the copy).
+ */
+static int replace_needed(cs_cli *cli, const char *name, json_t *d, const json_t *hosts,
+			  int *dropped, char *err, size_t errlen)
+{
+	json_t *pools = pools_of(d);
+	int changed = 0, rc;
+
+	*dropped = 0;
+	for (size_t i = json_array_size(pools); i-- > 0;) {
+		json_t *p = json_array_get(pools, i);
+
+		if (*jstr(p, "host", "") && !host_alive(hosts, jstr(p, "host", ""))) {
+			json_array_remove(pools, i);
+			(*dropped)++;
+		}
+	}
+	if (*dropped)
+		set_pools(d, pools);
+	json_decref(pools);
+	rc = place_compute(cli, name, d, (int)jnum(d, "instances", 1), NULL, 0, &changed, err,
+			   errlen);
+	return rc != CS_OK ? -1 : changed || *dropped;
+}
+
+int cs_op_replace(cs_cli *cli, const char *name, cs_reconcile_report *rep, char *err,
+		  size_t errlen)
+{
+	json_t *hosts = NULL, *d = NULL, *probe = NULL;
+	char token[512], before[1024], what[1400];
+	int rc, dropped = 0, need;
+
+	memset(rep, 0, sizeof *rep);
+	/* a look without the lock first: most passes have nothing to do */
+	if (cs_registry_deployment(cli->reg, name, &probe) != CS_OK || !place_is_placed(probe) ||
+	    cs_hosts_list(cli->reg, &hosts) != CS_OK) {
+		json_decref(probe);
+		return CS_OK;
+	}
+	need = replace_needed(cli, name, probe, hosts, &dropped, err, errlen);
+	json_decref(probe);
+	if (need <= 0) {
+		json_decref(hosts);
+		return CS_OK;
+	}
+	rc = lock_take(cli, name, "re-place", token, sizeof token, err, errlen);
+	if (rc != CS_OK) {
+		json_decref(hosts);
+		return rc;
+	}
+	rc = cs_registry_deployment(cli->reg, name, &d);
+	if (rc == CS_OK && place_is_placed(d)) {
+		snprintf(before, sizeof before, "%s", jstr(d, "placement", "[]"));
+		need = replace_needed(cli, name, d, hosts, &dropped, err, errlen);
+		if (need > 0) {
+			snprintf(what, sizeof what, "re-place %s: hosts %s -> %s%s", name, before,
+				 jstr(d, "placement", "[]"),
+				 dropped ? " (the pools of hosts that are down left the route)" : "");
+			rc = put_record(cli, name, d, err, errlen);
+			if (rc == CS_OK) {
+				history(cli, name, what);
+				note(rep, "%s", what);
+				rep->routes_changed += dropped > 0;
+			}
+		}
+	} else if (rc != CS_OK) {
+		snprintf(err, errlen, "%s", cli->reg->errstr);
+	}
+	lock_release(cli, name, token);
+	json_decref(d);
+	json_decref(hosts);
+	return rc == CS_ENOTFOUND ? CS_OK : rc;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -765,6 +1024,29 @@ int cs_op_deploy(cs_cli *cli, const cs_deploy_opts *o, char *err, size_t errlen)
 		set_int(d, "instances", o->instances);
 	if (o->keep_warm_s >= 0 && !saved)
 		set_int(d, "keep_warm_s", o->keep_warm_s);
+	/*
+	 * Placement: a new deployment goes onto the hosts when --hosts names
+	 * some or agents are live; a placed one is placed again when asked for
+	 * other instances or hosts. A single-machine deployment stays one.
+	 */
+	if (exists && !place_is_placed(d) && o->hosts && strcmp(jstr(d, "state", ""), "stopped")) {
+		snprintf(err, errlen, "refused: %s runs on this machine (not placed on hosts); `cubeserve undeploy %s` first, then deploy it with --hosts",
+			 o->name, o->name);
+		rc = CS_OP_REFUSED;
+		goto out_unlock;
+	}
+	if (place_is_placed(d) ? (o->instances > 0 || o->hosts) :
+	    (o->hosts || ((!exists || !strcmp(jstr(d, "state", ""), "stopped")) &&
+			  place_hosts_live(cli) > 0))) {
+		int changed;
+
+		if ((rc = place_compute(cli, o->name, d, (int)jnum(d, "instances", 1),
+					o->hosts ? o->hosts : jstr(d, "hosts", ""), 1, &changed,
+					err, errlen)) != CS_OK)
+			goto out_unlock;
+		cli_step(cli, "  place %lld instance(s) of %s on the hosts %s", jnum(d, "instances", 1),
+			 o->name, jstr(d, "placement", "[]"));
+	}
 	step(cli, "record the desired state");
 	if ((rc = put_record(cli, o->name, d, err, errlen)) != CS_OK)
 		goto out_unlock;
@@ -795,7 +1077,15 @@ int cs_op_deploy(cs_cli *cli, const cs_deploy_opts *o, char *err, size_t errlen)
 		goto out_unlock;
 	}
 	history(cli, o->name, what);
-	cli_step(cli, "%s: done", what);
+	if (!place_is_placed(d))
+		cli_step(cli, "%s: done", what);
+	lock_release(cli, o->name, token);
+	if (place_is_placed(d)) {
+		rc = await_placed(cli, o->name, o->timeout_s, 0, err, errlen);
+		if (rc == CS_OK)
+			cli_step(cli, "%s: done", what);
+	}
+	goto out;
 out_unlock:
 	lock_release(cli, o->name, token);
 out:
@@ -842,13 +1132,19 @@ static int change(cs_cli *cli, const char *name, const char *op, change_fn fn,
 		}
 		if (rc == CS_OK) {
 			history(cli, name, what);
-			cli_step(cli, "%s: done", what);
+			if (!place_is_placed(d))
+				cli_step(cli, "%s: done", what);
 		}
 	}
 	json_decref(saved);
 out:
-	json_decref(d);
 	lock_release(cli, name, token);
+	if (rc == CS_OK && what[0] && place_is_placed(d)) {
+		rc = await_placed(cli, name, timeout_s, 0, err, errlen);
+		if (rc == CS_OK)
+			cli_step(cli, "%s: done", what);
+	}
+	json_decref(d);
 	return rc;
 }
 
@@ -954,10 +1250,13 @@ static int do_instances(cs_cli *cli, const char *name, json_t *d, void *arg,
 {
 	int n = *(int *)arg;
 
-	(void)cli;
-	(void)err;
-	(void)errlen;
 	snprintf(what, wlen, "%s: %d instance(s) per version", name, n);
+	if (place_is_placed(d)) {
+		int changed, rc = place_compute(cli, name, d, n, NULL, 1, &changed, err, errlen);
+
+		if (rc != CS_OK)
+			return rc;
+	}
 	set_int(d, "instances", n);
 	return CS_OK;
 }
@@ -1044,6 +1343,34 @@ int cs_op_undeploy(cs_cli *cli, const char *name, char *err, size_t errlen)
 		return rc;
 	if ((rc = load(cli, name, &d, err, errlen)) != CS_OK)
 		goto out;
+	if (place_is_placed(d)) {
+		/* the agents drain their pools (state stopped), then the record goes */
+		cli_step(cli, "undeploy %s (placed on hosts %s)", name, jstr(d, "placement", ""));
+		set_str(d, "state", "stopped");
+		step(cli, "record the desired state (stopped: the route answers 503)");
+		if ((rc = put_record(cli, name, d, err, errlen)) != CS_OK)
+			goto out;
+		cli_routes_sync(cli, &reloaded);
+		lock_release(cli, name, token);
+		rc = await_placed(cli, name, 30, 0, err, errlen);
+		if (rc != CS_OK)
+			cli_step(cli, "  %s; removing the record anyway", err);
+		if (lock_take(cli, name, "undeploy", token, sizeof token, err, errlen) != CS_OK) {
+			json_decref(d);
+			return CS_OP_BUSY;
+		}
+		step(cli, "remove the record and the route (nginx reload)");
+		rc = cs_registry_deployment_delete(cli->reg, name);
+		if (rc != CS_OK)
+			snprintf(err, errlen, "%s", cli->reg->errstr);
+		else if (cli_routes_sync(cli, &reloaded) != CLI_OK)
+			rc = CS_EIO;
+		if (rc == CS_OK) {
+			history(cli, name, "undeploy");
+			cli_step(cli, "undeployed %s", name);
+		}
+		goto out;
+	}
 	pools = pools_of(d);
 	cli_step(cli, "undeploy %s", name);
 	step(cli, "remove the record and the route (nginx reload)");
@@ -1077,6 +1404,8 @@ void cs_ops_stop_all(cs_cli *cli)
 	/* every pool drains at once; then each is waited for (and killed after
 	 * the grace period) in turn */
 	json_array_foreach(deps, i, d) {
+		if (place_is_placed(d))
+			continue; /* its hosts' agents run it, not this machine */
 		pools = pools_of(d);
 		json_array_foreach(pools, j, p) {
 			pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
@@ -1091,6 +1420,8 @@ void cs_ops_stop_all(cs_cli *cli)
 		int locked;
 
 		snprintf(name, sizeof name, "%s", jstr(d, "name", ""));
+		if (place_is_placed(d))
+			continue; /* its hosts' agents run it, not this machine */
 		locked = lock_take(cli, name, "stop", token, sizeof token, err, sizeof err) == CS_OK;
 
 		pools = pools_of(d);

@@ -49,6 +49,9 @@ typedef struct cs_deploy_opts {
 				 deployed one; 0: a full switch */
 	int keep_warm_s;      /* -1: CS_OP_KEEP_WARM_S */
 	int timeout_s;        /* readiness wait per pool; 0: 60 */
+	const char *hosts;    /* "a,b": place the instances on these hosts;
+				 NULL: on the live hosts when agents run,
+				 else on this machine (place.h) */
 } cs_deploy_opts;
 
 /*
@@ -109,6 +112,16 @@ typedef struct cs_reconcile_report {
  */
 int cs_reconcile(cs_cli *cli, const char *name, int timeout_s, int blocking,
 		 cs_reconcile_report *rep, char *err, size_t errlen);
+
+/*
+ * For a deployment placed on hosts: when a host's agent stopped beating
+ * (its lease of CS_HOST_TTL_MS lapsed), its pools leave the record (and so
+ * the route) and its slots go to the other live hosts (place.h); a host
+ * that is back gets slots again where another has two more. Does nothing
+ * (CS_OK) when nothing changes or the deployment is not placed.
+ */
+int cs_op_replace(cs_cli *cli, const char *name, cs_reconcile_report *rep, char *err,
+		  size_t errlen);
 
 /* Stops every pool of every deployment (state "stopped"), for `up`. */
 void cs_ops_stop_all(cs_cli *cli);

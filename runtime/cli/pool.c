@@ -3,6 +3,9 @@
  * master under spawn-fcgi, check it, find its processes, scale and stop it.
  */
 #include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -57,6 +60,39 @@ static void needle(const char *name, const json_t *pool, char *out, size_t len)
 		snprintf(out, len, "cubeserve-worker --model %s@", name);
 }
 
+/*
+ * A free TCP port on address (the kernel's choice of an ephemeral port,
+ * released again for spawn-fcgi to bind a moment later), or -1 with err.
+ */
+static int free_port(const char *address, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd, port = -1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(address, "0", &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen, "host address '%s': %s", address, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+			     ((struct sockaddr_in *)&ss)->sin_port);
+	else
+		snprintf(err, errlen, "cannot bind a port on the host address '%s': %s", address,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return port;
+}
+
 static void print_log_tail(const cs_cli *cli, const char *name, int lines)
 {
 	char p[PATH_MAX + 32], out[8192], n[16];
@@ -73,7 +109,8 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 {
 	static const char *const sf_cand[] = {"/usr/bin/spawn-fcgi", NULL};
 	char sock[PATH_MAX], sb[PATH_MAX], logf[PATH_MAX + 32], exitf[PATH_MAX + 32];
-	char model[200], nproc[16], host[256], pool_id[32];
+	char model[200], nproc[16], host[256], pool_id[32], portbuf[16];
+	int port = 0;
 	pid_t pid;
 	json_t *p;
 
@@ -88,8 +125,18 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 		snprintf(err, errlen, "no worker at %s (build it, or set CUBESERVE_WORKER)", cli->worker);
 		return CS_ENOTFOUND;
 	}
-	snprintf(sock, sizeof sock, "%s/sockets/%s.%lld.sock", cli->run_dir, name, id);
-	if (strlen(sock) > 107) {
+	if (cli->host) {
+		/* a host agent's instance listens on TCP at the host's address */
+		port = free_port(cli->host_address, err, errlen);
+		if (port < 0)
+			return CS_EIO;
+		snprintf(portbuf, sizeof portbuf, "%d", port);
+		snprintf(sock, sizeof sock, strchr(cli->host_address, ':') ? "[%s]:%d" : "%s:%d",
+			 cli->host_address, port);
+	} else {
+		snprintf(sock, sizeof sock, "%s/sockets/%s.%lld.sock", cli->run_dir, name, id);
+	}
+	if (!cli->host && strlen(sock) > 107) {
 		snprintf(err, errlen, "socket path too long for a unix socket (%zu > 107 bytes): %s; use a shorter --run-dir",
 			 strlen(sock), sock);
 		return CS_EINVAL;
@@ -101,7 +148,8 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 	snprintf(pool_id, sizeof pool_id, "%lld", id);
 	log_path(cli, name, logf, sizeof logf);
 	exit_path(cli, name, id, exitf, sizeof exitf);
-	unlink(sock);
+	if (!cli->host)
+		unlink(sock);
 	unlink(exitf);
 	{
 		char *argv[] = {cli->spawn_fcgi, "-n", "-s", sock, "-M", "0600", "--",
@@ -121,11 +169,20 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 			setenv("CUBESERVE_REGISTRY", cli->registry_url, 1);
 			memmove(&argv[10], &argv[12], (n - 12) * sizeof argv[0]);
 		}
+		if (cli->host) {
+			/* -a ADDRESS -p PORT in place of -s SOCKET -M MODE */
+			argv[2] = "-a";
+			argv[3] = (char *)cli->host_address;
+			argv[4] = "-p";
+			argv[5] = portbuf;
+		}
 		pid = cli_spawn_watched(argv, logf, exitf, err, errlen);
 	}
 	if (pid < 0)
 		return CS_EIO;
-	if (gethostname(host, sizeof host - 1) != 0)
+	if (cli->host)
+		snprintf(host, sizeof host, "%s", cli->host);
+	else if (gethostname(host, sizeof host - 1) != 0)
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
 	p = json_object();
@@ -136,6 +193,10 @@ int pool_start(cs_cli *cli, const char *name, const char *version, long long id,
 	json_object_set_new(p, "pid", json_integer(pid));
 	json_object_set_new(p, "scoreboard", json_string(sb));
 	json_object_set_new(p, "host", json_string(host));
+	if (cli->host) {
+		json_object_set_new(p, "address", json_string(cli->host_address));
+		json_object_set_new(p, "port", json_integer(port));
+	}
 	json_object_set_new(p, "started", json_integer(pool_wall_ms()));
 	*out = p;
 	return CS_OK;
@@ -247,7 +308,7 @@ int pool_stop(cs_cli *cli, const char *name, const json_t *pool, int grace_ms)
 	for (int i = 0; i < n; i++)
 		if (cli_stop_pid(left[i], nd, grace_ms) != 0)
 			rc = -1;
-	if (sock && pool_alive(name, pool) == 0)
+	if (sock && sock[0] == '/' && pool_alive(name, pool) == 0)
 		unlink(sock);
 	return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -14,6 +15,67 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+/*
+ * A connection to a worker's address: a unix socket path, or "HOST:PORT"
+ * (an IPv4 address or a name; [v6]:PORT) for a worker of a host agent.
+ * Non-blocking when nonblock (the connect may be in progress); -1 on a
+ * refusal or a bad address.
+ */
+static int open_worker(const char *sock, int nonblock)
+{
+	int fl = SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), fd;
+
+	if (!sock || !*sock)
+		return -1;
+	if (sock[0] == '/') {
+		struct sockaddr_un sa;
+
+		if (strlen(sock) >= sizeof sa.sun_path)
+			return -1;
+		fd = socket(AF_UNIX, fl, 0);
+		if (fd < 0)
+			return -1;
+		memset(&sa, 0, sizeof sa);
+		sa.sun_family = AF_UNIX;
+		memcpy(sa.sun_path, sock, strlen(sock) + 1);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	{
+		char host[256];
+		const char *colon = strrchr(sock, ':');
+		struct addrinfo hints, *res = NULL;
+		size_t hl;
+
+		if (!colon || colon == sock || !colon[1])
+			return -1;
+		hl = (size_t)(colon - sock);
+		if (sock[0] == '[' && hl >= 2 && sock[hl - 1] == ']') {
+			sock++;
+			hl -= 2;
+		}
+		if (hl >= sizeof host)
+			return -1;
+		memcpy(host, sock, hl);
+		host[hl] = '\0';
+		memset(&hints, 0, sizeof hints);
+		hints.ai_socktype = SOCK_STREAM;
+		if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+			return -1;
+		fd = socket(res->ai_family, fl, 0);
+		if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0 &&
+		    errno != EINPROGRESS) {
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(res);
+		return fd;
+	}
+}
 
 /* Waits for fd to be readable (or writable) until deadline; 0 when ready. */
 static int wait_fd(int fd, short ev, long long deadline)
@@ -122,24 +184,17 @@ int cli_fcgi_request(const char *sock, const char *method, const char *path,
 	unsigned char params[1024], hdr[8], content[65536 + 256], *msg = NULL;
 	char clen_s[32];
 	long long deadline = cli_now_ms() + timeout_ms;
-	struct sockaddr_un sa;
 	char *out = NULL, *st;
 	size_t plen = 0, mlen = 0, olen = 0;
 	int fd, status = -1;
 
 	if (body && bodylen)
 		body[0] = '\0';
-	if (strlen(sock) >= sizeof sa.sun_path || strlen(path) > 200 ||
-	    (content_type && strlen(content_type) > 100) || inlen > 60000)
+	if (strlen(path) > 200 || (content_type && strlen(content_type) > 100) || inlen > 60000)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = open_worker(sock, 1);
 	if (fd < 0)
 		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
-		goto out_close;
 
 	plen = nv(params, plen, "REQUEST_METHOD", method);
 	plen = nv(params, plen, "DOCUMENT_URI", path);
@@ -205,18 +260,17 @@ out_close:
 
 int cli_sock_connectable(const char *sock)
 {
-	struct sockaddr_un sa;
-	int fd, ok;
+	int fd = open_worker(sock, 1), ok = 0;
 
-	if (!sock || strlen(sock) >= sizeof sa.sun_path)
-		return 0;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	/* bounded: an address behind a link that is down does not answer */
+	if (wait_fd(fd, POLLOUT, cli_now_ms() + 500) == 0) {
+		int soerr = 0;
+		socklen_t sl = sizeof soerr;
+
+		ok = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0;
+	}
 	close(fd);
 	return ok;
 }

@@ -182,13 +182,13 @@ static int seen_before(const cli_given *g, size_t i)
 static void render_models(const cli_given *g, const char *part, FILE *f)
 {
 	static const char *const keys[] = {"SERVERS", "KEEPALIVE_LINE", "KEEP_CONN",
-		"FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT", "NAME"};
+		"FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT", "NAME", "NEXT_UPSTREAM"};
 	int on = keepalive_on(g->keepalive);
 
 	for (size_t i = 0; i < g->npairs; i++) {
 		size_t len = strcspn(g->pairs[i], "="), slen = 0;
 		char *name, *servers = NULL, *kaline = NULL;
-		const char *vals[7];
+		const char *vals[8];
 		FILE *s;
 
 		if (seen_before(g, i))
@@ -214,7 +214,9 @@ static void render_models(const cli_given *g, const char *part, FILE *f)
 		vals[4] = g->max_body;
 		vals[5] = g->timeout;
 		vals[6] = name;
-		cli_render(f, part, keys, vals, 7);
+		/* the retries of routes as they always were (one machine's) */
+		vals[7] = CLI_NEXT_UPSTREAM_UNIX;
+		cli_render(f, part, keys, vals, 8);
 out_free:
 		if (s)
 			fclose(s);

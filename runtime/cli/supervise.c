@@ -7,8 +7,17 @@
  * (ops.h). A deployment whose pass failed (a pool that cannot start) is
  * retried with back-off: 0.5 s, doubling up to 30 s, reset by a pass that
  * succeeds.
+ *
+ * Several hosts (docs/scaling.md): `--host NAME` makes this supervisor the
+ * agent of host NAME, which runs only the instances placed on NAME, its
+ * workers on TCP at --address. A supervisor without --host runs the
+ * single-machine deployments and keeps the routes of placed ones (the
+ * front nginx); `--port N` starts that front nginx itself. Every
+ * supervisor re-places the instances of a host whose agent stopped
+ * beating (cs_op_replace), so one live supervisor is enough for it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +93,11 @@ void cli_supervise_pass(cs_cli *cli)
 		if (b && b->next_ms > t0)
 			continue;
 		err[0] = '\0';
+		if (cs_op_replace(cli, name, &rep, err, sizeof err) == CS_OK && rep.last[0]) {
+			stamp(ts, sizeof ts);
+			printf("%s supervise: %s\n", ts, rep.last);
+		}
+		err[0] = '\0';
 		rc = cs_reconcile(cli, name, 60, 0, &rep, err, sizeof err);
 		stamp(ts, sizeof ts);
 		if (rep.last[0])
@@ -116,18 +130,28 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 		{"once", no_argument, NULL, 'o'},
 		{"host", required_argument, NULL, 'H'},
 		{"address", required_argument, NULL, 'A'},
+		{"port", required_argument, NULL, 'p'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *host = NULL, *address = NULL;
 	cs_host_agent *agent = NULL;
 	struct sigaction sa;
-	int c, rc, once = 0;
+	int c, rc, once = 0, port = 0, reloaded;
+	pid_t nginx = 0;
+	char *end;
 
 	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
 		switch (c) {
 		case 'o': once = 1; break;
 		case 'H': host = optarg; break;
 		case 'A': address = optarg; break;
+		case 'p':
+			port = (int)strtol(optarg, &end, 10);
+			if (*end || port < 1 || port > 65535) {
+				cli_err(cli, "--port must be a TCP port (1..65535), got '%s'", optarg);
+				return CLI_USAGE;
+			}
+			break;
 		case CLI_OPT_HELP: return CLI_OK;
 		default: return CLI_USAGE;
 		}
@@ -140,11 +164,15 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 		cli_err(cli, "--address goes with --host NAME");
 		return CLI_USAGE;
 	}
+	if (port && host) {
+		cli_err(cli, "--port (the front nginx) is for the supervisor without --host; a host agent's workers listen at its --address");
+		return CLI_USAGE;
+	}
 	if (host && !cs_host_name_valid(host)) {
 		cli_err(cli, "'%s' is not a host name (lower-case letters, digits and '-', at most 63)", host);
 		return CLI_USAGE;
 	}
-	if ((rc = cli_registry(cli, host != NULL)) != CLI_OK && rc != CLI_NOTFOUND)
+	if ((rc = cli_registry(cli, host != NULL || port)) != CLI_OK && rc != CLI_NOTFOUND)
 		return rc;
 	if (cli_run_dir_init(cli) != CLI_OK)
 		return CLI_FAIL;
@@ -159,6 +187,8 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 			cli_err(cli, "%s", err);
 			return cli_exit_for(rc);
 		}
+		cli->host = host;
+		cli->host_address = h.address;
 		printf("supervise: host %s (address %s, %d cores) registered as agent %s\n", host,
 		       h.address, h.cores, cs_host_agent_id(agent));
 	}
@@ -168,6 +198,24 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (port) {
+		if (!cli->reg) {
+			cli_err(cli, "--port: the front nginx needs the registry for its routes");
+			return CLI_UNREACHABLE;
+		}
+		if (cli_port_busy(port)) {
+			cli_err(cli, "refused: something already listens on 127.0.0.1:%d; use --port N", port);
+			return CLI_REFUSED;
+		}
+		if (cli_nginx_conf(cli, port, 1, 1) != CLI_OK ||
+		    cli_routes_apply(cli, &reloaded) != CLI_OK)
+			return CLI_FAIL;
+		nginx = cli_nginx_start(cli, port, &stop_flag);
+		if (nginx <= 0)
+			return CLI_FAIL;
+		printf("supervise: front nginx on 127.0.0.1:%d (pid %ld, prefix %s/nginx)\n", port,
+		       (long)nginx, cli->run_dir);
+	}
 	printf("supervise: reconciling the deployments of %s every %d ms (run dir %s)\n",
 	       cli_registry_shown(cli), PASS_MS, cli->run_dir);
 	fflush(stdout);
@@ -195,11 +243,25 @@ int cli_cmd_supervise(cs_cli *cli, int argc, char **argv)
 			rc = CLI_REFUSED;
 			break;
 		}
+		if (nginx > 0 && !cli_pid_alive(nginx)) {
+			cli_err(cli, "the front nginx (pid %ld) exited; stopping (error log: %s/nginx/logs/error.log)",
+				(long)nginx, cli->run_dir);
+			nginx = 0;
+			rc = CLI_FAIL;
+			break;
+		}
 		cli_sleep_ms(PASS_MS);
+	}
+	if (nginx > 0) {
+		char conf[PATH_MAX + 32];
+
+		snprintf(conf, sizeof conf, "%s/nginx/nginx.conf", cli->run_dir);
+		if (cli_stop_pid(nginx, conf, 5000) != 0)
+			cli_err(cli, "warning: nginx (pid %ld) did not stop", (long)nginx);
 	}
 	cs_host_agent_stop(agent);
 	printf("supervise: stopped (the pools go on serving)\n");
-	return rc == CLI_REFUSED ? CLI_REFUSED : CLI_OK;
+	return rc == CLI_REFUSED || rc == CLI_FAIL ? rc : CLI_OK;
 }
 
 /* ------------------------------------------------------------ promote, rollback */

@@ -21,7 +21,7 @@ static const char *const number_fields[] = {
 /* Fields that hold JSON text. */
 static const char *const json_fields[] = {
 	"tags", "inputs", "outputs", "files", "blobs", "example", "manifest",
-	"pools", "sockets", "pids", NULL,
+	"pools", "sockets", "pids", "placement", NULL,
 };
 
 static int listed(const char *const *list, const char *k)

@@ -308,40 +308,6 @@ static int up_begin(cs_cli *cli, const up_opts *o, int *lock)
  * Starts the private nginx on RUN/nginx/nginx.conf and waits until it
  * answers /nginx-health. Its pid, or 0 (printed; nothing left running).
  */
-static pid_t start_nginx(cs_cli *cli, int port)
-{
-	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
-	char logf[PATH_MAX + 32], err[CS_ERROR_SIZE * 2];
-	char *argv[] = {cli->nginx, "-p", pfx, "-e", errlog, "-c", conf, NULL};
-	pid_t nginx;
-	int st, i;
-
-	cli_nginx_prefix(cli, prefix, sizeof prefix);
-	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
-	snprintf(pfx, sizeof pfx, "%s/", prefix);
-	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
-	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
-	nginx = cli_spawn(argv, logf, err, sizeof err);
-	if (nginx < 0) {
-		cli_err(cli, "%s", err);
-		return 0;
-	}
-	for (st = -1, i = 0; i < 200 && st != 200 && !stop_flag; i++) {
-		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
-		if (st != 200) {
-			if (!cli_pid_alive(nginx))
-				break;
-			cli_sleep_ms(50);
-		}
-	}
-	if (st != 200) {
-		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
-		cli_stop_pid(nginx, conf, 5000);
-		return 0;
-	}
-	return nginx;
-}
-
 static void stop_nginx(cs_cli *cli, pid_t nginx)
 {
 	char conf[PATH_MAX + 32];
@@ -423,7 +389,7 @@ static int run_given(cs_cli *cli, const up_opts *o, int detached)
 		goto out_unlock;
 	}
 	printf("up: start nginx on 127.0.0.1:%d (prefix %s)\n", o->port, prefix);
-	nginx = start_nginx(cli, o->port);
+	nginx = cli_nginx_start(cli, o->port, &stop_flag);
 	if (!nginx)
 		goto out_unlock;
 	printf("\ncubeserve is up (nginx only, %zu route(s) given)%s\n", o->given.npairs,
@@ -545,7 +511,7 @@ static int run_stack(cs_cli *cli, const up_opts *o, int detached)
 	    cli_console_conf(cli, prefix, cli_fastcgi_params()) != CLI_OK ||
 	    cli_routes_apply(cli, &reloaded) != CLI_OK)
 		goto out_stop;
-	nginx = start_nginx(cli, port);
+	nginx = cli_nginx_start(cli, port, &stop_flag);
 	if (!nginx)
 		goto out_stop;
 	/* the console's API (the console itself is static files nginx serves) */

@@ -6,6 +6,8 @@
  * full, reaches a preferred size, or max_queue_delay_us has passed since
  * that first job arrived; it concatenates the inputs, runs the model once,
  * copies each job's rows of the outputs into the job's arena and wakes it.
+ * The batch itself (cs_batch_prepare(), cs_batch_run()) takes no lock: the
+ * event loop uses it on its own thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,16 +19,11 @@
 #include "model/batcher.h"
 
 typedef struct job {
+	cs_batch_job b;  /* first: run_batch's pointers are to it */
 	struct job *next;
-	cs_tensor ordered[CS_MODEL_MAX_INPUTS];
-	int64_t rows;
-	cs_tensor *outputs;
-	cs_arena *arena;
 	struct timespec queued;
 	int taken;       /* the batch thread has it */
 	int done;
-	int status;
-	char err[CS_ERROR_SIZE * 2];
 	pthread_cond_t cond;
 } job;
 
@@ -98,9 +95,29 @@ static size_t bytes_prefix(const unsigned char *p, size_t len, int64_t elems)
 	return off;
 }
 
-static int run_batch(cs_batcher *b, job **jobs, size_t n)
+int cs_batch_prepare(const cs_model *m, const cs_tensor *inputs,
+		     size_t n_inputs, cs_batch_job *jb, char *err, size_t errlen)
 {
-	cs_model *m = b->m;
+	int rc;
+
+	memset(jb, 0, sizeof *jb);
+	rc = cs_model_prepare(m, inputs, n_inputs, jb->ordered, err, errlen);
+	if (rc)
+		return rc;
+	jb->rows = jb->ordered[0].shape[0];
+	for (size_t i = 1; i < m->n_p_inputs; i++)
+		if (jb->ordered[i].shape[0] != jb->rows) {
+			snprintf(err, errlen,
+				 "model '%s': inputs disagree on the batch size: '%s' has %lld rows, '%s' %lld",
+				 m->mf->name, jb->ordered[0].name, (long long)jb->rows,
+				 jb->ordered[i].name, (long long)jb->ordered[i].shape[0]);
+			return CS_EINVAL;
+		}
+	return CS_OK;
+}
+
+int cs_batch_run(cs_model *m, cs_arena *scratch, cs_batch_job **jobs, size_t n)
+{
 	cs_tensor in[CS_MODEL_MAX_INPUTS];
 	cs_tensor out[64];
 	char err[CS_ERROR_SIZE * 2] = "";
@@ -109,7 +126,7 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 
 	for (size_t j = 0; j < n; j++)
 		total += jobs[j]->rows;
-	cs_arena_reset(&b->arena);
+	cs_arena_reset(scratch);
 	/* concatenate each input along dimension 0 */
 	for (size_t i = 0; i < m->n_p_inputs; i++) {
 		size_t bytes = 0, off = 0;
@@ -117,7 +134,7 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 
 		for (size_t j = 0; j < n; j++)
 			bytes += jobs[j]->ordered[i].nbytes;
-		buf = cs_arena_alloc(&b->arena, bytes);
+		buf = cs_arena_alloc(scratch, bytes);
 		if (!buf) {
 			snprintf(err, sizeof err, "model '%s': out of memory batching %lld rows",
 				 m->mf->name, (long long)total);
@@ -138,7 +155,7 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 		snprintf(err, sizeof err, "model '%s': too many outputs to batch", m->mf->name);
 		goto out_finish;
 	}
-	rc = cs_model_run(m, in, out, &b->arena, err, sizeof err);
+	rc = cs_model_run(m, in, out, scratch, err, sizeof err);
 	if (rc)
 		goto out_finish;
 	for (size_t k = 0; k < m->n_outputs; k++)
@@ -156,7 +173,7 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 		size_t off[64] = {0};
 
 		for (size_t j = 0; j < n; j++) {
-			job *jb = jobs[j];
+			cs_batch_job *jb = jobs[j];
 
 			for (size_t k = 0; k < m->n_outputs; k++) {
 				const cs_tensor *o = &out[k];
@@ -169,7 +186,7 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 							   jb->rows * cs_shape_numel(o->ndim - 1, o->shape + 1));
 				else
 					len = row_bytes(o) * (size_t)jb->rows;
-				/* the job's arena is touched only here while it sleeps */
+				/* the job's arena is touched only here while it waits */
 				p = cs_arena_alloc(jb->arena, len);
 				if (!p) {
 					jb->status = CS_ENOMEM;
@@ -187,19 +204,36 @@ static int run_batch(cs_batcher *b, job **jobs, size_t n)
 	}
 
 out_finish:
+	if (rc)
+		for (size_t j = 0; j < n; j++) {
+			jobs[j]->status = rc;
+			snprintf(jobs[j]->err, sizeof jobs[j]->err, "%s", err);
+		}
+	return rc;
+}
+
+static int run_batch(cs_batcher *b, job **jobs, size_t n)
+{
+	cs_batch_job *bj[1024];
+	int64_t total = 0;
+	int rc;
+
+	for (size_t j = 0; j < n; j++) {
+		bj[j] = &jobs[j]->b;
+		total += jobs[j]->b.rows;
+	}
+	rc = cs_batch_run(b->m, &b->arena, bj, n);
 	pthread_mutex_lock(&b->mu);
 	b->stats.batches++;
 	b->stats.requests += n;
 	b->stats.rows += (uint64_t)total;
 	for (size_t j = 0; j < n; j++) {
-		if (rc) {
-			jobs[j]->status = rc;
-			snprintf(jobs[j]->err, sizeof jobs[j]->err, "%s", err);
-		}
 		jobs[j]->done = 1;
 		pthread_cond_signal(&jobs[j]->cond);
 	}
 	pthread_mutex_unlock(&b->mu);
+	if (b->o.observe) /* after the wake-ups: the waiters go first */
+		b->o.observe(b->o.observe_arg, n, total);
 	return rc;
 }
 
@@ -247,17 +281,17 @@ static void *batch_thread(void *arg)
 			break;
 		/* take jobs in order while they fit */
 		while (b->head && n < sizeof jobs / sizeof jobs[0] &&
-		       (n == 0 || rows + b->head->rows <= b->o.max_batch_size)) {
+		       (n == 0 || rows + b->head->b.rows <= b->o.max_batch_size)) {
 			job *jb = b->head;
 
 			b->head = jb->next;
 			if (!b->head)
 				b->tail = NULL;
-			b->queued_rows -= jb->rows;
+			b->queued_rows -= jb->b.rows;
 			b->queued_jobs--;
 			jb->taken = 1;
 			jobs[n++] = jb;
-			rows += jb->rows;
+			rows += jb->b.rows;
 		}
 		if (n == 0)
 			continue;
@@ -270,8 +304,8 @@ static void *batch_thread(void *arg)
 		job *jb = b->head;
 
 		b->head = jb->next;
-		jb->status = CS_EUNAVAILABLE;
-		snprintf(jb->err, sizeof jb->err, "model '%s': shutting down", b->m->mf->name);
+		jb->b.status = CS_EUNAVAILABLE;
+		snprintf(jb->b.err, sizeof jb->b.err, "model '%s': shutting down", b->m->mf->name);
 		jb->done = 1;
 		pthread_cond_signal(&jb->cond);
 	}
@@ -335,24 +369,15 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 	int rc;
 
 	memset(&jb, 0, sizeof jb);
-	rc = cs_model_prepare(b->m, inputs, n_inputs, jb.ordered, err, errlen);
+	rc = cs_batch_prepare(b->m, inputs, n_inputs, &jb.b, err, errlen);
 	if (rc)
 		return rc;
-	jb.rows = jb.ordered[0].shape[0];
-	for (size_t i = 1; i < b->m->n_p_inputs; i++)
-		if (jb.ordered[i].shape[0] != jb.rows) {
-			snprintf(err, errlen,
-				 "model '%s': inputs disagree on the batch size: '%s' has %lld rows, '%s' %lld",
-				 b->m->mf->name, jb.ordered[0].name, (long long)jb.rows,
-				 jb.ordered[i].name, (long long)jb.ordered[i].shape[0]);
-			return CS_EINVAL;
-		}
-	if (jb.rows == 0 || jb.rows > b->o.max_batch_size)
+	if (jb.b.rows == 0 || jb.b.rows > b->o.max_batch_size)
 		/* nothing to share a batch with: run it as it is */
-		return cs_model_run(b->m, jb.ordered, outputs, arena, err, errlen);
+		return cs_model_run(b->m, jb.b.ordered, outputs, arena, err, errlen);
 
-	jb.outputs = outputs;
-	jb.arena = arena;
+	jb.b.outputs = outputs;
+	jb.b.arena = arena;
 	clock_gettime(CLOCK_MONOTONIC, &jb.queued);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -371,7 +396,7 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 	else
 		b->head = &jb;
 	b->tail = &jb;
-	b->queued_rows += jb.rows;
+	b->queued_rows += jb.b.rows;
 	b->queued_jobs++;
 	pthread_cond_signal(&b->wake);
 	while (!jb.done) {
@@ -389,7 +414,7 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 					*pp = jb.next;
 					if (b->tail == &jb)
 						b->tail = prev;
-					b->queued_rows -= jb.rows;
+					b->queued_rows -= jb.b.rows;
 					b->queued_jobs--;
 				}
 				b->stats.timeouts++;
@@ -407,9 +432,9 @@ int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 	}
 	pthread_mutex_unlock(&b->mu);
 	pthread_cond_destroy(&jb.cond);
-	if (jb.status)
-		snprintf(err, errlen, "%s", jb.err);
-	return jb.status;
+	if (jb.b.status)
+		snprintf(err, errlen, "%s", jb.b.err);
+	return jb.b.status;
 }
 
 void cs_batcher_stats(cs_batcher *b, cs_batch_stats *out)

@@ -30,6 +30,9 @@ typedef struct cs_batch_opts {
 	 * request pays no queue delay.
 	 */
 	const long *inflight;
+	/* called after each batch with its requests and rows; may be NULL */
+	void (*observe)(void *arg, size_t requests, int64_t rows);
+	void *observe_arg;
 } cs_batch_opts;
 
 /*
@@ -55,6 +58,37 @@ int cs_batcher_new(cs_model *m, const cs_batch_opts *opts, cs_batcher **out,
 int cs_batcher_infer(cs_batcher *b, const cs_tensor *inputs, size_t n_inputs,
 		     cs_tensor *outputs, cs_arena *arena,
 		     const struct timespec *deadline, char *err, size_t errlen);
+
+/*
+ * The batch itself, without the thread: what the process's event loop
+ * (serve/evloop.c) uses to batch the requests its coroutines yield, and
+ * what the threaded batcher runs. Not thread-safe; no locks.
+ */
+typedef struct cs_batch_job {
+	cs_tensor ordered[CS_MODEL_MAX_INPUTS]; /* the inputs in the plugin's order
+						   (borrowed from the caller) */
+	int64_t rows;        /* dimension 0 of every input */
+	cs_tensor *outputs;  /* [model->n_outputs], filled by cs_batch_run() */
+	cs_arena *arena;     /* where this job's output rows are copied */
+	int status;          /* CS_OK, or the job's failure with err */
+	char err[CS_ERROR_SIZE * 2];
+} cs_batch_job;
+
+/*
+ * Checks inputs against the model (errors are this job's alone) and fills
+ * jb->ordered and jb->rows; the caller sets outputs and arena. Returns
+ * CS_OK or a cs_status with err set.
+ */
+int cs_batch_prepare(const cs_model *m, const cs_tensor *inputs,
+		     size_t n_inputs, cs_batch_job *jb, char *err, size_t errlen);
+
+/*
+ * Runs jobs[0..n) as one inference: concatenates their inputs along
+ * dimension 0 in scratch (reset first), runs the model, and copies each
+ * job's rows of every output into the job's arena. Each job's status says
+ * how it went; returns the batch's status (CS_OK when the model ran).
+ */
+int cs_batch_run(cs_model *m, cs_arena *scratch, cs_batch_job **jobs, size_t n);
 
 /* Figures since the start, for metrics and tests. Thread-safe. */
 typedef struct cs_batch_stats {

@@ -13,7 +13,10 @@ cs_status cs_infer(const cs_infer_ctx *ctx, const cs_tensor *inputs,
 	double t0 = cs_clock_mono();
 	cs_status rc;
 
-	if (ctx->batcher) {
+	if (ctx->sched) {
+		rc = ctx->sched(ctx->sched_arg, inputs, n_inputs, outputs, arena,
+				ctx->deadline, err, errlen);
+	} else if (ctx->batcher) {
 		struct timespec dl;
 
 		if (ctx->deadline > 0)

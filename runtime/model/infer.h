@@ -25,6 +25,16 @@
 typedef void (*cs_infer_observer)(void *arg, double seconds);
 
 /*
+ * An inference run by someone else: the event loop (serve/evloop.c) parks
+ * the calling request, runs it in a batch with the others it has, and
+ * returns when the outputs are in place, as cs_infer() would.
+ */
+typedef cs_status (*cs_infer_sched)(void *arg, const cs_tensor *inputs,
+				    size_t n_inputs, cs_tensor *outputs,
+				    cs_arena *arena, double deadline,
+				    char *err, size_t errlen);
+
+/*
  * Where and how to infer. Plain data the caller owns; one per serving
  * thread (the deadline changes per request).
  */
@@ -34,6 +44,9 @@ typedef struct cs_infer_ctx {
 	double deadline;           /* CLOCK_MONOTONIC seconds; 0: none */
 	cs_infer_observer observe; /* may be NULL */
 	void *observe_arg;
+	cs_infer_sched sched;      /* when set, runs every inference instead of
+				      the batcher or the model */
+	void *sched_arg;
 } cs_infer_ctx;
 
 /*

@@ -357,6 +357,7 @@ static int parse_batching(json_t *v, cs_batching *b, const char *path,
 				return field_err(err, errlen, path, f,
 						 "must be from 1 to 256");
 			b->threads = (int)json_integer_value(val);
+			b->threads_given = 1;
 		} else {
 			return field_err(err, errlen, path, f,
 					 "unknown field (expected max_batch_size, max_queue_delay_us, preferred_batch_sizes, threads)");

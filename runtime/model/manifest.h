@@ -55,6 +55,8 @@ typedef struct cs_batching {
 	size_t n_preferred;
 	int threads;                 /* accept threads per process (default:
 					max_batch_size, at most 64) */
+	int threads_given;           /* the manifest named threads: serve with
+					that many threads, not the event loop */
 } cs_batching;
 
 typedef struct cs_manifest {

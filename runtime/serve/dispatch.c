@@ -16,11 +16,11 @@
  * Reads the body into the arena. Returns CS_OK, or a cs_status with the
  * response already set.
  */
-static cs_status read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
-		     cs_arena *arena, cs_response *resp)
+static cs_status read_body(cs_server *s, const cs_dispatch_src *src,
+			   cs_request *req, cs_arena *arena, cs_response *resp)
 {
 	size_t max = s->model->mf->limits.max_body_bytes;
-	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", src->envp);
 	size_t want, got = 0;
 	char *end;
 
@@ -47,6 +47,12 @@ static cs_status read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
 	}
 	if (want == 0)
 		return CS_OK;
+	if (!src->in) { /* already read by the transport */
+		got = src->body_len < want ? src->body_len : want; /* the rest: drained */
+		req->body = src->body;
+		req->body[got] = '\0';
+		goto out_check;
+	}
 	req->body = cs_arena_alloc(arena, want + 1);
 	if (!req->body) {
 		cs_response_fail(resp, CS_ENOMEM, "out of memory reading a body of %zu bytes", want);
@@ -54,13 +60,14 @@ static cs_status read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
 	}
 	while (got < want) {
 		size_t chunk = want - got > (1u << 30) ? (1u << 30) : want - got;
-		int n = FCGX_GetStr(req->body + got, (int)chunk, fr->in);
+		int n = FCGX_GetStr(req->body + got, (int)chunk, src->in);
 
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
 	req->body[got] = '\0';
+out_check:
 	req->body_len = got;
 	if (cl && *cl && got != want) {
 		cs_response_fail(resp, CS_EINVAL,
@@ -76,9 +83,9 @@ static cs_status read_body(cs_server *s, FCGX_Request *fr, cs_request *req,
 	return CS_OK;
 }
 
-double cs_dispatch_queue_seconds(FCGX_Request *fr)
+double cs_dispatch_queue_seconds(char **envp)
 {
-	const char *v = FCGX_GetParam("CS_REQUEST_START", fr->envp);
+	const char *v = FCGX_GetParam("CS_REQUEST_START", envp);
 	double start, now;
 	char *end;
 
@@ -92,19 +99,19 @@ double cs_dispatch_queue_seconds(FCGX_Request *fr)
 }
 
 /* Fills req from the FastCGI params; strings point into them or the arena. */
-static void read_params(FCGX_Request *fr, cs_arena *arena, cs_request *req)
+static void read_params(char **envp, cs_arena *arena, cs_request *req)
 {
 	const char *p;
 
 	memset(req, 0, sizeof *req);
-	req->envp = fr->envp;
-	req->method = (p = FCGX_GetParam("REQUEST_METHOD", fr->envp)) ? p : "GET";
-	req->query = (p = FCGX_GetParam("QUERY_STRING", fr->envp)) ? p : "";
-	req->content_type = (p = FCGX_GetParam("CONTENT_TYPE", fr->envp)) ? p : "";
-	req->request_id = (p = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp)) ? p : "";
-	p = FCGX_GetParam("DOCUMENT_URI", fr->envp);
+	req->envp = envp;
+	req->method = (p = FCGX_GetParam("REQUEST_METHOD", envp)) ? p : "GET";
+	req->query = (p = FCGX_GetParam("QUERY_STRING", envp)) ? p : "";
+	req->content_type = (p = FCGX_GetParam("CONTENT_TYPE", envp)) ? p : "";
+	req->request_id = (p = FCGX_GetParam("HTTP_X_REQUEST_ID", envp)) ? p : "";
+	p = FCGX_GetParam("DOCUMENT_URI", envp);
 	if (!p || !*p) {
-		const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+		const char *uri = FCGX_GetParam("REQUEST_URI", envp);
 		char *path = cs_arena_strdup(arena, uri ? uri : "/");
 
 		if (path && strchr(path, '?'))
@@ -114,7 +121,7 @@ static void read_params(FCGX_Request *fr, cs_arena *arena, cs_request *req)
 	req->path = p;
 }
 
-cs_metrics_endpoint cs_dispatch(cs_server *s, FCGX_Request *fr,
+cs_metrics_endpoint cs_dispatch(cs_server *s, const cs_dispatch_src *src,
 				cs_arena *arena, double t0, double queued,
 				cs_response *resp)
 {
@@ -129,9 +136,9 @@ cs_metrics_endpoint cs_dispatch(cs_server *s, FCGX_Request *fr,
 	s->infer.deadline = t0 - (queued > 0 ? queued : 0) +
 			    (double)mf->limits.request_timeout_ms / 1000.0;
 	cs_glue_set_deadline(s->glue, s->infer.deadline);
-	read_params(fr, arena, &req);
+	read_params(src->envp, arena, &req);
 
-	for (char **e = fr->envp; e && *e; e++)
+	for (char **e = src->envp; e && *e; e++)
 		headers += strncmp(*e, "HTTP_", 5) == 0;
 	if (headers > mf->limits.max_headers) {
 		cs_response_fail(resp, CS_EHEADERS, "the request has %zu headers, over the limit of %zu (limits.max_headers)",
@@ -158,7 +165,7 @@ cs_metrics_endpoint cs_dispatch(cs_server *s, FCGX_Request *fr,
 			h->fn(&call, resp);
 			return h->endpoint;
 		}
-		if (read_body(s, fr, &req, arena, resp) != CS_OK) {
+		if (read_body(s, src, &req, arena, resp) != CS_OK) {
 			if (h->flags & CS_HANDLER_ENVELOPE)
 				cs_envelope_wrap(resp, 0);
 			return h->endpoint;

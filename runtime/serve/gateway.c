@@ -101,7 +101,35 @@ struct cs_gateway {
 	pid_t owner;    /* the process whose thread it is (a forked child has none) */
 	int stop_pipe[2];
 	int redis_down; /* logged once */
+	pthread_mutex_t busy; /* held by the thread while it works */
 };
+
+/*
+ * The prefork master forks (children, respawns) while the refresh thread
+ * runs. A fork while the thread is inside a Redis call or the allocator
+ * would copy the lock it holds then into the child, which hangs on it the
+ * first time it allocates. The thread holds g->busy whenever it is not
+ * waiting, and fork() takes it first (as the heartbeat does).
+ */
+static cs_gateway *fork_gw;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	if (fork_gw)
+		pthread_mutex_lock(&fork_gw->busy);
+}
+
+static void fork_done(void)
+{
+	if (fork_gw)
+		pthread_mutex_unlock(&fork_gw->busy);
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
 
 /* The key let through by the last check in this thread, for done(). */
 static _Thread_local int pending_slot = -1;
@@ -343,9 +371,12 @@ static void *refresh_main(void *arg)
 		if (select(g->stop_pipe[0] + 1, &rd, NULL, NULL, &tv) > 0 &&
 		    read(g->stop_pipe[0], &c, 1) >= 0)
 			break;
+		pthread_mutex_lock(&g->busy);
 		refresh(g, 0);
+		pthread_mutex_unlock(&g->busy);
 	}
 	/* a last flush of what this pool counted */
+	pthread_mutex_lock(&g->busy);
 	if (g->reg) {
 		int64_t lease = 0;
 
@@ -355,6 +386,7 @@ static void *refresh_main(void *arg)
 			ST(&g->t->lease_ms, 0);
 		}
 	}
+	pthread_mutex_unlock(&g->busy);
 	return NULL;
 }
 
@@ -464,11 +496,16 @@ int cs_gateway_start(cs_gateway *g, char *err, size_t errlen)
 		snprintf(err, errlen, "gateway: pipe: %s", strerror(errno));
 		return CS_EIO;
 	}
+	pthread_mutex_init(&g->busy, NULL);
+	pthread_once(&fork_once, fork_register);
+	fork_gw = g; /* the process's gateway: one (the worker's) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&g->thread, NULL, refresh_main, g);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		fork_gw = NULL;
+		pthread_mutex_destroy(&g->busy);
 		snprintf(err, errlen, "gateway: cannot start the refresh thread: %s", strerror(rc));
 		return CS_EIO;
 	}
@@ -486,6 +523,9 @@ void cs_gateway_stop(cs_gateway *g)
 		cs_log_warn("gateway: cannot wake the refresh thread: %s", strerror(errno));
 	pthread_join(g->thread, NULL);
 	g->running = 0;
+	if (fork_gw == g)
+		fork_gw = NULL;
+	pthread_mutex_destroy(&g->busy);
 }
 
 void cs_gateway_close(cs_gateway *g)
@@ -493,6 +533,8 @@ void cs_gateway_close(cs_gateway *g)
 	if (!g)
 		return;
 	cs_gateway_stop(g);
+	if (fork_gw == g) /* a child's copy: its thread stayed in the parent */
+		fork_gw = NULL;
 	if (g->t)
 		munmap(g->t, sizeof(gw_table));
 	for (int i = 0; i < 2; i++)
@@ -830,6 +872,17 @@ void cs_gateway_done(cs_gateway *g, int http_status)
 	else
 		ADD(&k->ok, 1);
 	pending_slot = -1;
+}
+
+void cs_gateway_pending_swap(cs_gateway_pending *p)
+{
+	int slot = pending_slot;
+	gw_table *t = pending_table;
+
+	pending_slot = p->slot;
+	pending_table = p->table;
+	p->slot = slot;
+	p->table = t;
 }
 
 char *cs_gateway_metrics(cs_gateway *g, char *text, size_t *len)

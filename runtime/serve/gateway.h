@@ -100,6 +100,21 @@ int cs_gateway_hook(cs_gateway *g, const cs_request *req, cs_response *resp);
 void cs_gateway_done(cs_gateway *g, int http_status);
 
 /*
+ * The check cs_gateway_done() will meter is remembered per thread; the
+ * event loop runs many requests on one thread, so it keeps one of these per
+ * coroutine and swaps it with the thread's on every switch.
+ */
+typedef struct cs_gateway_pending {
+	int slot;     /* -1: none */
+	void *table;
+} cs_gateway_pending;
+
+#define CS_GATEWAY_PENDING_NONE {-1, NULL}
+
+/* Exchanges this thread's pending check with *p. */
+void cs_gateway_pending_swap(cs_gateway_pending *p);
+
+/*
  * The gateway's Prometheus counters (per model and outcome, never per
  * key) appended to text (a malloc'd string of *len bytes, which may be
  * reallocated). Returns the new text, or text unchanged when out of memory.

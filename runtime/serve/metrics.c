@@ -20,7 +20,7 @@
 #include "serve/metrics.h"
 
 #define MAGIC "CSSCORE1"
-#define LAYOUT_VERSION 3
+#define LAYOUT_VERSION 4
 #define N_CLASSES 4 /* 2xx 3xx 4xx 5xx (1xx never sent) */
 
 /* Upper bounds of the latency buckets, in seconds. */
@@ -52,6 +52,10 @@ typedef struct slot {
 	int32_t pad2;
 	uint64_t slow;            /* requests over limits.slow_request_ms */
 	uint64_t busy_since_ns[CS_METRICS_THREADS]; /* per thread, CLOCK_MONOTONIC; 0: idle */
+	/* layout 4: batches */
+	uint64_t batches;         /* inferences the batching ran */
+	uint64_t batched;         /* requests they served */
+	uint64_t batch_rows;      /* rows they ran */
 } slot;
 
 typedef struct board {
@@ -520,6 +524,22 @@ void cs_metrics_infer(cs_metrics *m, double seconds)
 	observe(&s->infer, seconds);
 }
 
+void cs_metrics_batch(cs_metrics *m, uint64_t requests, uint64_t rows)
+{
+	slot *s;
+
+	if (!m || !(s = mine(m)))
+		return;
+	add(&s->batches, 1);
+	add(&s->batched, requests);
+	add(&s->batch_rows, rows);
+}
+
+void cs_metrics_observe_batch(void *m, size_t requests, int64_t rows)
+{
+	cs_metrics_batch(m, (uint64_t)requests, rows > 0 ? (uint64_t)rows : 0);
+}
+
 int cs_metrics_processes(cs_metrics *m)
 {
 	int n = 0;
@@ -625,7 +645,7 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
 	uint64_t req[CS_EP_COUNT][N_CLASSES] = {{0}};
 	hist hr = {{0}, 0}, hq = {{0}, 0}, hi = {{0}, 0};
 	int64_t inflight = 0;
-	uint64_t rss = 0;
+	uint64_t rss = 0, batches = 0, batched = 0, batch_rows = 0;
 	int procs = 0;
 	char model[160], ver[160], plug[160];
 	sbuf b = {0};
@@ -649,6 +669,9 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
 		sum_hist(&hr, &s->request);
 		sum_hist(&hq, &s->queue);
 		sum_hist(&hi, &s->infer);
+		batches += ld(&s->batches);
+		batched += ld(&s->batched);
+		batch_rows += ld(&s->batch_rows);
 		if (live) {
 			int64_t f = __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
 
@@ -690,6 +713,16 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
 	render_hist(&b, "cubeserve_inference_duration_seconds",
 		    "Time of one inference in the model's backend, in seconds.",
 		    model, &hi);
+	sb_printf(&b, "# HELP cubeserve_batches_total Inferences run by batching (requests / batches is the mean batch).\n"
+		  "# TYPE cubeserve_batches_total counter\n"
+		  "cubeserve_batches_total{model=\"%s\"} %" PRIu64 "\n"
+		  "# HELP cubeserve_batched_requests_total Requests served through those inferences.\n"
+		  "# TYPE cubeserve_batched_requests_total counter\n"
+		  "cubeserve_batched_requests_total{model=\"%s\"} %" PRIu64 "\n"
+		  "# HELP cubeserve_batch_rows_total Rows (dimension 0) those inferences ran.\n"
+		  "# TYPE cubeserve_batch_rows_total counter\n"
+		  "cubeserve_batch_rows_total{model=\"%s\"} %" PRIu64 "\n",
+		  model, batches, model, batched, model, batch_rows);
 	sb_printf(&b, "# HELP cubeserve_requests_in_flight Requests being answered by the pool now.\n"
 		  "# TYPE cubeserve_requests_in_flight gauge\n"
 		  "cubeserve_requests_in_flight{model=\"%s\"} %" PRId64 "\n", model, inflight);

@@ -85,6 +85,12 @@ void cs_metrics_begin(cs_metrics *m);
 void cs_metrics_end(cs_metrics *m, cs_metrics_endpoint ep, int status,
 		    double seconds, double queue_seconds);
 
+/* One batched inference ran `rows` rows for `requests` requests. */
+void cs_metrics_batch(cs_metrics *m, uint64_t requests, uint64_t rows);
+
+/* cs_metrics_batch() as a batch observer (cs_batch_opts.observe). */
+void cs_metrics_observe_batch(void *m, size_t requests, int64_t rows);
+
 /* One inference (the plugin's infer) took `seconds`. */
 void cs_metrics_infer(cs_metrics *m, double seconds);
 

@@ -42,23 +42,64 @@ volatile sig_atomic_t cs_reload_requested;
 
 /* ------------------------------------------------------------ responses */
 
-static void write_response(FCGX_Request *fr, const cs_response *r, int head)
+int cs_server_response_head(const cs_response *r, char *hdr, size_t size)
 {
-	char hdr[1024];
 	int n;
 
 	/* libfcgi's own printf knows no %zu: format the head here */
-	n = snprintf(hdr, sizeof hdr,
+	n = snprintf(hdr, size,
 		     "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s\r\n",
 		     r->status, cs_http_reason(r->status),
 		     r->content_type[0] ? r->content_type : "application/json",
 		     r->len, r->allow[0] ? "Allow: " : "", r->allow,
 		     r->allow[0] ? "\r\n" : "", r->headers);
-	if (n < 0 || (size_t)n >= sizeof hdr)
-		n = snprintf(hdr, sizeof hdr, "Status: 500 Internal Server Error\r\n\r\n");
+	if (n < 0 || (size_t)n >= size)
+		n = snprintf(hdr, size, "Status: 500 Internal Server Error\r\n\r\n");
+	return n;
+}
+
+static void write_response(FCGX_Request *fr, const cs_response *r, int head)
+{
+	char hdr[1024];
+	int n = cs_server_response_head(r, hdr, sizeof hdr);
+
 	FCGX_PutStr(hdr, n, fr->out);
 	if (!head && r->len)
 		FCGX_PutStr(r->body, (int)r->len, fr->out);
+}
+
+void cs_server_answer(cs_server *s, cs_response *resp)
+{
+	if (!resp->status) /* never answer nothing */
+		cs_response_fail(resp, CS_EBACKEND, "no response");
+	/* every answer names the version that gave it (switches, canaries) */
+	cs_response_header(resp, "X-Model-Version: %s", s->model->mf->version);
+	if (resp->status >= 400) /* the heartbeat reports the latest failure */
+		cs_metrics_error(s->metrics, resp->status, resp->body, resp->len);
+}
+
+void cs_server_answered(cs_server *s, char **envp, const cs_response *resp,
+			cs_metrics_endpoint ep, double t0, double queued)
+{
+	const char *method = FCGX_GetParam("REQUEST_METHOD", envp);
+
+	cs_gateway_done(s->gateway, resp->status);
+	cs_metrics_end(s->metrics, ep, resp->status, cs_clock_mono() - t0, queued);
+	if (s->model->mf->limits.slow_request_ms &&
+	    (cs_clock_mono() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {
+		const char *id = FCGX_GetParam("HTTP_X_REQUEST_ID", envp);
+
+		cs_metrics_slow(s->metrics);
+		cs_log_warn("slow request: %s %s%s%s took %.0f ms (limits.slow_request_ms %llu)",
+			    method ? method : "-",
+			    FCGX_GetParam("REQUEST_URI", envp) ?
+			    FCGX_GetParam("REQUEST_URI", envp) : "-",
+			    id ? " id=" : "", id ? id : "", (cs_clock_mono() - t0) * 1000,
+			    (unsigned long long)s->model->mf->limits.slow_request_ms);
+	}
+	cs_log_debug("%s %s -> %d", method ? method : "-",
+		     FCGX_GetParam("DOCUMENT_URI", envp) ?
+		     FCGX_GetParam("DOCUMENT_URI", envp) : "-", resp->status);
 }
 
 /* Reads and discards what is left of the body, so the connection stays in sync. */
@@ -106,6 +147,7 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		     int last)
 {
 	cs_response resp;
+	cs_dispatch_src src;
 	const char *method;
 	cs_metrics_endpoint ep;
 	double t0, queued;
@@ -123,39 +165,19 @@ static int serve_one(cs_server *s, FCGX_Request *fr, int fd, cs_arena *arena,
 		return -1;
 	}
 	t0 = cs_clock_mono();
-	queued = cs_dispatch_queue_seconds(fr);
+	queued = cs_dispatch_queue_seconds(fr->envp);
 	cs_metrics_begin(s->metrics);
 	memset(&resp, 0, sizeof resp);
 	__atomic_fetch_add(&s->root->inflight, 1, __ATOMIC_RELAXED);
-	ep = cs_dispatch(s, fr, arena, t0, queued, &resp);
+	src = (cs_dispatch_src){fr->envp, fr->in, NULL, 0};
+	ep = cs_dispatch(s, &src, arena, t0, queued, &resp);
 	__atomic_fetch_sub(&s->root->inflight, 1, __ATOMIC_RELAXED);
-	if (!resp.status) /* never answer nothing */
-		cs_response_fail(&resp, CS_EBACKEND, "no response");
-	/* every answer names the version that gave it (switches, canaries) */
-	cs_response_header(&resp, "X-Model-Version: %s", s->model->mf->version);
-	if (resp.status >= 400) /* the heartbeat reports the latest failure */
-		cs_metrics_error(s->metrics, resp.status, resp.body, resp.len);
+	cs_server_answer(s, &resp);
 	if (drain_body(fr) != 0 || last)
 		fr->keepConnection = 0;
 	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	write_response(fr, &resp, method && strcmp(method, "HEAD") == 0);
-	cs_gateway_done(s->gateway, resp.status);
-	cs_metrics_end(s->metrics, ep, resp.status, cs_clock_mono() - t0, queued);
-	if (s->model->mf->limits.slow_request_ms &&
-	    (cs_clock_mono() - t0) * 1000 > (double)s->model->mf->limits.slow_request_ms) {
-		const char *id = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
-
-		cs_metrics_slow(s->metrics);
-		cs_log_warn("slow request: %s %s%s%s took %.0f ms (limits.slow_request_ms %llu)",
-			    method ? method : "-",
-			    FCGX_GetParam("REQUEST_URI", fr->envp) ?
-			    FCGX_GetParam("REQUEST_URI", fr->envp) : "-",
-			    id ? " id=" : "", id ? id : "", (cs_clock_mono() - t0) * 1000,
-			    (unsigned long long)s->model->mf->limits.slow_request_ms);
-	}
-	cs_log_debug("%s %s -> %d", method ? method : "-",
-		     FCGX_GetParam("DOCUMENT_URI", fr->envp) ?
-		     FCGX_GetParam("DOCUMENT_URI", fr->envp) : "-", resp.status);
+	cs_server_answered(s, fr->envp, &resp, ep, t0, queued);
 	cs_response_reset(&resp);
 	FCGX_Finish_r(fr);
 	cs_arena_reset(arena);
@@ -440,6 +462,8 @@ static void start_batcher(cs_server *s)
 	o.preferred = b->preferred;
 	o.n_preferred = b->n_preferred;
 	o.inflight = &s->inflight;
+	o.observe = cs_metrics_observe_batch;
+	o.observe_arg = s->metrics;
 	if (cs_batcher_new(s->model, &o, &s->batcher, err, sizeof err) != CS_OK) {
 		cs_log_warn("batching is off: %s", err);
 		s->batcher = NULL;
@@ -481,10 +505,20 @@ int cs_server_run(cs_server *s)
 	stop_all = 0;
 	if (s->threads < 1)
 		s->threads = 1;
+	if (s->event_loop) {
+		char why[CS_ERROR_SIZE];
+
+		if (cs_batcher_supported(s->model, why, sizeof why)) {
+			ret = cs_evloop_run(s);
+			goto out_close_metrics;
+		}
+		cs_log_warn("batching is off: %s", why);
+		s->threads = 1;
+	}
 	start_batcher(s);
 	/* every inference of this process: batched or not, timed into the board */
 	s->infer = (cs_infer_ctx){s->model, s->batcher, 0,
-				  cs_metrics_observe_infer, s->metrics};
+				  cs_metrics_observe_infer, s->metrics, NULL, NULL};
 	cs_glue_set_infer(s->glue, &s->infer);
 
 	/* more serving threads, each with its own Lua state */
@@ -563,6 +597,7 @@ int cs_server_run(cs_server *s)
 		cs_batcher_free(s->batcher);
 		s->batcher = NULL;
 	}
+out_close_metrics:
 	if (own_metrics) {
 		cs_metrics_close(own_metrics);
 		s->metrics = NULL;

@@ -15,6 +15,7 @@
 
 #include <signal.h>
 
+#include "core/request.h"
 #include "glue/glue.h"
 #include "model/batcher.h"
 #include "model/infer.h"
@@ -55,6 +56,9 @@ typedef struct cs_server {
 				    the board's inference timing) */
 	struct cs_gateway *gateway; /* the key check on model calls (borrowed),
 				       or NULL: every call goes through */
+	int event_loop;          /* serve with one event loop and a coroutine
+				    per request (serve/evloop.c) instead of
+				    threads; with batching only */
 } cs_server;
 
 /*
@@ -73,6 +77,31 @@ int cs_server_run(cs_server *s);
  */
 int cs_server_open_metrics(cs_server *s, const char *path, char *err,
 			   size_t errlen);
+
+/* ------------------------------------------------ shared by the transports */
+
+/*
+ * Before a response is written: a missing one becomes a 500, the version
+ * header is added, a failure is recorded for the heartbeat.
+ */
+void cs_server_answer(cs_server *s, cs_response *resp);
+
+/* Formats the CGI head of a response into hdr; returns its length. */
+int cs_server_response_head(const cs_response *r, char *hdr, size_t size);
+
+/*
+ * After it was written: the gateway's meter, the scoreboard, the slow
+ * request log.
+ */
+void cs_server_answered(cs_server *s, char **envp, const cs_response *resp,
+			cs_metrics_endpoint ep, double t0, double queued);
+
+/*
+ * The event loop (evloop.c): serves s with one thread, a coroutine per
+ * request and the batch formed by the inferences they yield. Called by
+ * cs_server_run() when s->event_loop is set and the model can be batched.
+ */
+int cs_evloop_run(cs_server *s);
 
 /*
  * Reloads the glue from its file: the new state replaces the old one only

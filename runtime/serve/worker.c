@@ -63,9 +63,10 @@ static void usage(FILE *f)
 "      --max-processes N   upper bound for TTIN (default: 4 x --processes)\n"
 "      --max-requests N    replace a child after N requests (default 0: never)\n"
 "      --accept-threads N  serving threads per process, each with its own Lua\n"
-"                          state (default: the manifest's batching.threads when\n"
-"                          it asks for batching, else 1); with batching they\n"
-"                          feed one batcher per process\n"
+"                          state (default: the manifest's batching.threads, else\n"
+"                          1; a manifest with batching and no threads is served\n"
+"                          by one event loop a process instead); with batching\n"
+"                          they feed one batcher per process\n"
 "  -p, --plugin-dir DIR    where plugins are found by name\n"
 "                          (default: $CUBESERVE_PLUGIN_DIR, else " CS_PLUGIN_DIR ")\n"
 "      --lua-dir DIR       the glue library `require` may load from\n"
@@ -490,6 +491,9 @@ int main(int argc, char **argv)
 	srv.listen_addr = listen_addr;
 	srv.threads = accept_threads ? accept_threads :
 		      mf->batching.max_batch_size ? mf->batching.threads : 1;
+	/* batching alone (no thread count named): one event loop a process */
+	srv.event_loop = mf->batching.max_batch_size && !accept_threads &&
+			 !mf->batching.threads_given;
 	/* one board for the whole pool: opened before any fork */
 	if (cs_server_open_metrics(&srv, scoreboard, err, sizeof err)) {
 		cs_log_error("%s", err);

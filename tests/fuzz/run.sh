@@ -30,7 +30,7 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -I"$top/include" -I"$top/runtime"
 	$(pkg-config --cflags jansson))
 libs=($(pkg-config --libs jansson) -lm)
-rt=("$top"/runtime/core/{arena,request,status,names,utf8,json_out,multipart}.c "$top"/runtime/protocol/{json_tensor,v2,envelope,route}.c "$top"/runtime/model/manifest.c)
+rt=("$top"/runtime/core/{arena,request,status,names,utf8,json_out,multipart}.c "$top"/runtime/protocol/{json_tensor,v2,envelope,route,fcgi}.c "$top"/runtime/model/manifest.c)
 # the image target also links the glue's Lua libraries and the decoders
 glue=("$top"/runtime/glue/{lua_util,lua_tensor,lua_image}.c)
 glue_flags=($(pkg-config --cflags lua5.4 libturbojpeg spng 2>/dev/null))
@@ -53,7 +53,7 @@ seeds_onnx_graph() {
 }
 
 n=0 failed=0
-for target in v2 manifest route multipart image onnx_graph; do
+for target in v2 manifest route multipart image onnx_graph fcgi; do
 	n=$((n + 1))
 	bin=$build/fuzz_$target
 	extra=() extra_libs=()

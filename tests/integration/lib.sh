@@ -120,3 +120,22 @@ no_sanitizer_reports() {
 		pass "$desc"
 	fi
 }
+
+# iris_inputs SEED: 200 distinct linear-model inputs {"x": [4 numbers]},
+# one a line in $run/inputs and one a file in $run/in/1..200.
+iris_inputs() {
+	local i=0 line
+	/usr/bin/env awk -v seed="$1" 'BEGIN { srand(seed); for (i = 0; i < 200; i++)
+		printf "{\"x\":[%.2f,%.2f,%.2f,%.2f]}\n", 4 + 4 * rand(), 2 + 2.5 * rand(), 1 + 6 * rand(), 0.1 + 2.4 * rand() }' >"$run/inputs"
+	mkdir -p "$run/in"
+	while IFS= read -r line; do i=$((i + 1)); printf '%s' "$line" >"$run/in/$i"; done <"$run/inputs"
+}
+
+# ask_all URL OUTDIR: POSTs each of iris_inputs' 200 files, 32 at a time;
+# one answer file each in OUTDIR, the HTTP codes in OUTDIR.codes.
+ask_all() {
+	local url=$1 out=$2
+	mkdir -p "$out"
+	seq 1 200 | xargs -P 32 -I{} curl -s -m 10 -o "$out/{}" -w '%{http_code}\n' \
+		-H 'Content-Type: application/json' --data-binary "@$run/in/{}" "$url" >"$out.codes"
+}

@@ -37,19 +37,9 @@ grep -q "batching: up to 16 rows" "$CS_RUN/logs/linearb.log" &&
 	fail "the batched pool started a batcher" "$(tail -n 5 "$CS_RUN/logs/linearb.log")"
 
 # 200 distinct inputs, each asked of both pools; the batched ones 32 at a time
-/usr/bin/env awk 'BEGIN { srand(7); for (i = 0; i < 200; i++)
-	printf "{\"x\":[%.2f,%.2f,%.2f,%.2f]}\n", 4 + 4 * rand(), 2 + 2.5 * rand(), 1 + 6 * rand(), 0.1 + 2.4 * rand() }' >"$run/inputs"
-mkdir -p "$run/in"
-i=0
-while IFS= read -r line; do i=$((i + 1)); printf '%s' "$line" >"$run/in/$i"; done <"$run/inputs"
-ask() { # ask URL OUTDIR: one answer file per input, 32 at a time
-	local url=$1 out=$2
-	mkdir -p "$out"
-	seq 1 200 | xargs -P 32 -I{} curl -s -m 10 -o "$out/{}" -w '%{http_code}\n' \
-		-H 'Content-Type: application/json' --data-binary "@$run/in/{}" "$url" >"$out.codes"
-}
-ask "$base/linear" "$run/a-plain"
-ask "$base/linearb" "$run/a-batched"
+iris_inputs 7
+ask_all "$base/linear" "$run/a-plain"
+ask_all "$base/linearb" "$run/a-batched"
 codes=$(sort "$run/a-batched.codes" | uniq -c | tr -s ' ')
 if [ "$(grep -c '^200$' "$run/a-batched.codes")" = 200 ]; then
 	pass "200 concurrent requests to the batched pool: all 200"
