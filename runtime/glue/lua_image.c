@@ -50,8 +50,89 @@ typedef struct image_env {
 /* What a guard releases on collection (or at once, guard_release). */
 typedef struct guard {
 	spng_ctx *png;
-	void *buf;           /* malloc'd by a library */
+	void *buf;           /* from png_malloc (spng's encoded output) */
 } guard;
+
+/* ------------------------------------------------------------ PNG memory */
+
+/*
+ * libspng allocates through these, from the Lua state's allocator, so its
+ * buffers count against the glue's memory budget. Each block starts with
+ * the allocator it came from (it may be freed by a guard's __gc, outside
+ * any decode); the allocator of new blocks is the one of the state whose
+ * decode or encode is running on this thread.
+ */
+typedef struct png_block {
+	lua_Alloc f;
+	void *ud;
+	size_t size;
+} png_block;
+#define PNG_HDR ((sizeof(png_block) + 15) & ~(size_t)15)
+
+static _Thread_local lua_Alloc png_f;
+static _Thread_local void *png_ud;
+
+static void *png_malloc(size_t n)
+{
+	png_block *b;
+
+	if (!png_f || n > SIZE_MAX - PNG_HDR)
+		return NULL;
+	b = png_f(png_ud, NULL, 0, n + PNG_HDR);
+	if (!b)
+		return NULL;
+	b->f = png_f;
+	b->ud = png_ud;
+	b->size = n;
+	return (unsigned char *)b + PNG_HDR;
+}
+
+static void png_free(void *p)
+{
+	png_block *b;
+
+	if (!p)
+		return;
+	b = (png_block *)(void *)((unsigned char *)p - PNG_HDR);
+	b->f(b->ud, b, b->size + PNG_HDR, 0);
+}
+
+static void *png_realloc(void *p, size_t n)
+{
+	png_block *b, *nb;
+
+	if (!p)
+		return png_malloc(n);
+	if (n > SIZE_MAX - PNG_HDR)
+		return NULL;
+	b = (png_block *)(void *)((unsigned char *)p - PNG_HDR);
+	nb = b->f(b->ud, b, b->size + PNG_HDR, n + PNG_HDR);
+	if (!nb)
+		return NULL;
+	nb->size = n;
+	return (unsigned char *)nb + PNG_HDR;
+}
+
+static void *png_calloc(size_t count, size_t size)
+{
+	void *p;
+
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	p = png_malloc(count * size);
+	if (p)
+		memset(p, 0, count * size);
+	return p;
+}
+
+/* A libspng context whose memory is the state's. NULL: out of memory. */
+static spng_ctx *png_ctx_new(lua_State *L, int flags)
+{
+	static struct spng_alloc alloc = {png_malloc, png_realloc, png_calloc, png_free};
+
+	png_f = lua_getallocf(L, &png_ud);
+	return spng_ctx_new2(&alloc, flags);
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -75,7 +156,7 @@ static void guard_release(guard *g)
 {
 	if (g->png)
 		spng_ctx_free(g->png);
-	free(g->buf);
+	png_free(g->buf);
 	g->png = NULL;
 	g->buf = NULL;
 }
@@ -169,6 +250,164 @@ static void convert_pixels(const unsigned char *src, int sc, unsigned char *dst,
 	}
 }
 
+/* ------------------------------------------------------------ EXIF */
+
+static uint32_t rd16(const unsigned char *p, bool le)
+{
+	return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 : (uint32_t)p[0] << 8 | p[1];
+}
+
+static uint32_t rd32(const unsigned char *p, bool le)
+{
+	return le ? rd16(p, true) | rd16(p + 2, true) << 16 : rd16(p, false) << 16 | rd16(p + 2, false);
+}
+
+/*
+ * The Orientation tag (1..8) of an EXIF block (a TIFF header and IFD0),
+ * 1 when it has none or anything in it is out of bounds or malformed.
+ */
+static int exif_orientation(const unsigned char *t, size_t n)
+{
+	uint32_t ifd, count;
+	bool le;
+
+	if (n < 8)
+		return 1;
+	if (t[0] == 'I' && t[1] == 'I')
+		le = true;
+	else if (t[0] == 'M' && t[1] == 'M')
+		le = false;
+	else
+		return 1;
+	if (rd16(t + 2, le) != 42)
+		return 1;
+	ifd = rd32(t + 4, le);
+	if (ifd < 8 || ifd > n - 2)
+		return 1;
+	count = rd16(t + ifd, le);
+	if (count > (n - ifd - 2) / 12)
+		count = (uint32_t)((n - ifd - 2) / 12);
+	for (const unsigned char *e = t + ifd + 2; count--; e += 12) {
+		uint32_t v;
+
+		if (rd16(e, le) != 0x0112)
+			continue;
+		/* a SHORT (type 3), or a LONG (4) as some writers store it; of
+		 * two SHORTs the first counts, as Pillow reads them */
+		if (rd32(e + 4, le) != 1 && !(rd32(e + 4, le) == 2 && rd16(e + 2, le) == 3))
+			return 1;
+		v = rd16(e + 2, le) == 3 ? rd16(e + 8, le) :
+		    rd16(e + 2, le) == 4 ? rd32(e + 8, le) : 0;
+		return v >= 1 && v <= 8 ? (int)v : 1;
+	}
+	return 1;
+}
+
+/* What the markers before a JPEG's first scan say. */
+typedef struct jpeg_markers {
+	int orientation;  /* EXIF, 1..8 */
+	bool progressive; /* SOF2, 6, 10, 14: the decoder buffers every coefficient */
+} jpeg_markers;
+
+/*
+ * Reads the markers before the first scan: the first APP1 "Exif" segment's
+ * orientation and the frame's kind, every length bounded by the bytes
+ * there are (a malformed segment ends the reading, keeping the defaults).
+ */
+static jpeg_markers read_markers(const unsigned char *p, size_t len)
+{
+	jpeg_markers jm = {1, false};
+	bool exif_seen = false;
+	size_t i = 2;
+
+	while (i + 4 <= len) {
+		unsigned m = p[i + 1];
+		size_t seg;
+
+		if (p[i] != 0xff)
+			break;
+		if (m == 0xff) { /* fill byte */
+			i++;
+			continue;
+		}
+		if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* no length */
+			i += 2;
+			continue;
+		}
+		if (m == 0xda || m == 0xd9) /* the scan or the end */
+			break;
+		seg = (size_t)p[i + 2] << 8 | p[i + 3];
+		if (seg < 2 || seg > len - i - 2)
+			break;
+		if (m == 0xe1 && !exif_seen && seg >= 2 + 6 &&
+		    memcmp(p + i + 4, "Exif\0\0", 6) == 0) {
+			jm.orientation = exif_orientation(p + i + 10, seg - 8);
+			exif_seen = true;
+		}
+		if (m == 0xc2 || m == 0xc6 || m == 0xca || m == 0xce)
+			jm.progressive = true;
+		i += 2 + seg;
+	}
+	return jm;
+}
+
+/*
+ * An estimate of libjpeg-turbo's working memory for a w x h JPEG (TurboJPEG
+ * takes no allocator, so this is what is reserved from the glue's budget
+ * while it decodes): the rows of one MCU band with their context and
+ * colour buffers, and for a progressive JPEG the coefficients of the whole
+ * image (2 bytes a sample, chroma at its subsampled size).
+ */
+static size_t jpeg_scratch(int w, int h, int subsamp, int cs, bool progressive)
+{
+	size_t px = (size_t)w * (size_t)h, samples;
+
+	if (cs == TJCS_GRAY)
+		samples = px;
+	else if (cs == TJCS_CMYK || cs == TJCS_YCCK)
+		samples = px * 4;
+	else if (subsamp >= 0 && subsamp < TJ_NUMSAMP)
+		samples = px + 2 * px * 64 / ((size_t)tjMCUWidth[subsamp] * tjMCUHeight[subsamp]);
+	else
+		samples = px * 3;
+	return (size_t)w * 4 * 64 + (progressive ? samples * 2 : 0);
+}
+
+/*
+ * Replaces the image at the top of the stack by its upright view for EXIF
+ * orientation o (2..8), as Pillow's ImageOps.exif_transpose: 2 mirrored,
+ * 3 turned 180, 4 flipped, 5 transposed, 6 turned 90 clockwise, 7
+ * transversed, 8 turned 90 anticlockwise. [-1, +1, m]
+ */
+static void orient_image(lua_State *L, int o)
+{
+	const cs_image *in = check_image(L, -1);
+	int w = in->width, h = in->height, c = in->channels;
+	bool swap = o >= 5;
+	int ow = swap ? h : w, oh = swap ? w : h;
+	cs_image *out = image_push(L, ow, oh, c);
+
+	for (int y = 0; y < oh; y++) {
+		unsigned char *d = out->data + (size_t)y * ow * c;
+
+		for (int x = 0; x < ow; x++, d += c) {
+			int sx, sy;
+
+			switch (o) {
+			case 2: sx = w - 1 - x; sy = y; break;
+			case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+			case 4: sx = x; sy = h - 1 - y; break;
+			case 5: sx = y; sy = x; break;
+			case 6: sx = y; sy = h - 1 - x; break;
+			case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+			default: sx = w - 1 - y; sy = x; break;
+			}
+			memcpy(d, in->data + ((size_t)sy * w + (size_t)sx) * c, (size_t)c);
+		}
+	}
+	lua_remove(L, -2);
+}
+
 /* ------------------------------------------------------------ decoding */
 
 enum format { F_UNKNOWN, F_JPEG, F_PNG };
@@ -237,10 +476,13 @@ static int draft_denom(int w, int h, int dw, int dh)
 	return scale >= 8 ? 8 : scale >= 4 ? 4 : scale >= 2 ? 2 : 1;
 }
 
-static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
-			size_t len, int channels, int dw, int dh)
+/* Leaves the image on the stack and returns its EXIF orientation (1..8). */
+static int decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
+		       size_t len, int channels, int dw, int dh)
 {
 	int w, h, subsamp, cs, denom;
+	jpeg_markers jm = read_markers(buf, len);
+	size_t reserve;
 	cs_image *im;
 	unsigned char *tmp;
 	int pf;
@@ -251,6 +493,7 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 	if (tjDecompressHeader3(e->dec, buf, (unsigned long)len, &w, &h, &subsamp, &cs))
 		jpeg_fail(L, e, "not a valid JPEG");
 	check_pixels(L, e, "JPEG header", (uint32_t)w, (uint32_t)h);
+	reserve = jpeg_scratch(w, h, subsamp, cs, jm.progressive);
 	denom = draft_denom(w, h, dw, dh);
 	w = (w + denom - 1) / denom; /* TJSCALED(w, 1/denom) */
 	h = (h + denom - 1) / denom;
@@ -268,9 +511,12 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 		tmp = im->data;
 		pf = channels == 4 ? TJPF_RGBA : TJPF_RGB;
 	}
+	/* the decoder's own memory, as a block of the budget it does not touch */
+	scratch_push(L, reserve);
 	if (tjDecompress2(e->dec, buf, (unsigned long)len, tmp, w, 0, h, pf, 0))
 		jpeg_fail(L, e, tjGetErrorCode(e->dec) == TJERR_FATAL ?
 			  "cannot decode the JPEG" : "truncated or corrupt JPEG");
+	lua_pop(L, 1);
 	if (pf == TJPF_CMYK) {
 		if (channels == 3) {
 			cmyk_to_rgb(tmp, im->data, (size_t)w * (size_t)h);
@@ -286,6 +532,7 @@ static void decode_jpeg(lua_State *L, image_env *e, const unsigned char *buf,
 		convert_pixels(tmp, 3, im->data, 1, (size_t)w * (size_t)h);
 		lua_pop(L, 1);
 	}
+	return jm.orientation;
 }
 
 static int png_fail(lua_State *L, guard *g, cs_status st, const char *what, int rc)
@@ -294,16 +541,19 @@ static int png_fail(lua_State *L, guard *g, cs_status st, const char *what, int 
 	return cs_lua_raise(L, st, "image.decode: %s PNG: %s", what, spng_strerror(rc));
 }
 
-static void decode_png(lua_State *L, image_env *e, const unsigned char *buf,
-		       size_t len, int channels)
+/* Leaves the image on the stack and returns its EXIF orientation (1..8). */
+static int decode_png(lua_State *L, image_env *e, const unsigned char *buf,
+		      size_t len, int channels)
 {
+	struct spng_exif exif;
+	int orientation = 1;
 	struct spng_ihdr ihdr;
 	guard *g = guard_new(L);
 	cs_image *im;
 	size_t need;
 	int fmt, flags = 0, rc;
 
-	g->png = spng_ctx_new(0);
+	g->png = png_ctx_new(L, 0);
 	if (!g->png)
 		luaL_error(L, "image.decode: cannot create a PNG decoder");
 	/* ancillary chunks (text, ICC) are bounded by the input itself */
@@ -343,8 +593,11 @@ static void decode_png(lua_State *L, image_env *e, const unsigned char *buf,
 		if ((rc = spng_decode_image(g->png, im->data, need, fmt, flags)))
 			png_fail(L, g, CS_EINVAL, "truncated or corrupt", rc);
 	}
+	if (spng_get_exif(g->png, &exif) == 0)
+		orientation = exif_orientation((const unsigned char *)exif.data, exif.length);
 	guard_release(g);
 	lua_remove(L, -2); /* the guard */
+	return orientation;
 }
 
 /* The bytes of a string or of a one-element BYTES tensor at idx. */
@@ -378,9 +631,11 @@ static const unsigned char *input_bytes(lua_State *L, int idx, size_t *len)
 }
 
 /*
- * image.decode(bytes [, {channels = 1|3|4, draft = {w, h}}]) -> image.
- * draft: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (in the DCT,
- * much faster) as long as it stays at least w x h, as Pillow's draft().
+ * image.decode(bytes [, {channels = 1|3|4, draft = {w, h}, orient = bool}])
+ * -> image. draft: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (in
+ * the DCT, much faster) as long as it stays at least w x h, as Pillow's
+ * draft(). orient (default true): the EXIF orientation is applied, as
+ * Pillow's ImageOps.exif_transpose, so the image is upright.
  * A string second argument is ignored, so
  * image.decode(cs.input_bytes(req)) works.
  */
@@ -390,7 +645,9 @@ static int l_decode(lua_State *L)
 	size_t len;
 	const unsigned char *buf = input_bytes(L, 1, &len);
 	lua_Integer channels = 3, dw = 0, dh = 0;
+	bool orient = true;
 	enum format f;
+	int o;
 
 	if (lua_istable(L, 2)) {
 		lua_getfield(L, 2, "channels");
@@ -409,6 +666,11 @@ static int l_decode(lua_State *L)
 			luaL_argerror(L, 2, "draft must be {width, height}");
 		}
 		lua_pop(L, 1);
+		if (lua_getfield(L, 2, "orient") != LUA_TNIL) {
+			luaL_argcheck(L, lua_isboolean(L, -1), 2, "orient must be true or false");
+			orient = lua_toboolean(L, -1);
+		}
+		lua_pop(L, 1);
 		luaL_argcheck(L, channels == 1 || channels == 3 || channels == 4, 2,
 			      "channels must be 1, 3 or 4");
 	} else if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING) {
@@ -425,11 +687,13 @@ static int l_decode(lua_State *L)
 	f = sniff(L, buf, len);
 	lua_settop(L, 2);
 	if (f == F_JPEG)
-		decode_jpeg(L, e, buf, len, (int)channels, (int)dw, (int)dh);
+		o = decode_jpeg(L, e, buf, len, (int)channels, (int)dw, (int)dh);
 	else if (f == F_PNG)
-		decode_png(L, e, buf, len, (int)channels);
+		o = decode_png(L, e, buf, len, (int)channels);
 	else
 		return cs_lua_raise(L, CS_EINVAL, "image.decode: not a JPEG or PNG image (unrecognised first bytes)");
+	if (orient && o != 1)
+		orient_image(L, o);
 	return 1;
 }
 
@@ -502,53 +766,6 @@ static unsigned char clip8(int32_t v)
 	return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* One output pixel of the horizontal pass, C channels (a constant). */
-static inline void taps_h(const unsigned char *p, int n, const int32_t *k,
-			  unsigned char *o, int c)
-{
-	int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0, s3 = s0;
-
-	for (int i = 0; i < n; i++, p += c) {
-		int32_t w = k[i];
-
-		s0 += p[0] * w;
-		if (c > 1) {
-			s1 += p[1] * w;
-			s2 += p[2] * w;
-		}
-		if (c > 3)
-			s3 += p[3] * w;
-	}
-	o[0] = clip8(s0);
-	if (c > 1) {
-		o[1] = clip8(s1);
-		o[2] = clip8(s2);
-	}
-	if (c > 3)
-		o[3] = clip8(s3);
-}
-
-static void resample_h(const unsigned char *src, int sw, int h, int c,
-		       unsigned char *dst, int dw, int ksize, const int *b,
-		       const int32_t *kk)
-{
-	for (int y = 0; y < h; y++) {
-		const unsigned char *row = src + (size_t)y * sw * c;
-		unsigned char *o = dst + (size_t)y * dw * c;
-
-		/* one loop per channel count, so the taps loop is unrolled */
-		for (int x = 0; x < dw; x++) {
-			const unsigned char *p = row + (size_t)b[x * 2] * c;
-
-			switch (c) {
-			case 1: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x, 1); break;
-			case 3: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x * 3, 3); break;
-			default: taps_h(p, b[x * 2 + 1], kk + x * ksize, o + x * 4, 4); break;
-			}
-		}
-	}
-}
-
 /*
  * The resampling loops are written for the vectoriser, which gcc runs at
  * -O2 only for loops of known length: ask for it here.
@@ -558,9 +775,159 @@ static void resample_h(const unsigned char *src, int sw, int h, int c,
 #else
 #define VECTORISE
 #endif
+#if defined(__GNUC__)
+#define ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE
+#endif
+/* ... and for AVX2 beside the baseline, picked at load time (ifunc). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+/*
+ * The horizontal pass works on blocks of HBLOCK rows, transposed so that
+ * one input column of the block (HBLOCK pixels) is contiguous: every output
+ * pixel is then a weighted sum of whole columns, the vertical pass's loop
+ * over HBLOCK x c lanes, which vectorises. The sums are the same integers as
+ * Pillow's pixel-by-pixel loop, so the result is too.
+ */
+#define HBLOCK 16
+#if defined(__GNUC__) && !defined(__clang__)
+#define UNROLL_HBLOCK _Pragma("GCC unroll 16")
+#else
+#define UNROLL_HBLOCK
+#endif
+
+/*
+ * Rows 0 .. rows - 1 of src into the column-major block tr. With 3
+ * channels a pixel moves as 4 bytes, the fourth overwritten by the next
+ * pixel written (tr has 4 bytes of slack); the last column of a row is read
+ * as 3, so nothing past the row is read.
+ */
+VECTORISE static inline ALWAYS_INLINE void transpose_in(const unsigned char *src,
+							 size_t sstride, int sw, int rows,
+							 int c, unsigned char *tr)
+{
+	const int lanes = HBLOCK * c;
+	int x;
+
+	if (c != 3) {
+		for (int r = 0; r < rows; r++) {
+			const unsigned char *s = src + (size_t)r * sstride;
+			unsigned char *t = tr + r * c;
+
+			for (x = 0; x < sw; x++, s += c, t += lanes)
+				memcpy(t, s, (size_t)c);
+		}
+		return;
+	}
+	for (x = 0; x < sw - 1; x++) {
+		const unsigned char *s = src + (size_t)x * 3;
+		unsigned char *t = tr + (size_t)x * lanes;
+
+		if (rows == HBLOCK) {
+			UNROLL_HBLOCK
+			for (int r = 0; r < HBLOCK; r++, t += 3, s += sstride)
+				memcpy(t, s, 4);
+		} else {
+			for (int r = 0; r < rows; r++, t += 3, s += sstride)
+				memcpy(t, s, 4);
+		}
+	}
+	for (int r = 0; r < rows; r++)
+		memcpy(tr + (size_t)x * lanes + r * 3, src + (size_t)r * sstride + (size_t)x * 3, 3);
+}
+
+/* The output columns of one block, written back row-major into dst. */
+VECTORISE static inline ALWAYS_INLINE void hpass_block(const unsigned char *tr, int c, unsigned char *dst,
+			       size_t dstride, int rows, int dw, int ksize,
+			       const int *b, const int32_t *kk)
+{
+	const int lanes = HBLOCK * c;
+	int32_t acc[HBLOCK * 4];
+	unsigned char px[HBLOCK * 4 + 1] = {0}; /* a spare byte: pixels move as 4 bytes */
+
+	for (int x = 0; x < dw; x++) {
+		const unsigned char *col = tr + (size_t)b[x * 2] * lanes;
+		const int32_t *k = kk + x * ksize;
+		int n = b[x * 2 + 1];
+		unsigned char *o = dst + (size_t)x * c;
+
+		for (int j = 0; j < lanes; j++)
+			acc[j] = 1 << (PRECISION_BITS - 1);
+		for (int i = 0; i < n; i++, col += lanes) {
+			int32_t w = k[i];
+
+			for (int j = 0; j < lanes; j++)
+				acc[j] += col[j] * w;
+		}
+		for (int j = 0; j < lanes; j++) {
+			int32_t v = acc[j] >> PRECISION_BITS;
+
+			v = v < 0 ? 0 : v;
+			px[j] = (unsigned char)(v > 255 ? 255 : v);
+		}
+		/* 3 channels as 4 bytes, the fourth rewritten by pixel x + 1 */
+		if (c == 3 && x + 1 < dw && rows == HBLOCK) {
+			UNROLL_HBLOCK
+			for (int r = 0; r < HBLOCK; r++)
+				memcpy(o + (size_t)r * dstride, px + r * 3, 4);
+		} else if (c == 3 && x + 1 < dw) {
+			for (int r = 0; r < rows; r++)
+				memcpy(o + (size_t)r * dstride, px + r * 3, 4);
+		} else {
+			for (int r = 0; r < rows; r++)
+				memcpy(o + (size_t)r * dstride, px + r * c, (size_t)c);
+		}
+	}
+}
+
+/* One block, with c a constant in each call so the lane loops unroll. */
+MULTIVERSION VECTORISE static void hpass(const unsigned char *src, int sw, int rows, int c,
+			    unsigned char *tr, unsigned char *dst, int dw, int ksize,
+			    const int *b, const int32_t *kk)
+{
+	size_t ss = (size_t)sw * c, ds = (size_t)dw * c;
+
+	switch (c) {
+	case 1:
+		transpose_in(src, ss, sw, rows, 1, tr);
+		hpass_block(tr, 1, dst, ds, rows, dw, ksize, b, kk);
+		break;
+	case 3:
+		transpose_in(src, ss, sw, rows, 3, tr);
+		hpass_block(tr, 3, dst, ds, rows, dw, ksize, b, kk);
+		break;
+	default:
+		transpose_in(src, ss, sw, rows, 4, tr);
+		hpass_block(tr, 4, dst, ds, rows, dw, ksize, b, kk);
+		break;
+	}
+}
+
+/* The horizontal pass: h rows of sw pixels into h rows of dw. */
+static void resample_h(lua_State *L, const unsigned char *src, int sw, int h, int c,
+		       unsigned char *dst, int dw, int ksize, const int *b,
+		       const int32_t *kk)
+{
+	size_t tn = (size_t)sw * HBLOCK * c + 4;
+	unsigned char *tr = scratch_push(L, tn);
+
+	memset(tr, 0, tn); /* the lanes of a short last block stay defined */
+	for (int y = 0; y < h; y += HBLOCK) {
+		int rows = h - y < HBLOCK ? h - y : HBLOCK;
+
+		hpass(src + (size_t)y * sw * c, sw, rows, c, tr,
+		      dst + (size_t)y * dw * c, dw, ksize, b, kk);
+	}
+	lua_pop(L, 1);
+}
 
 /* The vertical pass: whole rows at a time into an accumulator row. */
-VECTORISE static void resample_v(lua_State *L, const unsigned char *src, int w, int c,
+MULTIVERSION VECTORISE static void resample_v(lua_State *L, const unsigned char *src, int w, int c,
 		       unsigned char *dst, int dh, int ksize, const int *b,
 		       const int32_t *kk)
 {
@@ -669,7 +1036,7 @@ static int m_resize(lua_State *L)
 		int32_t *kk;
 		int ks = coeffs(L, in->width, (int)w, &b, &kk);
 
-		resample_h(in->data, in->width, in->height, in->channels, out->data,
+		resample_h(L, in->data, in->width, in->height, in->channels, out->data,
 			   (int)w, ks, b, kk);
 	} else if (w == in->width) {
 		int *b;
@@ -687,7 +1054,7 @@ static int m_resize(lua_State *L)
 
 		/* only the rows the vertical pass reads, as Pillow does */
 		mid = scratch_push(L, (size_t)(last - first) * (size_t)w * in->channels);
-		resample_h(in->data + (size_t)first * in->width * in->channels, in->width,
+		resample_h(L, in->data + (size_t)first * in->width * in->channels, in->width,
 			   last - first, in->channels, mid, (int)w, ksx, bx, kx);
 		for (int y = 0; y < h; y++)
 			by[y * 2] -= first;
@@ -899,7 +1266,7 @@ static void push_png(lua_State *L, const unsigned char *px, int w, int h, int c)
 	ihdr.color_type = c == 1 ? SPNG_COLOR_TYPE_GRAYSCALE :
 			  c == 3 ? SPNG_COLOR_TYPE_TRUECOLOR :
 			  SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
-	g->png = spng_ctx_new(SPNG_CTX_ENCODER);
+	g->png = png_ctx_new(L, SPNG_CTX_ENCODER);
 	if (!g->png)
 		luaL_error(L, "to_png: cannot create a PNG encoder");
 	spng_set_option(g->png, SPNG_ENCODE_TO_BUFFER, 1);

@@ -12,7 +12,12 @@
  * pixel buffer exists, so a small file that claims a huge image costs
  * nothing. Pixel buffers are Lua userdata: they count against the glue's
  * memory budget (limits.glue_memory_bytes) and are freed by the garbage
- * collector. The decoders' own working memory (a few rows) is not counted.
+ * collector. So does the decoders' own working memory: libspng allocates
+ * from the state's allocator; TurboJPEG takes no allocator, so an estimate
+ * of what libjpeg-turbo uses (a band of rows; every coefficient of a
+ * progressive JPEG) is reserved from the budget while it decodes.
+ *
+ * EXIF orientation is applied by default (image.decode's orient option).
  *
  * Bad data (empty, truncated, corrupt, GIF and other formats, over a limit)
  * is raised with cs_lua_raise(): 400, or 413 for the limits; misuse of the

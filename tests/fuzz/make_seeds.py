@@ -43,6 +43,12 @@ def main():
     save(d, "palette.png", enc(rgb.convert("P"), "PNG"))
     save(d, "gray.png", enc(rgb.convert("L"), "PNG"))
     save(d, "interlaced.png", enc(rgb, "PNG", optimize=False))
+    # EXIF orientation: the rotating path and the EXIF reader
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    save(d, "exif-orient6.jpg", enc(rgb, "JPEG", quality=50, exif=ex.tobytes()))
+    ex[0x0112] = 7
+    save(d, "exif-orient7.png", enc(rgb, "PNG", exif=ex.tobytes()))
     raw = b"".join(b"\x00" + bytes(12) for _ in range(2))
     ihdr = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)
     def chunk(k, v):

@@ -199,6 +199,12 @@ raw /models/uploads/info "$fx/rgb16.png" image/png
 ok "a 16-bit PNG is converted to 8 bits" '.width == 640 and .channels == 3'
 raw /models/uploads/info "$fx/exif.jpg" image/jpeg
 ok "a JPEG with 1 MB of EXIF segments decodes (the EXIF is skipped)" '.width == 640 and .height == 480'
+raw /models/uploads/info "$fx/orient_6.jpg" image/jpeg
+ok "a 48x32 JPEG with EXIF Orientation 6 is turned upright: 32x48" '.width == 32 and .height == 48'
+raw /models/uploads/info "$fx/orient_huge_6.jpg" image/jpeg
+ok "the same behind a 64 kB EXIF block of 5401 entries: 32x48" '.width == 32 and .height == 48'
+raw /models/uploads/info "$fx/exif_bad_ifd.jpg" image/jpeg
+ok "a malformed EXIF block (its IFD past the end) is ignored: 48x32" '.width == 48 and .height == 32'
 
 status=$(curl -s -o "$run/thumb.png" -w '%{http_code} %{content_type}' -m 30 \
 	-H 'Content-Type: image/jpeg' --data-binary "@$fx/photo.jpg" "$base/models/uploads/thumb") || status=failed

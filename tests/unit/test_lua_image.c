@@ -2,7 +2,9 @@
  * test_lua_image.c - the glue's `image`: decoding against Pillow, the
  * resampler against Pillow's, the torchvision pipeline, conversions, bad
  * images (empty, truncated, corrupt, a PNG bomb, GIF, over the limits),
- * PNG output and the memory the pixels take from the state's allocator.
+ * EXIF orientation against Pillow's exif_transpose (all 8, a huge and
+ * malformed EXIF blocks), PNG output and the memory the pixels and the
+ * decoders take from the state's allocator.
  *
  * The fixtures and references are written at test time by
  * tests/data/images/make_fixtures.py (python3-pil, python3-numpy,
@@ -59,8 +61,8 @@ static const char *error_text(lua_State *L, char *buf, size_t n)
 
 static char fixtures[256];
 
-/* An allocator that counts: the bytes in use and the peak. */
-static size_t mem_used, mem_peak;
+/* An allocator that counts: the bytes in use and the peak; a cap if set. */
+static size_t mem_used, mem_peak, mem_cap;
 
 static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -73,6 +75,8 @@ static void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		mem_used -= old;
 		return NULL;
 	}
+	if (mem_cap && nsize > old && mem_used + (nsize - old) > mem_cap)
+		return NULL;
 	p = realloc(ptr, nsize);
 	if (!p)
 		return NULL;
@@ -379,6 +383,42 @@ TEST(limits)
 	close_state(L);
 }
 
+TEST(exif_orientation)
+{
+	lua_State *L = default_state();
+
+	/* all 8: upright as Pillow's ImageOps.exif_transpose, byte for byte */
+	RUN_OK(L, "for k = 1, 8 do\n"
+		  "  local im = image.decode(read('orient_' .. k .. '.jpg'))\n"
+		  "  local w, h = 48, 32\n"
+		  "  if k >= 5 then w, h = 32, 48 end\n"
+		  "  assert(im.width == w and im.height == h, k .. ': ' .. tostring(im))\n"
+		  "  local d = maxdiff(im:bytes(), read('orient_' .. k .. '.rgb'))\n"
+		  "  assert(d == 0, 'orientation ' .. k .. ' vs Pillow: ' .. d)\n"
+		  /* orient = false: the stored pixels, as Image.open */
+		  "  local raw = image.decode(read('orient_' .. k .. '.jpg'), {orient = false})\n"
+		  "  assert(raw.width == 48 and maxdiff(raw:bytes(), read('orient_1.rgb')) == 0)\n"
+		  /* with other channel counts too */
+		  "  local g = image.decode(read('orient_' .. k .. '.jpg'), {channels = 4})\n"
+		  "  assert(g.width == w and g.channels == 4)\n"
+		  "end\n");
+	RUN_OK(L, "local im = image.decode(read('orient_6.png'))\n"
+		  "assert(im.width == 32 and im.height == 48)\n");
+	/* a 64 kB EXIF block, the tag last of 5401 entries; two values */
+	RUN_OK(L, "for _, f in ipairs{'orient_huge_6.jpg', 'exif_count2_6.jpg'} do\n"
+		  "  local d = maxdiff(image.decode(read(f)):bytes(), read('orient_6.rgb'))\n"
+		  "  assert(d == 0, f .. ': ' .. d)\n"
+		  "end\n");
+	/* malformed blocks are ignored: the image as stored */
+	RUN_OK(L, "for _, n in ipairs{'ifd', 'count', 'magic', 'value', 'cut', 'short'} do\n"
+		  "  local im = image.decode(read('exif_bad_' .. n .. '.jpg'))\n"
+		  "  assert(im.width == 48, n)\n"
+		  "  assert(maxdiff(im:bytes(), read('orient_1.rgb')) == 0, n)\n"
+		  "end\n");
+	RUN_ERR(L, "image.decode(read('orient_6.jpg'), {orient = 1})", "orient must be true or false");
+	close_state(L);
+}
+
 TEST(pixels_count_against_the_allocator)
 {
 	lua_State *L = default_state();
@@ -395,6 +435,48 @@ TEST(pixels_count_against_the_allocator)
 	RUN_OK(L, "IM = nil");
 	lua_gc(L, LUA_GCCOLLECT, 0);
 	CHECK(mem_used < before + 4096);
+	close_state(L);
+}
+
+/*
+ * The decoders' working memory comes from the state too: libspng's from
+ * its allocator, libjpeg-turbo's as a reservation while it decodes (all
+ * the coefficients of a progressive JPEG), so a cap refuses what it would
+ * take.
+ */
+TEST(decoder_memory_counts)
+{
+	lua_State *L = default_state();
+	size_t before, img = 640 * 480 * 3;
+
+	RUN_OK(L, "PNG, JPG, PROG = read('photo.png'), read('photo.jpg'), read('photo_prog.jpg')");
+	lua_gc(L, LUA_GCCOLLECT, 0);
+	before = mem_peak = mem_used;
+	RUN_OK(L, "IM = image.decode(PNG)");
+	printf("# PNG decode: peak %zu bytes over the image\n", mem_peak - before - img);
+	/* zlib's 32 kB window and libspng's rows */
+	CHECK(mem_peak - before >= img + 32 * 1024);
+	RUN_OK(L, "IM = nil");
+	lua_gc(L, LUA_GCCOLLECT, 0);
+	before = mem_peak = mem_used;
+	RUN_OK(L, "IM = image.decode(PROG)");
+	printf("# progressive JPEG decode: peak %zu bytes over the image\n", mem_peak - before - img);
+	/* 2 bytes a coefficient, chroma at 4:2:0 */
+	CHECK(mem_peak - before >= img + 640 * 480 * 3);
+	RUN_OK(L, "assert(maxdiff(IM:bytes(), image.decode(JPG):bytes()) < 64)\n"
+		  "IM = nil");
+	lua_gc(L, LUA_GCCOLLECT, 0);
+	/* a cap the baseline JPEG fits in, the progressive one does not */
+	mem_cap = mem_used + img + 512 * 1024;
+	RUN_OK(L, "IM = image.decode(JPG); IM = nil");
+	lua_gc(L, LUA_GCCOLLECT, 0);
+	RUN_ERR(L, "image.decode(PROG)", "not enough memory");
+	lua_gc(L, LUA_GCCOLLECT, 0);
+	/* room for the PNG's pixels, not for zlib's window beside them */
+	mem_cap = mem_used + img + 16 * 1024;
+	RUN_ERR(L, "image.decode(PNG)", "PNG");
+	mem_cap = 0;
+	RUN_OK(L, "IM = image.decode(PNG); IM = nil");
 	close_state(L);
 }
 
@@ -462,7 +544,9 @@ int main(void)
 	RUN(bad_images);
 	RUN(bomb_refused_before_allocating);
 	RUN(limits);
+	RUN(exif_orientation);
 	RUN(pixels_count_against_the_allocator);
+	RUN(decoder_memory_counts);
 	RUN(png_out);
 	RUN(bytes_tensor_input);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fixtures);

@@ -14,6 +14,7 @@ Files (raw references are 8-bit interleaved pixels, row by row, or
 little-endian float32 for the tensor):
   photo.jpg, photo.png        640x480 RGB, smooth shapes plus noise
   photo.rgb                   Pillow's decode of photo.jpg
+  photo_prog.jpg              the same pixels as a progressive JPEG
   photo_png.rgb               photo.png's pixels
   resize_bilinear_WxH.rgb     Pillow resize(BILINEAR) of photo.jpg
   resize_nearest_WxH.rgb      Pillow resize(NEAREST)
@@ -29,6 +30,18 @@ little-endian float32 for the tensor):
   draft_224.rgb               Pillow's draft("RGB", (224, 224)) of photo.jpg (320x240)
   exif.jpg                    photo.jpg with 16 APP1 (EXIF) segments, ~1 MB
   exif_big.jpg                the same with 40 segments, ~2.7 MB
+  orient_K.jpg orient_K.rgb   a 48x32 JPEG whose EXIF Orientation is K (1..8),
+                              and Pillow's ImageOps.exif_transpose of it
+                              (every orient_K.jpg holds the same pixels)
+  orient_6.png                the same pixels as a PNG with an eXIf chunk, 6
+  orient_huge_6.jpg           an APP1 of 65533 bytes: 5400 other IFD0 entries
+                              before Orientation 6 (upright: orient_6.rgb)
+  exif_count2_6.jpg           Orientation 6 stored with a count of 2 (Pillow
+                              takes the first value: upright is orient_6.rgb)
+  exif_bad_NAME.jpg           malformed EXIF blocks (an IFD past the end, an
+                              entry count past the end, a bad TIFF magic, a
+                              value of 9, a cut entry, a 3-byte block):
+                              ignored, the pixels are orient_1.rgb
   bomb.png                    a ~10 kB PNG claiming 100000x100000 pixels
   truncated.jpg truncated.png the first half of photo.jpg / photo.png
   corrupt.jpg                 a JPEG header followed by garbage
@@ -42,7 +55,7 @@ import sys
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 W, H = 640, 480
 RESIZES = [("bilinear", 224, 224), ("bilinear", 37, 91), ("bilinear", 800, 600),
@@ -73,6 +86,58 @@ def raw_png(width, height, depth, color, rows):
             png_chunk(b"IEND", b""))
 
 
+def app1(tiff):
+    body = b"Exif\x00\x00" + tiff
+    return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+
+def tiff(entries, le=True, ifd=8, count=None, magic=42):
+    """A TIFF header and IFD0 of (tag, type, count, value) entries."""
+    e = "<" if le else ">"
+    head = (b"II" if le else b"MM") + struct.pack(e + "HI", magic, ifd)
+    n = len(entries) if count is None else count
+    body = struct.pack(e + "H", n)
+    for tag, typ, cnt, val in entries:
+        v = struct.pack(e + "HH", val, 0) if typ == 3 else struct.pack(e + "I", val)
+        body += struct.pack(e + "HHI", tag, typ, cnt) + v
+    return head + body + struct.pack(e + "I", 0)
+
+
+def orientations(out, px):
+    """orient_K.jpg, their upright references, a PNG, a huge and bad EXIF blocks."""
+    small = Image.fromarray(np.ascontiguousarray(px), "RGB")
+    for k in range(1, 9):
+        ex = Image.Exif()
+        ex[0x0112] = k
+        path = os.path.join(out, f"orient_{k}.jpg")
+        small.save(path, quality=90, exif=ex.tobytes())
+        up = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+        write(out, f"orient_{k}.rgb", up.tobytes())
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    small.save(os.path.join(out, "orient_6.png"), exif=ex.tobytes())
+    small.save(os.path.join(out, "orient_none.jpg"), quality=90)
+    plain = open(os.path.join(out, "orient_none.jpg"), "rb").read()
+    os.remove(os.path.join(out, "orient_none.jpg"))
+    bare = plain[:2], plain[2:]
+    other = [(0x7000 + i % 4096, 3, 1, i % 65536) for i in range(5400)]
+    huge = app1(tiff(other + [(0x0112, 3, 1, 6)]))
+    write(out, "orient_huge_6.jpg", bare[0] + huge + bare[1])
+    bad = {
+        "ifd": tiff([(0x0112, 3, 1, 6)], ifd=0xfffffff0),
+        "count": tiff([(0x0100, 3, 1, 48)], count=65535),
+        "magic": tiff([(0x0112, 3, 1, 6)], magic=43),
+        "value": tiff([(0x0112, 3, 1, 9)], le=False),
+        "cut": tiff([(0x0112, 3, 1, 6)])[:14],
+        "short": b"II*",
+    }
+    # two values where one is meant: Pillow takes the first
+    write(out, "exif_count2_6.jpg", bare[0] + app1(tiff([(0x0112, 3, 2, 6)])) + bare[1])
+    for name, t in bad.items():
+        write(out, f"exif_bad_{name}.jpg", bare[0] + app1(t) + bare[1])
+    assert len(huge) <= 65537, len(huge)
+
+
 def write(out, name, data):
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)
@@ -89,6 +154,7 @@ def main():
     im = Image.fromarray(px, "RGB")
     im.save(os.path.join(out, "photo.jpg"), quality=90)
     im.save(os.path.join(out, "photo.png"))
+    im.save(os.path.join(out, "photo_prog.jpg"), quality=90, progressive=True)
     write(out, "photo_png.rgb", px.tobytes())
     jpg = Image.open(os.path.join(out, "photo.jpg"))
     jpg.load()
@@ -143,6 +209,8 @@ def main():
     write(out, "exif_big.jpg", data[:2] + app1 * 40 + data[2:])
     write(out, "truncated.jpg", data[:len(data) // 2])
     write(out, "corrupt.jpg", data[:2] + b"\xff\xdb\x00\x43" + bytes(rng.integers(0, 256, 4000, dtype=np.uint8)))
+
+    orientations(out, px[100:132, 200:248])
 
     pdata = bytearray(open(os.path.join(out, "photo.png"), "rb").read())
     write(out, "truncated.png", bytes(pdata[:len(pdata) // 2]))
