@@ -3,6 +3,9 @@
  * deployment's heartbeats from Redis, run the scaling policy
  * (runtime/registry/scaling.c, docs/scaling.md), write the model's hint (desired,
  * reason, time) and apply it to the local pool with `cubeserve scale`.
+ * With --hint-only (a cluster, where KEDA scales the pods) every model
+ * with live instances is evaluated from its instances alone and only the
+ * hint is written.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -88,6 +91,80 @@ static int apply(cs_cli *cli, const char *name, int n, const char *reason)
 	return rc;
 }
 
+/*
+ * One model's pass: its instances' load through the policy, the hint
+ * written; procs < 0 (hint only) counts the processes of its live
+ * instances; else the change is applied to the local pool.
+ */
+static void evaluate(cs_cli *cli, tracked *t, const cs_scaling_policy *base,
+		     const char *name, int procs, int hint_only)
+{
+	json_t *inst = NULL, *x;
+	cs_scaling_sample s = {0, 0, 0};
+	char reason[256];
+	tracked *tr;
+	size_t k;
+	int want;
+
+	if (cs_registry_instances(cli->reg, name, &inst) != CS_OK)
+		return;
+	if (procs < 0) {
+		procs = 0;
+		json_array_foreach(inst, k, x)
+			procs += (int)jdbl(x, "processes", 1);
+		if (procs == 0) { /* nothing runs it: nothing to say */
+			json_decref(inst);
+			return;
+		}
+	}
+	tr = track(t, name, base, procs);
+	if (!tr) {
+		json_decref(inst);
+		return;
+	}
+	s.processes = procs;
+	json_array_foreach(inst, k, x) {
+		double busy = jdbl(x, "busy", 0), waiting = jdbl(x, "waiting", 0);
+		double threads = jdbl(x, "threads", 1);
+
+		/* a process with several serving threads counts as one
+		   process whose utilization is busy / threads */
+		s.busy += threads > 0 ? busy / threads : busy;
+		s.waiting += waiting > 0 ? waiting : 0;
+	}
+	json_decref(inst);
+	want = cs_scaler_step(&tr->scaler, &s, reason, sizeof reason);
+	if (cli->json) {
+		json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:i,s:s}", "model", name,
+				      "processes", procs, "busy", s.busy,
+				      "waiting", s.waiting, "desired", want,
+				      "reason", reason);
+
+		if (o) {
+			char *line = json_dumps(o, JSON_COMPACT);
+
+			if (line)
+				puts(line);
+			free(line);
+			json_decref(o);
+		}
+	}
+	if (want != procs && !hint_only) {
+		if (!cli->json)
+			printf("autoscale: %s: %s\n", name, reason);
+		fflush(stdout);
+		if (apply(cli, name, want, reason) != CLI_OK)
+			/* try again from the pool as it is */
+			cs_scaler_init(&tr->scaler, &tr->scaler.p, procs);
+	} else {
+		if (want != procs && !cli->json)
+			printf("autoscale: %s: hint %d: %s\n", name, want, reason);
+		if (cs_registry_hint(cli->reg, name, want, reason) != CS_OK)
+			cli_reg_fail(cli);
+	}
+	fflush(stdout);
+}
+
 int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -101,13 +178,14 @@ int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv)
 		{"window", required_argument, NULL, 'w'},
 		{"duration", required_argument, NULL, 'D'},
 		{"once", no_argument, NULL, 'o'},
+		{"hint-only", no_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	static tracked t[MAX_TRACKED];
 	cs_scaling_policy base;
 	double interval = 1, duration = 0;
 	long long started;
-	int once = 0, c, rc, min = 1, max = 8;
+	int once = 0, hint_only = 0, c, rc, min = 1, max = 8;
 	char **names;
 	int n_names;
 
@@ -134,6 +212,7 @@ int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv)
 		case 'w': base.window_s = (int)v; break;
 		case 'D': duration = v; break;
 		case 'o': once = 1; break;
+		case 'H': hint_only = 1; break;
 		default: return c; /* cli_getopt's own exit codes */
 		}
 	}
@@ -164,7 +243,8 @@ int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv)
 		json_t *deps = NULL, *d;
 		size_t i;
 
-		if (cs_registry_deployments(cli->reg, &deps) != CS_OK) {
+		if ((hint_only ? cs_registry_models(cli->reg, &deps) :
+				 cs_registry_deployments(cli->reg, &deps)) != CS_OK) {
 			rc = cli_reg_fail(cli);
 			if (once)
 				return rc;
@@ -173,58 +253,13 @@ int cli_cmd_autoscale(cs_cli *cli, int argc, char **argv)
 		}
 		json_array_foreach(deps, i, d) {
 			const char *name = jstr(d, "name", "");
-			int procs = (int)jnum(d, "processes", 1);
-			json_t *inst = NULL, *x;
-			cs_scaling_sample s = {0, 0, 0};
-			char reason[256];
-			tracked *tr;
-			size_t k;
-			int want;
 
-			if (strcmp(jstr(d, "state", ""), "running") != 0 ||
-			    !wanted(names, n_names, name))
+			if (!wanted(names, n_names, name))
 				continue;
-			tr = track(t, name, &base, procs);
-			if (!tr || cs_registry_instances(cli->reg, name, &inst) != CS_OK)
-				continue;
-			s.processes = procs;
-			json_array_foreach(inst, k, x) {
-				double busy = jdbl(x, "busy", 0), waiting = jdbl(x, "waiting", 0);
-				double threads = jdbl(x, "threads", 1);
-
-				/* a process with several serving threads counts as one
-				   process whose utilization is busy / threads */
-				s.busy += threads > 0 ? busy / threads : busy;
-				s.waiting += waiting > 0 ? waiting : 0;
-			}
-			json_decref(inst);
-			want = cs_scaler_step(&tr->scaler, &s, reason, sizeof reason);
-			if (cli->json) {
-				json_t *o = json_pack("{s:s,s:i,s:f,s:f,s:i,s:s}", "model", name,
-						      "processes", procs, "busy", s.busy,
-						      "waiting", s.waiting, "desired", want,
-						      "reason", reason);
-
-				if (o) {
-					char *line = json_dumps(o, JSON_COMPACT);
-
-					if (line)
-						puts(line);
-					free(line);
-					json_decref(o);
-				}
-			}
-			if (want != procs) {
-				if (!cli->json)
-					printf("autoscale: %s: %s\n", name, reason);
-				fflush(stdout);
-				if (apply(cli, name, want, reason) != CLI_OK)
-					/* try again from the pool as it is */
-					cs_scaler_init(&tr->scaler, &tr->scaler.p, procs);
-			} else if (cs_registry_hint(cli->reg, name, want, reason) != CS_OK) {
-				cli_reg_fail(cli);
-			}
-			fflush(stdout);
+			if (hint_only)
+				evaluate(cli, t, &base, name, -1, 1);
+			else if (strcmp(jstr(d, "state", ""), "running") == 0)
+				evaluate(cli, t, &base, name, (int)jnum(d, "processes", 1), 0);
 		}
 		json_decref(deps);
 		if (once)

@@ -162,7 +162,8 @@ static const command commands[] = {
 	{"autoscale", cli_cmd_autoscale, "scale deployments from their load (runs until Ctrl-C)",
 "Usage: cubeserve autoscale [NAME...] [--interval S] [--target U] [--band B]\n"
 "                           [--min N] [--max N] [--up-after S] [--down-after S]\n"
-"                           [--window S] [--duration S] [--once] [--json]\n\n"
+"                           [--window S] [--duration S] [--once] [--hint-only]\n"
+"                           [--json]\n\n"
 "Once every interval (default 1 s) reads the heartbeats of every running\n"
 "deployment (or the ones named), computes the desired processes with the\n"
 "policy of docs/scaling.md (utilization = busy / processes against the\n"
@@ -177,6 +178,10 @@ static const command commands[] = {
 "      --down-after S   seconds under the band before shrinking (default 30)\n"
 "      --window S       seconds the utilization is averaged over (default 10)\n"
 "      --once           one evaluation, then exit\n"
+"      --hint-only      write the hints only, for every model with live\n"
+"                       instances (or the ones named), processes counted from\n"
+"                       their heartbeats: the mode for a cluster, where KEDA\n"
+"                       scales the pods on the hint (docs/kubernetes.md)\n"
 "      --json           one JSON line per deployment and evaluation\n"},
 	{"logs", cli_cmd_logs, "a deployment's log",
 "Usage: cubeserve logs NAME [-n|--lines LINES] [-f|--follow]\n\n"

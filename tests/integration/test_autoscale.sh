@@ -104,4 +104,22 @@ changes=$(jq -s '[.[] | .desired] | [foreach .[] as $d ({prev: null, n: 0}; {pre
 curl -s -m 5 "http://127.0.0.1:$port/models/slow" -d '{"ms": 1}' | grep -q '"slept":1' &&
 	pass "the model still answers" || fail "the model still answers"
 
+# --hint-only (a cluster's mode): every model with live instances, from
+# their heartbeats; the hint grows, the pool is left to KEDA (here: alone)
+kill "$scaler" 2>/dev/null; wait "$scaler" 2>/dev/null || true
+"$CS" autoscale --hint-only --interval 0.5 --window 2 --up-after 2 --min 1 --max 4 \
+	--duration 9 --json >"$run/hint.jsonl" 2>"$run/hint.err" &
+scaler=$!
+wrk -t2 -c8 -d7s -s "$run/post.lua" "http://127.0.0.1:$port/models/slow" >"$run/wrk2.txt" 2>&1 || true
+wait "$scaler" 2>/dev/null || true
+scaler=
+hint_peak=$(jq -s '[.[] | select(.model == "slow") | .desired] | max // 0' "$run/hint.jsonl")
+hinted=$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --raw hget cs:hint:slow desired 2>/dev/null)
+if [ "$hint_peak" -ge 2 ] && [ "$hinted" -ge 2 ] && [ "$(processes)" -eq 1 ]; then
+	pass "autoscale --hint-only: the hint grows to $hinted under load, the pool keeps 1 process"
+else
+	fail "autoscale --hint-only: the hint grows, the pool is not scaled" \
+		"peak $hint_peak, hint '$hinted', processes $(processes)" "$(tail -n 3 "$run/hint.jsonl")" "$(cat "$run/hint.err")"
+fi
+
 tap_done
