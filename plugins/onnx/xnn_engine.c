@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xnn_internal.h"
 
@@ -266,7 +267,8 @@ static float *buf(const cs__xnn_model *m, int id)
 	return (float *)(m->ws + m->vals[m->vals[id].root].offset);
 }
 
-static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
+static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
+				pthreadpool_t tp)
 {
 	const xval *in = s->in[0] >= 0 ? &m->vals[s->in[0]] : NULL;
 	const xval *out = &m->vals[s->out];
@@ -278,26 +280,26 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_convolution2d_nhwc_f32(
 			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_MAXPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_max_pooling2d_nhwc_f32(
 			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_AVGPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_average_pooling2d_nhwc_f32(
 			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_GAP:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_global_average_pooling_nwc_f32(
 			s->op, p[0], p[1] * p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_FC:
 		return xnn_setup_fully_connected_nc_f32(
 			s->op, elems(in, n) / s->k_in, buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_BINARY: {
 		const float *a, *bb;
 		size_t na, nb;
@@ -329,22 +331,22 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		switch (s->bop) {
 		case B_ADD:
 			return xnn_setup_add_nd_f32(s->op, na, p, nb, q, a, bb,
-						    o, NULL);
+						    o, tp);
 		case B_SUB:
 			return xnn_setup_subtract_nd_f32(s->op, na, p, nb, q, a,
-							 bb, o, NULL);
+							 bb, o, tp);
 		case B_MUL:
 			return xnn_setup_multiply_nd_f32(s->op, na, p, nb, q, a,
-							 bb, o, NULL);
+							 bb, o, tp);
 		case B_DIV:
 			return xnn_setup_divide_nd_f32(s->op, na, p, nb, q, a,
-						       bb, o, NULL);
+						       bb, o, tp);
 		case B_MAX:
 			return xnn_setup_maximum_nd_f32(s->op, na, p, nb, q, a,
-							bb, o, NULL);
+							bb, o, tp);
 		default:
 			return xnn_setup_minimum_nd_f32(s->op, na, p, nb, q, a,
-							bb, o, NULL);
+							bb, o, tp);
 		}
 	}
 	case S_UNARY: {
@@ -353,54 +355,59 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		float *y = buf(m, s->out);
 		switch (s->uop) {
 		case U_ELU:
-			return xnn_setup_elu_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_elu_nc_f32(s->op, e, x, y, tp);
 		case U_HARDSWISH:
-			return xnn_setup_hardswish_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_hardswish_nc_f32(s->op, e, x, y, tp);
 		case U_ABS:
-			return xnn_setup_abs_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_abs_nc_f32(s->op, e, x, y, tp);
 		case U_NEG:
-			return xnn_setup_negate_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_negate_nc_f32(s->op, e, x, y, tp);
 		case U_FLOOR:
-			return xnn_setup_floor_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_floor_nc_f32(s->op, e, x, y, tp);
 		case U_CEIL:
-			return xnn_setup_ceiling_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_ceiling_nc_f32(s->op, e, x, y, tp);
 		default:
-			return xnn_setup_square_root_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_square_root_nc_f32(s->op, e, x, y, tp);
 		}
 	}
 	case S_PRELU:
 		return xnn_setup_prelu_nc_f32(s->op, elems(out, n) / s->channels,
 					      buf(m, s->in[0]), buf(m, s->out),
-					      NULL);
+					      tp);
 	case S_CLAMP:
 		return xnn_setup_clamp_nc_f32(s->op, elems(out, n),
 					      buf(m, s->in[0]), buf(m, s->out),
-					      NULL);
+					      tp);
 	case S_LEAKY:
 		return xnn_setup_leaky_relu_nc_f32(s->op, elems(out, n),
 						   buf(m, s->in[0]),
-						   buf(m, s->out), NULL);
+						   buf(m, s->out), tp);
 	case S_SIGMOID:
 		return xnn_setup_sigmoid_nc_f32(s->op, elems(out, n),
 						buf(m, s->in[0]),
-						buf(m, s->out), NULL);
+						buf(m, s->out), tp);
 	case S_SOFTMAX:
 		return xnn_setup_softmax_nc_f32(s->op, elems(out, n) / s->channels,
 						buf(m, s->in[0]),
-						buf(m, s->out), NULL);
+						buf(m, s->out), tp);
 	case S_PAD:
 		r = cs__xnn_phys(in, n, p);
 		return xnn_setup_constant_pad_nd_x32(s->op, (size_t)r, p,
 						     s->pre, s->post,
 						     buf(m, s->in[0]),
-						     buf(m, s->out), NULL);
+						     buf(m, s->out), tp);
 	default:
 		return xnn_status_success;
 	}
 }
 
-/* Sets the operators up for batch n, planning the workspace again. */
-static int prepare(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
+/*
+ * Sets the operators up for batch n, planning the workspace again. XNNPACK's
+ * setup reads only the thread count of tp (to split the work into tiles);
+ * the threads themselves are the ones xnn_run_operator() is given.
+ */
+static int prepare(cs__xnn_model *m, int64_t n, pthreadpool_t tp, char *err,
+		   size_t errlen)
 {
 	size_t total;
 	int rc;
@@ -424,7 +431,7 @@ static int prepare(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 		m->ws_size = total;
 	}
 	for (size_t k = 0; k < m->n_steps; k++) {
-		enum xnn_status st = setup_op(m, &m->steps[k], n);
+		enum xnn_status st = setup_op(m, &m->steps[k], n, tp);
 		if (st != xnn_status_success) {
 			snprintf(err, errlen, "XNNPACK cannot set step %zu up "
 				 "for batch %lld: %s", k, (long long)n,
@@ -547,7 +554,7 @@ static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 			run_transpose(m, s, n);
 			break;
 		default: {
-			enum xnn_status st = xnn_run_operator(s->op, NULL);
+			enum xnn_status st = xnn_run_operator(s->op, m->pool);
 			if (st != xnn_status_success) {
 				snprintf(err, errlen, "XNNPACK step %zu "
 					 "failed: %s", k, xnn_why(st));
@@ -599,7 +606,21 @@ int cs__xnn_run(cs__xnn_model *m, const cs__onnx_blob *in, size_t n_in,
 			 "batch", (long long)n);
 		return CS_EINVAL;
 	}
-	if ((rc = prepare(m, n, err, errlen)) != CS_OK)
+	if (m->threads > 1 && (!m->pool || m->pool_pid != getpid())) {
+		/*
+		 * The first call in this process: threads do not survive a
+		 * fork, so a pool inherited from the parent is only a husk
+		 * (never destroyed here: joining its threads would wait
+		 * forever).
+		 */
+		if (!(m->pool = pthreadpool_create(m->threads))) {
+			snprintf(err, errlen, "cannot start %zu threads",
+				 m->threads);
+			return CS_ENOMEM;
+		}
+		m->pool_pid = getpid();
+	}
+	if ((rc = prepare(m, n, m->pool, err, errlen)) != CS_OK)
 		return rc;
 	for (size_t k = 0; k < n_in; k++) {
 		const xval *v = &m->vals[m->inputs[k]];
@@ -660,13 +681,16 @@ void cs__xnn_free(cs__xnn_model *m)
 	free(m->inputs);
 	free(m->outputs);
 	free(m->ws);
+	if (m->pool && m->pool_pid == getpid())
+		pthreadpool_destroy(m->pool);
 	free(m);
 }
 
-int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
-		  size_t errlen)
+int cs__xnn_build(const cs__onnx_graph *g, int threads, cs__xnn_model **out,
+		  char *err, size_t errlen)
 {
 	cs__xnn_model *m;
+	pthreadpool_t tp = NULL;
 	enum xnn_status st;
 	int rc;
 
@@ -679,6 +703,7 @@ int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
 		snprintf(err, errlen, "out of memory");
 		return CS_ENOMEM;
 	}
+	m->threads = threads > 1 ? (size_t)threads : 1;
 	if ((rc = cs__xnn_lower(m, g, err, errlen)) != CS_OK)
 		goto out_free;
 	for (size_t k = 0; k < m->n_steps; k++) {
@@ -704,8 +729,18 @@ int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
 	 * Set up for batch 1 here, in the process that loads: the operators'
 	 * indirection buffers are then made once and shared after a fork, like
 	 * the packed weights (the workspace stays untouched until a call).
+	 * With threads, a pool of that size only for the setup to read its
+	 * count from, stopped at once: no thread outlives the load.
 	 */
-	if ((rc = prepare(m, 1, err, errlen)) != CS_OK)
+	if (m->threads > 1 && !(tp = pthreadpool_create(m->threads))) {
+		snprintf(err, errlen, "cannot start %zu threads", m->threads);
+		rc = CS_ENOMEM;
+		goto out_free;
+	}
+	rc = prepare(m, 1, tp, err, errlen);
+	if (tp)
+		pthreadpool_destroy(tp);
+	if (rc != CS_OK)
 		goto out_free;
 	*out = m;
 	return CS_OK;

@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
+#include <pthreadpool.h>
 #include <xnnpack.h>
 
 #include "onnx_graph.h"
@@ -105,6 +108,10 @@ struct cs__xnn_model {
 	int64_t planned;          /* batch the operators are set up for; 0 */
 	uint8_t *ws;              /* the workspace of the planned batch */
 	size_t ws_size;
+	size_t threads;           /* threads per call (1: the caller only) */
+	pthreadpool_t pool;       /* threads > 1: made by the first call in
+				     the process that runs it (pool_pid) */
+	pid_t pool_pid;
 };
 
 /*
