@@ -86,7 +86,7 @@ done
 echo "bench: building $builddir/bench/infer_bench"
 make -s -C "$builddir" --no-print-directory -j"${CS_JOBS:-2}" >/dev/null
 mkdir -p "$builddir/bench"
-make -s -C "$builddir" --no-print-directory --eval "bench/infer_bench: $srcdir/bench/infer_bench.c libcsrt.a
+make -s -C "$builddir" --no-print-directory --eval "bench/infer_bench: $srcdir/bench/infer_bench.c libcs_core.a
 	\$(CC) \$(DEFS) \$(DEFAULT_INCLUDES) \$(AM_CPPFLAGS) \$(CPPFLAGS) \$(AM_CFLAGS) \$(CFLAGS) \$(JANSSON_CFLAGS) \$(LUA_CFLAGS) -o \$@ \$< \$(AM_LDFLAGS) \$(LDFLAGS) \$(CSRT_LIBS)" \
 	bench/infer_bench
 ib=$builddir/bench/infer_bench
