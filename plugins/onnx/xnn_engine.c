@@ -62,21 +62,76 @@ static const char *xnn_why(enum xnn_status st)
 	}
 }
 
+/*
+ * XNNPACK's GEMM (2022) takes a block of 4 or 5 rows (pixels, samples) at
+ * a time through every output channel of a layer, so it reads all of the
+ * layer's packed weights once per block of rows: from memory, not from the
+ * core's cache, once they outgrow the cache (ResNet-18's 3x3 convolutions
+ * of 256 and 512 channels, digits-large's 2048x1024 layer at batch 32).
+ * Such a layer becomes several operators, each for a part of the output
+ * channels whose weights fit PART_BYTES, run one after the other into
+ * their columns of the one output: every row then goes through a part's
+ * weights while they are in cache. Each output is computed by the same
+ * kernel over the same sums in the same order, so the results are the
+ * same to the bit.
+ */
+#define PART_BYTES ((size_t)192 * 1024)
+
+/* Output channels per part for n channels of per floats of weights. */
+static size_t part_of(size_t n, size_t per)
+{
+	size_t part = PART_BYTES / (per * sizeof(float)) / 16 * 16;
+
+	if (part < 16)
+		part = 16;
+	return part < n ? part : n;
+}
+
+/* The operator of part k (0: s->op). */
+static xnn_operator_t *part_op(xstep *s, size_t k)
+{
+	return k ? &s->parts[k - 1] : &s->op;
+}
+
+/* Creates the parts of an S_CONV or S_FC step (see PART_BYTES). */
+static enum xnn_status create_parts(xstep *s)
+{
+	bool fc = s->kind == S_FC;
+	size_t n = fc ? s->n_out : s->groups * s->goc;
+	size_t per = fc ? s->k_in : s->kh * s->kw * s->gic;
+	enum xnn_status st = xnn_status_success;
+
+	s->part = fc || s->groups == 1 ? part_of(n, per) : n;
+	s->n_parts = (n + s->part - 1) / s->part;
+	if (s->n_parts > 1 &&
+	    !(s->parts = calloc(s->n_parts - 1, sizeof *s->parts)))
+		return xnn_status_out_of_memory;
+	for (size_t k = 0; k < s->n_parts && st == xnn_status_success; k++) {
+		size_t o0 = k * s->part;
+		size_t c = n - o0 < s->part ? n - o0 : s->part;
+		if (fc)
+			st = xnn_create_fully_connected_nc_f32(
+				s->k_in, c, s->k_in, n, s->w + o0 * per,
+				s->b + o0, s->omin, s->omax, 0, part_op(s, k));
+		else
+			st = xnn_create_convolution2d_nhwc_f32(
+				s->pt, s->pr, s->pb, s->pl, s->kh, s->kw, s->sh,
+				s->sw, s->dh, s->dw, s->groups, s->gic,
+				s->n_parts > 1 ? c : s->goc, s->groups * s->gic,
+				n, s->w + o0 * per, s->b + o0, s->omin, s->omax,
+				0, part_op(s, k));
+	}
+	return st;
+}
+
 static enum xnn_status create_op(const cs__xnn_model *m, xstep *s)
 {
 	const xval *in = s->in[0] >= 0 ? &m->vals[s->in[0]] : NULL;
 
 	switch (s->kind) {
 	case S_CONV:
-		return xnn_create_convolution2d_nhwc_f32(
-			s->pt, s->pr, s->pb, s->pl, s->kh, s->kw, s->sh, s->sw,
-			s->dh, s->dw, s->groups, s->gic, s->goc,
-			s->groups * s->gic, s->groups * s->goc, s->w, s->b,
-			s->omin, s->omax, 0, &s->op);
 	case S_FC:
-		return xnn_create_fully_connected_nc_f32(
-			s->k_in, s->n_out, s->k_in, s->n_out, s->w, s->b,
-			s->omin, s->omax, 0, &s->op);
+		return create_parts(s);
 	case S_MAXPOOL: {
 		size_t c = (size_t)in->shape[1];
 		return xnn_create_max_pooling2d_nhwc_f32(
@@ -267,6 +322,28 @@ static float *buf(const cs__xnn_model *m, int id)
 	return (float *)(m->ws + m->vals[m->vals[id].root].offset);
 }
 
+static enum xnn_status setup_parts(const cs__xnn_model *m, xstep *s,
+				   int64_t n, pthreadpool_t tp)
+{
+	const xval *in = &m->vals[s->in[0]];
+	enum xnn_status st = xnn_status_success;
+	size_t p[XMAXD];
+
+	cs__xnn_phys(in, n, p);
+	for (size_t k = 0; k < s->n_parts && st == xnn_status_success; k++) {
+		float *o = buf(m, s->out) + k * s->part;
+		if (s->kind == S_FC)
+			st = xnn_setup_fully_connected_nc_f32(
+				*part_op(s, k), elems(in, n) / s->k_in,
+				buf(m, s->in[0]), o, tp);
+		else
+			st = xnn_setup_convolution2d_nhwc_f32(
+				*part_op(s, k), p[0], p[1], p[2],
+				buf(m, s->in[0]), o, tp);
+	}
+	return st;
+}
+
 static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
 				pthreadpool_t tp)
 {
@@ -277,10 +354,8 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
 
 	switch (s->kind) {
 	case S_CONV:
-		cs__xnn_phys(in, n, p);
-		return xnn_setup_convolution2d_nhwc_f32(
-			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), tp);
+	case S_FC:
+		return setup_parts(m, s, n, tp);
 	case S_MAXPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_max_pooling2d_nhwc_f32(
@@ -295,10 +370,6 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_global_average_pooling_nwc_f32(
 			s->op, p[0], p[1] * p[2], buf(m, s->in[0]),
-			buf(m, s->out), tp);
-	case S_FC:
-		return xnn_setup_fully_connected_nc_f32(
-			s->op, elems(in, n) / s->k_in, buf(m, s->in[0]),
 			buf(m, s->out), tp);
 	case S_BINARY: {
 		const float *a, *bb;
@@ -555,6 +626,9 @@ static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 			break;
 		default: {
 			enum xnn_status st = xnn_run_operator(s->op, m->pool);
+			for (size_t j = 1; j < s->n_parts &&
+			     st == xnn_status_success; j++)
+				st = xnn_run_operator(s->parts[j - 1], m->pool);
 			if (st != xnn_status_success) {
 				snprintf(err, errlen, "XNNPACK step %zu "
 					 "failed: %s", k, xnn_why(st));
@@ -671,6 +745,10 @@ void cs__xnn_free(cs__xnn_model *m)
 		xstep *s = &m->steps[k];
 		if (s->op)
 			xnn_delete_operator(s->op);
+		for (size_t j = 1; j < s->n_parts && s->parts; j++)
+			if (s->parts[j - 1])
+				xnn_delete_operator(s->parts[j - 1]);
+		free(s->parts);
 		free(s->ins);
 		free(s->w);
 		free(s->b);

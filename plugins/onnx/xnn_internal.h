@@ -79,6 +79,14 @@ typedef struct xstep {
 	size_t gic, goc;
 	float *w, *b;             /* S_CONV, S_FC: weights until created */
 	size_t k_in, n_out;       /* S_FC */
+	/*
+	 * S_CONV (groups 1), S_FC with weights larger than a core's cache:
+	 * op computes the first `part` output channels, parts[k] the next
+	 * ones (n_parts in all, op included), each into its columns of the
+	 * one output
+	 */
+	xnn_operator_t *parts;
+	size_t n_parts, part;
 	float omin, omax;         /* fused clamp */
 	/* S_BINARY */
 	int bop;
