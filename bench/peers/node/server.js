@@ -56,6 +56,19 @@ function send(res, status, obj) {
   res.end(body);
 }
 
+// The k most probable classes of logits, softmax'ed: [[p, index], ...].
+function topK(logits, k) {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  const p = Array.from(logits, (v) => {
+    const e = Math.exp(v - max);
+    sum += e;
+    return e;
+  });
+  return p.map((v, i) => [v / sum, i]).sort((a, b) => b[0] - a[0]).slice(0, k);
+}
+
 function checkPixels(px) {
   if (!Array.isArray(px) || px.length !== 64) {
     return "field 'pixels' must be an array of 64 numbers 0..16 (8x8, row by row)";
@@ -91,16 +104,7 @@ async function main() {
     Buffer.from(f.buffer).set(buf);
     const out = await session.run({ [inName]: new ort.Tensor("float32", f, [1, 3, 224, 224]) });
     const logits = out[outName].data;
-    let max = -Infinity;
-    for (const v of logits) if (v > max) max = v;
-    let sum = 0;
-    const p = Array.from(logits, (v) => {
-      const e = Math.exp(v - max);
-      sum += e;
-      return e;
-    });
-    const top5 = p.map((v, i) => [v / sum, i]).sort((a, b) => b[0] - a[0]).slice(0, 5)
-      .map(([v, i]) => ({ class: i, p: v }));
+    const top5 = topK(logits, 5).map(([v, i]) => ({ class: i, p: v }));
     return [200, { class: top5[0].class, top5 }];
   }
 
@@ -117,16 +121,7 @@ async function main() {
     const x = new ort.Tensor("float32", Float32Array.from(px), [1, 1, 8, 8]);
     const out = await session.run({ [inName]: x });
     const logits = out[outName].data;
-    let max = -Infinity;
-    for (const v of logits) if (v > max) max = v;
-    let sum = 0;
-    const p = Array.from(logits, (v) => {
-      const e = Math.exp(v - max);
-      sum += e;
-      return e;
-    });
-    const order = p.map((v, i) => [v / sum, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
-    const top3 = order.map(([v, i]) => ({ digit: i, p: v }));
+    const top3 = topK(logits, 3).map(([v, i]) => ({ digit: i, p: v }));
     return [200, { digit: top3[0].digit, confidence: top3[0].p, top3 }];
   }
 
