@@ -49,82 +49,11 @@ fi
 "$srcdir/scripts/build.sh" "$builddir"
 
 # The whole stack (private Redis + nginx, the examples published and
-# deployed) is `cubeserve up`; the plain nginx + workers below remain for a
-# worker built without registry support.
-if "$builddir/cubeserve-worker" --help 2>/dev/null | grep -q -- '--registry' &&
-	[ -x "$builddir/cubeserve" ]; then
-	[ "$deps" = 0 ] || "$srcdir/scripts/console-deps.sh" || echo "demo: the console's npm files are missing (see above)" >&2
-	echo "demo: the console: http://127.0.0.1:$port/console/ (once the stack is up)"
-	exec "$builddir/cubeserve" up --port "$port" --run-dir "$rundir"
-fi
-
-# shellcheck disable=SC1091
-. "$srcdir/scripts/stack.sh"
-CS_TOP_SRCDIR=$srcdir
-CS_TOP_BUILDDIR=$(cd "$builddir" && pwd)
-cs_stack_init "$rundir"
-stopping=0
-stop() {
-	[ "$stopping" = 1 ] && return
-	stopping=1
-	echo
-	echo "demo: stopping"
-	cs_stack_stop
-	echo "demo: stopped"
-}
-trap stop EXIT
-trap 'exit 0' INT TERM
-
-models=()
-for manifest in "$srcdir"/examples/*/model.json; do
-	[ -f "$manifest" ] || continue
-	name=$(jq -r '.name' "$manifest")
-	plugin=$(jq -r '.plugin' "$manifest")
-	if [ ! -f "$CS_PLUGIN_DIR/$plugin/.libs/$plugin.so" ] && [ ! -f "$CS_PLUGIN_DIR/$plugin.so" ]; then
-		echo "demo: skipping $name: plugin '$plugin' was not built (see configure's summary)"
-		continue
-	fi
-	rm -f "$CS_RUN/logs/$name.log"
-	cs_worker_start "$name" "$manifest"
-	models+=("$name")
-done
-if [ ${#models[@]} -eq 0 ]; then
-	echo "demo: no example model has a built plugin" >&2
+# deployed) is `cubeserve up`.
+if [ ! -x "$builddir/cubeserve" ]; then
+	echo "demo: no cubeserve in $builddir (the build failed?)" >&2
 	exit 1
 fi
-cs_nginx_start "$port"
-for name in "${models[@]}"; do
-	if ! cs_wait_http "http://127.0.0.1:$port/models/$name" 60 "$(cs_pid "$name")"; then
-		echo "demo: $name did not come up; its log ($CS_RUN/logs/$name.log):" >&2
-		tail -n 20 "$CS_RUN/logs/$name.log" >&2
-		exit 1
-	fi
-done
-
-echo
-echo "cubeserve demo is up (Ctrl-C stops it)"
-echo "  nginx    http://127.0.0.1:$port  pid $(cs_pid nginx)"
-echo "           config $CS_RUN/nginx/nginx.conf, logs $CS_RUN/nginx/logs/"
-for name in "${models[@]}"; do
-	echo "  $name  pid $(cs_pid "$name"), socket $CS_RUN/$name.sock, log $CS_RUN/logs/$name.log"
-done
-echo
-echo "Try:"
-for name in "${models[@]}"; do
-	example=$(jq -c '.example // empty' "$srcdir/examples/$name/model.json" 2>/dev/null || true)
-	echo "  curl -s http://127.0.0.1:$port/models/$name"
-	[ -z "$example" ] || echo "  curl -s http://127.0.0.1:$port/models/$name -d '$example'"
-done
-
-# Stay in the foreground until Ctrl-C or until a process we started dies.
-while :; do
-	for label in nginx "${models[@]}"; do
-		pid=$(cs_pid "$label")
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "demo: $label (pid $pid) exited; see $CS_RUN/logs/" >&2
-			exit 1
-		fi
-	done
-	sleep 1 &
-	wait $! || true
-done
+[ "$deps" = 0 ] || "$srcdir/scripts/console-deps.sh" || echo "demo: the console's npm files are missing (see above)" >&2
+echo "demo: the console: http://127.0.0.1:$port/console/ (once the stack is up)"
+exec "$builddir/cubeserve" up --port "$port" --run-dir "$rundir"

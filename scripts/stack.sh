@@ -2,8 +2,8 @@
 # stack.sh - start and stop a private cubeserve stack (nginx + FastCGI
 # workers under spawn-fcgi) in one run directory, on loopback only.
 #
-# A library of shell functions for demo.sh, the integration tests and the
-# benches: source it from bash (`. scripts/stack.sh`), then
+# A library of shell functions for the integration tests and the benches:
+# source it from bash (`. scripts/stack.sh`), then
 #
 #   cs_stack_init RUN_DIR                 run dir, tool and build paths
 #   cs_free_port                          print a free loopback TCP port
@@ -13,17 +13,23 @@
 #   cs_worker_start NAME MANIFEST [ARG...]  spawn cubeserve-worker for a model
 #                                         on $CS_RUN/NAME.sock, add its route
 #   cs_nginx_config PORT                  render nginx.conf, check it (nginx -t)
-#   cs_nginx_start PORT                   cs_nginx_config, then start nginx
+#   cs_nginx_start PORT                   start nginx for the routes
 #   cs_wait_http URL SECONDS [PID [STATUS]]  wait until URL answers STATUS (200)
 #   cs_pid LABEL                          print the pid of a started process
 #   cs_stop LABEL                         stop one started process
 #   cs_stack_stop                         stop everything started, newest first
 #
-# Knobs read by cs_nginx_config: CS_NGINX_KEEPALIVE (16; 0 = off),
-# CS_NGINX_MAX_BODY (1m), CS_NGINX_WORKERS (1), CS_NGINX_ACCESS_LOG (on|off),
-# CS_NGINX_TIMEOUT (60s). Paths (defaults from the source tree): CS_TOP_SRCDIR,
-# CS_TOP_BUILDDIR (./build), CS_WORKER, CS_PLUGIN_DIR, CS_LUA_DIR, CS_NGINX
-# (nginx binary), CS_FASTCGI_PARAMS (/etc/nginx/fastcgi_params).
+# nginx itself (its configuration from nginx/server.conf.in and the routes
+# from nginx/route.conf.in, nginx -t, start, readiness, stop) is the C one:
+# `cubeserve up --route NAME=ADDR ...` (docs/cli.md); this file keeps the
+# tests' own workers, ports and process bookkeeping.
+#
+# Knobs read by cs_nginx_config and cs_nginx_start: CS_NGINX_KEEPALIVE (16;
+# 0 = off), CS_NGINX_MAX_BODY (1m), CS_NGINX_WORKERS (1), CS_NGINX_ACCESS_LOG
+# (on|off), CS_NGINX_TIMEOUT (60s). Paths (defaults from the source tree):
+# CS_TOP_SRCDIR, CS_TOP_BUILDDIR (./build), CS_WORKER, CS_CUBESERVE,
+# CS_PLUGIN_DIR, CS_LUA_DIR, CS_NGINX (nginx binary), CS_FASTCGI_PARAMS
+# (/etc/nginx/fastcgi_params).
 #
 # Only processes started through these functions are ever signalled, by pid.
 
@@ -64,6 +70,7 @@ cs_stack_init() {
 	CS_NGINX=${CS_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 	CS_SPAWN_FCGI=${CS_SPAWN_FCGI:-$(command -v spawn-fcgi || echo /usr/bin/spawn-fcgi)}
 	CS_FASTCGI_PARAMS=${CS_FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}
+	CS_CUBESERVE=${CS_CUBESERVE:-$CS_TOP_BUILDDIR/cubeserve}
 	CS_STACK_ROUTES=()
 }
 
@@ -134,72 +141,64 @@ cs_worker_start() {
 	cs_route "$name" "unix:$CS_RUN/$name.sock"
 }
 
-# Replaces every @KEY@ of a template (file $1) by the values given as
-# KEY=VALUE arguments; prints the result.
-cs__render() {
-	local text kv
-	text=$(<"$1") || return 1
-	shift
-	for kv in "$@"; do
-		text=${text//"@${kv%%=*}@"/"${kv#*=}"}
+# The `cubeserve up --route` arguments for the routes given to cs_route and
+# the CS_NGINX_* knobs, into the array CS__UP.
+cs__up_args() {
+	local r
+	CS__UP=(--run-dir "$CS_RUN" up --port "$1" --nginx-workers "${CS_NGINX_WORKERS:-1}"
+		--keepalive "${CS_NGINX_KEEPALIVE:-16}" --max-body "${CS_NGINX_MAX_BODY:-1m}"
+		--fastcgi-timeout "${CS_NGINX_TIMEOUT:-60s}")
+	[ "${CS_NGINX_ACCESS_LOG:-on}" = off ] && CS__UP+=(--no-access-log)
+	for r in "${CS_STACK_ROUTES[@]}"; do
+		CS__UP+=(--route "$r")
 	done
-	printf '%s\n' "$text"
+}
+
+# Runs cubeserve with the stack's tools and templates.
+cs__cubeserve() {
+	if [ ! -x "$CS_CUBESERVE" ]; then
+		cs__log "no cubeserve at $CS_CUBESERVE (build first: scripts/build.sh)"
+		return 1
+	fi
+	CS_NGINX=$CS_NGINX CS_FASTCGI_PARAMS=$CS_FASTCGI_PARAMS \
+		CUBESERVE_NGINX_DIR=$CS_TOP_SRCDIR/nginx "$CS_CUBESERVE" "$@"
 }
 
 # Renders $CS_RUN/nginx/nginx.conf for 127.0.0.1:PORT with the routes
-# given to cs_route, and checks it with nginx -t.
+# given to cs_route, and checks it with nginx -t (`cubeserve up --check`).
 cs_nginx_config() {
-	local port=$1 prefix=$CS_RUN/nginx routes user_line access_log d
-	local ndir=$CS_TOP_SRCDIR/nginx
-	routes=$CS_TOP_SRCDIR/scripts/cubeserve-routes
-	for d in body fastcgi proxy uwsgi scgi; do mkdir -p "$prefix/tmp/$d"; done
-	if [ ! -r "$CS_FASTCGI_PARAMS" ]; then
-		cs__log "no fastcgi_params at $CS_FASTCGI_PARAMS (set CS_FASTCGI_PARAMS)"
+	if [ ${#CS_STACK_ROUTES[@]} -eq 0 ]; then
+		cs__log "no routes: cs_route or cs_worker_start first"
 		return 1
 	fi
-	if [ ${#CS_STACK_ROUTES[@]} -gt 0 ]; then
-		local -a ropts=(--keepalive "${CS_NGINX_KEEPALIVE:-16}"
-			--max-body "${CS_NGINX_MAX_BODY:-1m}"
-			--timeout "${CS_NGINX_TIMEOUT:-60s}"
-			--fastcgi-params "$CS_FASTCGI_PARAMS")
-		sh "$routes" --upstreams "${ropts[@]}" "${CS_STACK_ROUTES[@]}" >"$prefix/upstreams.conf" || return 1
-		sh "$routes" --locations "${ropts[@]}" "${CS_STACK_ROUTES[@]}" >"$prefix/locations.conf" || return 1
-	else
-		echo "# no routes" >"$prefix/upstreams.conf"
-		echo "# no routes" >"$prefix/locations.conf"
-	fi
-	if [ "$(id -u)" = 0 ]; then
-		user_line="user root;"
-	else
-		user_line="# user: not root, nginx workers keep the caller's user"
-	fi
-	if [ "${CS_NGINX_ACCESS_LOG:-on}" = off ]; then
-		access_log=off
-	else
-		access_log=$prefix/logs/access.log
-	fi
-	cs__render "$ndir/server.conf.in" "USER_LINE=$user_line" "PREFIX=$prefix" \
-		"PORT=$port" "WORKERS=${CS_NGINX_WORKERS:-1}" "ACCESS_LOG=$access_log" \
-		"ERRORS_CONF=$ndir/errors.conf" "UPSTREAMS=$prefix/upstreams.conf" \
-		"LOCATIONS=$prefix/locations.conf" >"$prefix/nginx.conf" || return 1
-	if ! "$CS_NGINX" -t -q -p "$prefix/" -e "$prefix/logs/error.log" \
-		-c "$prefix/nginx.conf" 2>"$prefix/logs/nginx-t.log"; then
-		cs__log "nginx rejected $prefix/nginx.conf:"
-		cat "$prefix/logs/nginx-t.log" "$prefix/logs/error.log" >&2 2>/dev/null
+	cs__up_args "$1"
+	cs__cubeserve "${CS__UP[@]}" --check >>"$CS_RUN/logs/up.log" 2>&1 || {
+		cs__log "cubeserve up --check refused the configuration:"
+		tail -n 20 "$CS_RUN/logs/up.log" >&2
 		return 1
-	fi
+	}
 }
 
-# cs_nginx_config, then starts nginx in the foreground of a background job;
-# waits until it answers /nginx-health.
+# Starts nginx for the routes (`cubeserve up --route ...`, in the
+# background, log $CS_RUN/logs/up.log) and waits until it answers
+# /nginx-health. cs_pid nginx is nginx's master; cs_stop nginx stops
+# cubeserve up, which stops nginx.
 cs_nginx_start() {
-	local port=$1 prefix=$CS_RUN/nginx
-	cs_nginx_config "$port" || return 1
-	"$CS_NGINX" -p "$prefix/" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
-		>>"$prefix/logs/stdout.log" 2>&1 &
-	cs__started nginx $!
+	local port=$1 pid
+	if [ ${#CS_STACK_ROUTES[@]} -eq 0 ]; then
+		cs__log "no routes: cs_route or cs_worker_start first"
+		return 1
+	fi
+	cs__up_args "$port"
+	cs__cubeserve "${CS__UP[@]}" >>"$CS_RUN/logs/up.log" 2>&1 &
+	cs__started up $!
 	export CS_NGINX_PORT=$port
-	cs_wait_http "http://127.0.0.1:$port/nginx-health" 10 "${CS_STACK_PID[nginx]}"
+	if ! cs_wait_http "http://127.0.0.1:$port/nginx-health" 20 "${CS_STACK_PID[up]}"; then
+		tail -n 20 "$CS_RUN/logs/up.log" >&2
+		return 1
+	fi
+	pid=$(cat "$CS_RUN/nginx/nginx.pid" 2>/dev/null) || true
+	CS_STACK_PID[nginx]=${pid:-}
 }
 
 # Waits (at most SECONDS) until URL answers with STATUS (default 200);
@@ -233,9 +232,14 @@ cs_wait_exit() {
 	return 0
 }
 
-# Stops one started process: SIGTERM, up to 5 s, then SIGKILL.
+# Stops one started process: SIGTERM, up to 5 s, then SIGKILL. nginx is
+# stopped by stopping the `cubeserve up` that runs it.
 cs_stop() {
 	local label=$1 pid
+	if [ "$label" = nginx ] || [ "$label" = up ]; then
+		unset "CS_STACK_PID[nginx]"
+		label=up
+	fi
 	pid=${CS_STACK_PID[$label]:-}
 	[ -n "$pid" ] || return 0
 	if kill -0 "$pid" 2>/dev/null; then

@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "registry/comments.h"
 #include "registry/store.h"
+#include "registry/webstore.h"
 
 /* A string field of an object, or def. */
 static const char *sfield(const json_t *o, const char *k, const char *def)
@@ -449,13 +450,13 @@ void api_model_get(api_req *q, const char *name)
 void api_model_remove(api_req *q, const char *name, const char *version)
 {
 	cs_registry *r;
-	json_t *orphans = NULL, *o;
+	json_t *orphans = NULL, *webs = NULL, *o;
 	char *store, err[CS_ERROR_SIZE];
-	size_t i, gone = 0;
+	size_t i, gone = 0, webs_gone = 0;
 
 	if (!api_write_allowed(q, "model.manage", name) || !(r = api_reg(q)))
 		return;
-	if (cs_registry_remove(r, name, version, 0, &orphans) != CS_OK) {
+	if (cs_registry_remove(r, name, version, 0, &orphans, &webs) != CS_OK) {
 		api_reg_error(q);
 		return;
 	}
@@ -464,11 +465,16 @@ void api_model_remove(api_req *q, const char *name, const char *version)
 		json_array_foreach(orphans, i, o)
 			if (cs_store_remove(store, json_string_value(o), err, sizeof err) == CS_OK)
 				gone++;
+		json_array_foreach(webs, i, o)
+			if (cs_web_remove(store, json_string_value(o), err, sizeof err) == CS_OK)
+				webs_gone++;
 	}
 	free(store);
-	api_send(q, 200, json_pack("{s:s,s:s?,s:I}", "removed", name, "version", version,
-				   "blobs_deleted", (json_int_t)gone));
+	api_send(q, 200, json_pack("{s:s,s:s?,s:I,s:I}", "removed", name, "version", version,
+				   "blobs_deleted", (json_int_t)gone, "web_folders_deleted",
+				   (json_int_t)webs_gone));
 	json_decref(orphans);
+	json_decref(webs);
 }
 
 void api_model_set_default(api_req *q, const char *name)

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "core/names.h"
 #include "registry/store.h"
+#include "registry/webstore.h"
 
 /* Parses the options of a command that has none of its own. */
 static int no_options(cs_cli *cli, int argc, char **argv, int nargs_min,
@@ -358,7 +359,7 @@ int cli_cmd_remove(cs_cli *cli, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	char name[80], ver[80], err[CS_ERROR_SIZE * 2];
-	json_t *orphans = NULL, *dep = NULL, *o;
+	json_t *orphans = NULL, *webs = NULL, *dep = NULL, *o;
 	int c, rc, force = 0, st;
 	size_t i;
 
@@ -389,7 +390,7 @@ int cli_cmd_remove(cs_cli *cli, int argc, char **argv)
 		}
 	}
 	json_decref(dep);
-	st = cs_registry_remove(cli->reg, name, ver[0] ? ver : NULL, force, &orphans);
+	st = cs_registry_remove(cli->reg, name, ver[0] ? ver : NULL, force, &orphans, &webs);
 	if (st == CS_REG_DEPLOYED) {
 		cli_err(cli, "refused: %s; `cubeserve undeploy %s` first, or --force", cli->reg->errstr, name);
 		return CLI_REFUSED;
@@ -401,9 +402,15 @@ int cli_cmd_remove(cs_cli *cli, int argc, char **argv)
 			if (cs_store_remove(cli->store, json_string_value(o), err, sizeof err) != CS_OK)
 				cli_err(cli, "warning: %s", err);
 	}
-	cli_step(cli, "removed %s%s%s (%zu file(s) no other version uses deleted from the store)",
-		 name, ver[0] ? "@" : "", ver, json_array_size(orphans));
+	if (json_array_size(webs) && cli_store(cli)) {
+		json_array_foreach(webs, i, o)
+			if (cs_web_remove(cli->store, json_string_value(o), err, sizeof err) != CS_OK)
+				cli_err(cli, "warning: %s", err);
+	}
+	cli_step(cli, "removed %s%s%s (%zu file(s) and %zu web folder(s) no other version uses deleted from the store)",
+		 name, ver[0] ? "@" : "", ver, json_array_size(orphans), json_array_size(webs));
 	json_decref(orphans);
+	json_decref(webs);
 	return CLI_OK;
 }
 

@@ -15,6 +15,14 @@
 
 #include "registry/registry.h"
 
+/* The source tree and the installed data directory (set by the build). */
+#ifndef CS_BUILD_SRCDIR
+#define CS_BUILD_SRCDIR ""
+#endif
+#ifndef CS_DATA_DIR
+#define CS_DATA_DIR "/usr/local/share/cubeserve"
+#endif
+
 /* Exit codes (docs/cli.md); never renumbered. */
 enum {
 	CLI_OK = 0,          /* done */
@@ -174,10 +182,34 @@ int cli_port_busy(int port);
 void cli_nginx_prefix(const cs_cli *cli, char *out, size_t len);
 
 /*
- * Writes the private nginx.conf (server.conf.in) for 127.0.0.1:port and
- * empty route files when missing. CLI_OK or CLI_FAIL (printed).
+ * Writes the private nginx.conf (server.conf.in) for 127.0.0.1:port with
+ * workers nginx worker processes and an access log (access_log 0: off),
+ * and empty route files when missing. CLI_OK or CLI_FAIL (printed).
  */
-int cli_nginx_conf(cs_cli *cli, int port);
+int cli_nginx_conf(cs_cli *cli, int port, int workers, int access_log);
+
+/*
+ * `nginx -t` of the private nginx.conf. Returns 0 when nginx accepts it,
+ * 1 when it refuses it (its output in out), -1 when nginx is not
+ * installed (printed).
+ */
+int cli_nginx_test(cs_cli *cli, char *out, size_t outlen);
+
+/* The fastcgi_params file the private nginx includes ($CS_FASTCGI_PARAMS). */
+const char *cli_fastcgi_params(void);
+
+/* Writes s to f with every @KEY@ of keys[] replaced by vals[] (one pass). */
+void cli_render(FILE *f, const char *s, const char *const *keys,
+		const char *const *vals, size_t n);
+
+/*
+ * Reads the route template tpl and splits it into its upstream, location
+ * (the #@common lines in place of each "    @COMMON@" line) and web parts
+ * (after "#@web"; "" when absent). The three strings are the caller's to
+ * free(). CLI_OK, or CLI_FAIL (printed; the three are NULL).
+ */
+int cli_route_template(cs_cli *cli, const char *tpl, char **upart, char **lpart,
+		       char **wpart);
 
 /*
  * Renders the routes of every deployment in the registry (nginx
@@ -185,6 +217,14 @@ int cli_nginx_conf(cs_cli *cli, int port);
  * upstream blocks) and loc (the locations).
  */
 int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc);
+
+/*
+ * cli_routes_render() into two strings: *ubuf (*ulen bytes) the upstreams,
+ * *lbuf the locations, both the caller's to free(). CLI_OK or CLI_FAIL
+ * (printed; both NULL).
+ */
+int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t *ulen,
+			  char **lbuf, size_t *llen);
 
 /*
  * Rewrites RUN/nginx/{upstreams,locations}.conf from the registry, runs
@@ -205,6 +245,35 @@ pid_t cli_nginx_pid(const cs_cli *cli);
 
 /* The port the private nginx listens on (registry config), or 0. */
 int cli_nginx_port(cs_cli *cli);
+
+/* ------------------------------------------------------------ routes.c */
+
+/*
+ * Routes to worker addresses given as NAME=ADDR, without a registry: what
+ * `cubeserve routes NAME=ADDR...` prints and `cubeserve up --route` serves.
+ * Every string is borrowed.
+ */
+typedef struct cli_given {
+	const char *keepalive; /* idle kept-alive connections, "16"; "0": off */
+	const char *max_body;  /* client_max_body_size, "1m" */
+	const char *timeout;   /* fastcgi send/read timeout, "60s" */
+	const char *timeout_opt; /* its option's name in messages, "--timeout" */
+	const char *params;    /* the fastcgi_params file the locations include */
+	const char *tpl;       /* the route template; NULL: the search order */
+	char **pairs;          /* NAME=ADDR; a NAME given twice balances */
+	size_t npairs;
+} cli_given;
+
+/* Fills in the defaults (those of `cubeserve routes --help`), no pairs. */
+void cli_given_init(cli_given *g);
+
+/*
+ * Checks every option and NAME=ADDR of g, then renders: a header comment
+ * and the upstream blocks into up, the location blocks into loc (either
+ * NULL: that part is not rendered; the same stream: one header). Returns
+ * CLI_OK, or CLI_USAGE with the refusal printed and nothing rendered.
+ */
+int cli_given_render(cs_cli *cli, const cli_given *g, FILE *up, FILE *loc);
 
 /* ------------------------------------------------------------ deploy.c */
 

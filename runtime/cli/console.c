@@ -64,7 +64,7 @@ int cli_console_conf(cs_cli *cli, const char *prefix, const char *params)
 	static const char *const keys[] = {"CONSOLE_DIR", "API_SOCK", "FASTCGI_PARAMS",
 					   "MAX_UPLOAD"};
 	const char *vals[4];
-	char *api = api_bin(cli), *text = NULL, *s;
+	char *api = api_bin(cli), *text = NULL;
 	FILE *in, *f;
 	long n;
 
@@ -103,25 +103,7 @@ int cli_console_conf(cs_cli *cli, const char *prefix, const char *params)
 		free(text);
 		return CLI_FAIL;
 	}
-	/* @KEY@ replaced as nginx.c renders its templates */
-	for (s = text; *s;) {
-		size_t i;
-
-		if (*s == '@') {
-			for (i = 0; i < 4; i++) {
-				size_t kl = strlen(keys[i]);
-
-				if (strncmp(s + 1, keys[i], kl) == 0 && s[1 + kl] == '@') {
-					fputs(vals[i], f);
-					s += kl + 2;
-					break;
-				}
-			}
-			if (i < 4)
-				continue;
-		}
-		fputc(*s++, f);
-	}
+	cli_render(f, text, keys, vals, 4);
 	fclose(f);
 	free(text);
 	return CLI_OK;

@@ -18,12 +18,6 @@
 #include "registry/store.h"
 #include "registry/url.h"
 
-#ifndef CS_BUILD_SRCDIR
-#define CS_BUILD_SRCDIR ""
-#endif
-#ifndef CS_DATA_DIR
-#define CS_DATA_DIR "/usr/local/share/cubeserve"
-#endif
 #ifndef CS_BIN_DIR
 #define CS_BIN_DIR "/usr/local/bin"
 #endif
@@ -174,13 +168,46 @@ static const command commands[] = {
 "the last error with its time (from the heartbeats); with a canary or a warm\n"
 "pool a line per version (share, req/s, p50/p99, errors); a line per pool.\n"
 "--json: the schema is in docs/cli.md.\n"},
-	{"routes", cli_cmd_routes, "print the nginx routes of all deployments",
-"Usage: cubeserve routes [--upstreams | --locations]\n\n"
-"For an nginx.conf of your own: include the upstreams inside http {} and\n"
-"the locations inside server {}.\n"},
+	{"routes", cli_cmd_routes, "print nginx routes: of all deployments, or for NAME=ADDR",
+"Usage: cubeserve routes [--upstreams | --locations]\n"
+"       cubeserve routes [--no-registry] [OPTIONS] NAME=ADDR [NAME=ADDR ...]\n\n"
+"Prints nginx configuration that routes /models/NAME (and the model's V2,\n"
+"metrics, status and health paths) to cubeserve workers, rendered from the\n"
+"route template route.conf.in. For an nginx.conf of your own: include the\n"
+"upstreams inside http {} and the locations inside server {}.\n"
+"Without NAME=ADDR: the routes of every deployment in the registry (a\n"
+"paused one answers 503 JSON), from $CUBESERVE_NGINX_DIR/route.conf.in, else\n"
+"the source tree's (a build tree's binary) or the installed one.\n"
+"With NAME=ADDR (or --no-registry; no registry needed): routes to the\n"
+"worker(s) at ADDR, unix:/abs/path.sock or HOST:PORT. Give the same NAME\n"
+"several times to balance one model over several workers. Options end at\n"
+"the first NAME=ADDR (or at --). scripts/cubeserve-routes runs this.\n"
+"  --upstreams         print only the upstream blocks (include inside http {})\n"
+"  --locations         print only the location blocks (include inside server {})\n"
+"Without either, both are printed, upstreams first, each under a comment.\n"
+"Options with NAME=ADDR:\n"
+"  --keepalive N       idle kept-alive connections per nginx worker process\n"
+"                      to each model's workers (default 16; 0 turns keepalive\n"
+"                      off: no keepalive line and fastcgi_keep_conn off)\n"
+"  --max-body SIZE     client_max_body_size (default 1m; keep it >= the\n"
+"                      manifest's limits.max_body_bytes)\n"
+"  --timeout T         fastcgi send/read timeout (default 60s)\n"
+"  --fastcgi-params F  the fastcgi_params file to include (default\n"
+"                      fastcgi_params, i.e. the one beside nginx.conf)\n"
+"  --template FILE     route template (default: route.conf.in, see below)\n"
+"Template search order with NAME=ADDR: $CUBESERVE_NGINX_DIR/route.conf.in,\n"
+"the source tree's nginx/route.conf.in (a build tree's binary) else\n"
+"PKGDATADIR/nginx/route.conf.in (installed), <bin dir>/../share/cubeserve/nginx,\n"
+"/usr/local/share/cubeserve/nginx, /usr/share/cubeserve/nginx.\n"
+"A refused NAME=ADDR, option or template exits 2 and prints nothing on stdout.\n"
+"Example:\n"
+"  cubeserve routes --upstreams linear=unix:/run/cubeserve/linear.sock > /etc/nginx/conf.d/cubeserve-upstreams.conf\n"
+"  cubeserve routes --locations linear=unix:/run/cubeserve/linear.sock > /etc/nginx/snippets/cubeserve-locations.conf\n"},
 	{"up", cli_cmd_up, "run the whole stack on this machine",
 "Usage: cubeserve up [--port N] [--detach] [--no-examples | --examples DIR]\n"
-"                    [--timeout S] [--auth on|off]\n\n"
+"                    [--timeout S] [--auth on|off] [--nginx-workers N] [--no-access-log]\n"
+"       cubeserve up --route NAME=ADDR [--route ...] [--keepalive N] [--max-body SIZE]\n"
+"                    [--fastcgi-timeout T] [--check] [--port N] [--detach] ...\n\n"
 "Starts a private redis-server (unix socket RUN/redis.sock, AOF in\n"
 "RUN/redis), a private nginx (prefix RUN/nginx) on 127.0.0.1:PORT (default\n"
 "8080), deploys again every deployment recorded earlier (except paused\n"
@@ -206,7 +233,21 @@ static const command commands[] = {
 "                       management commands a login; the first admin is\n"
 "                       created (password printed once) and logged in; the\n"
 "                       examples are public. Use on for anything others can\n"
-"                       reach (docs/security.md).\n"},
+"                       reach (docs/security.md).\n"
+"      --nginx-workers N  nginx worker processes (1..64, default 1)\n"
+"      --no-access-log  nginx writes no access log (RUN/nginx/logs/access.log)\n"
+"With --route: nginx alone, in front of workers you run yourself at ADDR\n"
+"(unix:/abs/path.sock or HOST:PORT; a NAME given twice balances): no Redis,\n"
+"registry, supervisor, examples or console. The routes are those of\n"
+"`cubeserve routes NAME=ADDR...` (the same checks; fastcgi_params from\n"
+"$CS_FASTCGI_PARAMS, default /etc/nginx/fastcgi_params); nginx -t checks the\n"
+"configuration before nginx starts; up stops when nginx exits. The tests'\n"
+"private stacks (scripts/stack.sh) run this.\n"
+"      --route NAME=ADDR  route /models/NAME to ADDR (repeatable)\n"
+"      --keepalive N, --max-body SIZE, --fastcgi-timeout T  the routes'\n"
+"                       --keepalive, --max-body and --timeout (`cubeserve\n"
+"                       routes --help`; default 16, 1m, 60s)\n"
+"      --check          write RUN/nginx/*.conf, run nginx -t, start nothing\n"},
 	{"k8s", cli_cmd_k8s, "Kubernetes manifests (export), the hint endpoint for KEDA",
 "Usage: cubeserve k8s export NAME[@VERSION] [--namespace NS] [-o DIR] [OPTIONS]\n"
 "       cubeserve k8s serve-hints [--listen HOST:PORT]\n"

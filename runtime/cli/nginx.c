@@ -1,10 +1,10 @@
 /*
  * nginx.c - the private nginx of a stack and the routes of deployments.
  *
- * Routes are rendered from the registry (every deployment) with the same
- * templates as scripts/cubeserve-routes: nginx/route.conf.in, split at its
- * "#@upstream" and "#@location" lines. A paused deployment gets locations
- * that answer 503 JSON instead.
+ * Routes are rendered from nginx/route.conf.in, split at its "#@upstream"
+ * and "#@location" lines: here for the registry's deployments (a paused
+ * one gets locations that answer 503 JSON instead), in routes.c for
+ * addresses given on the command line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,8 +48,7 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-/* Writes s to f with every @KEY@ of keys[] replaced by vals[]. */
-static void render(FILE *f, const char *s, const char *const *keys,
+void cli_render(FILE *f, const char *s, const char *const *keys,
 		   const char *const *vals, size_t n)
 {
 	while (*s) {
@@ -72,7 +71,7 @@ static void render(FILE *f, const char *s, const char *const *keys,
 	}
 }
 
-static const char *fastcgi_params(void)
+const char *cli_fastcgi_params(void)
 {
 	const char *e = getenv("CS_FASTCGI_PARAMS");
 
@@ -88,11 +87,11 @@ static char *nginx_bin(cs_cli *cli)
 	return cli->nginx;
 }
 
-int cli_nginx_conf(cs_cli *cli, int port)
+int cli_nginx_conf(cs_cli *cli, int port, int workers, int access_log)
 {
 	char prefix[PATH_MAX], tpl[PATH_MAX + 32], conf[PATH_MAX + 32];
 	char up[PATH_MAX + 32], loc[PATH_MAX + 32], errs[PATH_MAX + 32];
-	char portbuf[16], accesslog[PATH_MAX + 32], sub[PATH_MAX + 32];
+	char portbuf[16], accesslog[PATH_MAX + 32], sub[PATH_MAX + 32], wbuf[16];
 	static const char *const keys[] = {"USER_LINE", "PREFIX", "PORT",
 		"WORKERS", "ACCESS_LOG", "ERRORS_CONF", "UPSTREAMS", "LOCATIONS"};
 	const char *vals[8];
@@ -112,9 +111,9 @@ int cli_nginx_conf(cs_cli *cli, int port)
 			tpl, strerror(errno));
 		return CLI_FAIL;
 	}
-	if (access(fastcgi_params(), R_OK) != 0) {
+	if (access(cli_fastcgi_params(), R_OK) != 0) {
 		cli_err(cli, "no fastcgi_params at %s (install nginx, or set CS_FASTCGI_PARAMS)",
-			fastcgi_params());
+			cli_fastcgi_params());
 		free(text);
 		return CLI_FAIL;
 	}
@@ -123,12 +122,13 @@ int cli_nginx_conf(cs_cli *cli, int port)
 	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
 	snprintf(accesslog, sizeof accesslog, "%s/logs/access.log", prefix);
 	snprintf(portbuf, sizeof portbuf, "%d", port);
+	snprintf(wbuf, sizeof wbuf, "%d", workers);
 	vals[0] = getuid() == 0 ? "user root;" :
 		"# user: not root, nginx workers keep the caller's user";
 	vals[1] = prefix;
 	vals[2] = portbuf;
-	vals[3] = "1";
-	vals[4] = accesslog;
+	vals[3] = wbuf;
+	vals[4] = access_log ? accesslog : "off";
 	vals[5] = errs;
 	vals[6] = up;
 	vals[7] = loc;
@@ -138,11 +138,9 @@ int cli_nginx_conf(cs_cli *cli, int port)
 		free(text);
 		return CLI_FAIL;
 	}
-	render(f, text, keys, vals, 8);
+	cli_render(f, text, keys, vals, 8);
 	fclose(f);
 	free(text);
-	if (cli_console_conf(cli, prefix, fastcgi_params()) != CLI_OK)
-		return CLI_FAIL;
 	for (int i = 0; i < 2; i++) {
 		const char *p = i ? loc : up;
 
@@ -191,11 +189,11 @@ static char *expand_common(const char *part, const char *common)
  * locations with the #@common lines in place of each @COMMON@. The web
  * part (after "#@web", may be absent) is the demo page location.
  */
-static int load_route_template(cs_cli *cli, char **upart, char **lpart, char **wpart)
+int cli_route_template(cs_cli *cli, const char *tpl, char **upart, char **lpart, char **wpart)
 {
-	char tpl[PATH_MAX + 32], *text, *c, *u, *l, *w, *common;
+	char *text, *c, *u, *l, *w, *common;
 
-	snprintf(tpl, sizeof tpl, "%s/route.conf.in", cli->nginx_dir);
+	*upart = *lpart = *wpart = NULL;
 	text = read_file(tpl);
 	if (!text) {
 		cli_err(cli, "cannot read the route template '%s': %s", tpl, strerror(errno));
@@ -221,7 +219,24 @@ static int load_route_template(cs_cli *cli, char **upart, char **lpart, char **w
 	*lpart = common ? expand_common(l + strlen("\n#@location\n"), common) : NULL;
 	free(common);
 	free(text);
-	return *upart && *lpart && *wpart ? CLI_OK : CLI_FAIL;
+	if (*lpart && **lpart && (*lpart)[strlen(*lpart) - 1] != '\n') {
+		/* a template whose last line has no newline still ends lines */
+		char *t = realloc(*lpart, strlen(*lpart) + 2);
+
+		if (t)
+			strcat(t, "\n");
+		else
+			free(*lpart);
+		*lpart = t;
+	}
+	if (*upart && *lpart && *wpart)
+		return CLI_OK;
+	free(*upart);
+	free(*lpart);
+	free(*wpart);
+	*upart = *lpart = *wpart = NULL;
+	cli_err(cli, "out of memory reading '%s'", tpl);
+	return CLI_FAIL;
 }
 
 /*
@@ -251,7 +266,7 @@ static void web_route(cs_cli *cli, json_t *d, const char *wpart, FILE *loc)
 	} else {
 		vals[0] = name;
 		vals[1] = dir;
-		render(loc, wpart, keys, vals, 2);
+		cli_render(loc, wpart, keys, vals, 2);
 	}
 	free(dir);
 	json_decref(files);
@@ -360,7 +375,7 @@ static void pool_routes(const json_t *d, FILE *up, FILE *loc)
 				"    fastcgi_connect_timeout 5s;\n    fastcgi_read_timeout 10s;\n"
 				"    fastcgi_intercept_errors off;\n}\n",
 				k ? "status" : "metrics", name, id, k ? "status" : "metrics",
-				fastcgi_params(), name, id);
+				cli_fastcgi_params(), name, id);
 	}
 	json_decref(pools);
 }
@@ -370,10 +385,12 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 	static const char *const keys[] = {"NAME", "SERVERS", "KEEPALIVE_LINE",
 		"KEEP_CONN", "FASTCGI_PARAMS", "MAX_BODY", "TIMEOUT"};
 	char *upart = NULL, *lpart = NULL, *wpart = NULL, servers[8192], maxbody[32], timeout[32];
+	char tpl[PATH_MAX + 32];
 	json_t *d;
 	size_t i;
 
-	if (load_route_template(cli, &upart, &lpart, &wpart) != CLI_OK)
+	snprintf(tpl, sizeof tpl, "%s/route.conf.in", cli->nginx_dir);
+	if (cli_route_template(cli, tpl, &upart, &lpart, &wpart) != CLI_OK)
 		return CLI_FAIL;
 	fprintf(up, "# generated by cubeserve from %s/route.conf.in\n", cli->nginx_dir);
 	fprintf(loc, "# generated by cubeserve from %s/route.conf.in\n", cli->nginx_dir);
@@ -426,7 +443,7 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		vals[1] = servers;
 		vals[2] = "keepalive 16;";
 		vals[3] = "on";
-		vals[4] = fastcgi_params();
+		vals[4] = cli_fastcgi_params();
 		vals[5] = maxbody;
 		/*
 		 * nginx waits a little longer than the worker's own limit: the
@@ -435,8 +452,8 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 		snprintf(timeout, sizeof timeout, "%llds",
 			 (jnum(d, "request_timeout_ms", 60000) + 999) / 1000 + 2);
 		vals[6] = timeout;
-		render(up, upart, keys, vals, 7);
-		render(loc, lpart, keys, vals, 7);
+		cli_render(up, upart, keys, vals, 7);
+		cli_render(loc, lpart, keys, vals, 7);
 		pool_routes(d, up, loc);
 		web_route(cli, d, wpart, loc);
 	}
@@ -444,6 +461,38 @@ int cli_routes_render(cs_cli *cli, json_t *deployments, FILE *up, FILE *loc)
 	free(lpart);
 	free(wpart);
 	return CLI_OK;
+}
+
+int cli_routes_render_mem(cs_cli *cli, json_t *deployments, char **ubuf, size_t *ulen,
+			  char **lbuf, size_t *llen)
+{
+	FILE *fu, *fl;
+	int rc;
+
+	*ubuf = *lbuf = NULL;
+	*ulen = *llen = 0;
+	fu = open_memstream(ubuf, ulen);
+	fl = open_memstream(lbuf, llen);
+	if (!fu || !fl) {
+		if (fu)
+			fclose(fu);
+		if (fl)
+			fclose(fl);
+		free(*ubuf);
+		free(*lbuf);
+		*ubuf = *lbuf = NULL;
+		cli_err(cli, "out of memory rendering the routes");
+		return CLI_FAIL;
+	}
+	rc = cli_routes_render(cli, deployments, fu, fl);
+	fclose(fu);
+	fclose(fl);
+	if (rc != CLI_OK) {
+		free(*ubuf);
+		free(*lbuf);
+		*ubuf = *lbuf = NULL;
+	}
+	return rc;
 }
 
 pid_t cli_nginx_pid(const cs_cli *cli)
@@ -542,11 +591,27 @@ static void reload(pid_t pid)
 		cli_sleep_ms(20);
 }
 
+int cli_nginx_test(cs_cli *cli, char *out, size_t outlen)
+{
+	char prefix[PATH_MAX], pfx[PATH_MAX + 2], conf[PATH_MAX + 32], errlog[PATH_MAX + 32];
+	char *argv[] = {nginx_bin(cli), "-t", "-q", "-p", pfx, "-e", errlog, "-c", conf, NULL};
+
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(pfx, sizeof pfx, "%s/", prefix);
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
+	if (!argv[0]) {
+		cli_err(cli, "nginx is not installed (install nginx-light, or set CS_NGINX)");
+		return -1;
+	}
+	return cli_run(argv, out, outlen, 20000) == 0 ? 0 : 1;
+}
+
 int cli_routes_apply(cs_cli *cli, int *reloaded)
 {
 	char prefix[PATH_MAX], up[PATH_MAX + 32], loc[PATH_MAX + 32], tmp[2][PATH_MAX + 40];
 	char bak[2][PATH_MAX + 40], conf[PATH_MAX + 32], lock[PATH_MAX + 32];
-	char out[4096], errlog[PATH_MAX + 32];
+	char out[4096];
 	json_t *deps = NULL;
 	FILE *fu = NULL, *fl = NULL;
 	int lfd, rc = CLI_FAIL, st;
@@ -569,7 +634,6 @@ int cli_routes_apply(cs_cli *cli, int *reloaded)
 	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
 	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);
 	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
-	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
 	snprintf(tmp[0], sizeof tmp[0], "%s.new", up);
 	snprintf(tmp[1], sizeof tmp[1], "%s.new", loc);
 	snprintf(bak[0], sizeof bak[0], "%s.bak", up);
@@ -596,16 +660,9 @@ int cli_routes_apply(cs_cli *cli, int *reloaded)
 	rename(tmp[0], up);
 	rename(tmp[1], loc);
 	if (access(conf, R_OK) == 0) {
-		char pfx[PATH_MAX + 2];
-		char *argv[] = {nginx_bin(cli), "-t", "-q", "-p", pfx, "-e", errlog,
-				"-c", conf, NULL};
-
-		snprintf(pfx, sizeof pfx, "%s/", prefix);
-		if (!argv[0]) {
-			cli_err(cli, "nginx is not installed (install nginx-light, or set CS_NGINX)");
+		st = cli_nginx_test(cli, out, sizeof out);
+		if (st < 0)
 			goto out_restore;
-		}
-		st = cli_run(argv, out, sizeof out, 20000);
 		if (st != 0) {
 			cli_err(cli, "nginx -t refused the new routes (the previous ones stay):\n%s", out);
 			goto out_restore;
@@ -651,36 +708,18 @@ static int file_equals(const char *path, const char *s, size_t len)
 int cli_routes_sync(cs_cli *cli, int *reloaded)
 {
 	char prefix[PATH_MAX], up[PATH_MAX + 32], loc[PATH_MAX + 32];
-	char *ubuf = NULL, *lbuf = NULL;
-	size_t ulen = 0, llen = 0;
+	char *ubuf, *lbuf;
+	size_t ulen, llen;
 	json_t *deps = NULL;
-	FILE *fu, *fl;
 	int rc, same;
 
 	*reloaded = 0;
 	if (cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return cli_reg_fail(cli);
-	fu = open_memstream(&ubuf, &ulen);
-	fl = open_memstream(&lbuf, &llen);
-	if (!fu || !fl) {
-		if (fu)
-			fclose(fu);
-		if (fl)
-			fclose(fl);
-		free(ubuf);
-		free(lbuf);
-		json_decref(deps);
-		return CLI_FAIL;
-	}
-	rc = cli_routes_render(cli, deps, fu, fl);
-	fclose(fu);
-	fclose(fl);
+	rc = cli_routes_render_mem(cli, deps, &ubuf, &ulen, &lbuf, &llen);
 	json_decref(deps);
-	if (rc != CLI_OK) {
-		free(ubuf);
-		free(lbuf);
+	if (rc != CLI_OK)
 		return rc;
-	}
 	cli_nginx_prefix(cli, prefix, sizeof prefix);
 	snprintf(up, sizeof up, "%s/upstreams.conf", prefix);
 	snprintf(loc, sizeof loc, "%s/locations.conf", prefix);

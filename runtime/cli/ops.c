@@ -1074,6 +1074,18 @@ void cs_ops_stop_all(cs_cli *cli)
 
 	if (!cli->reg || cs_registry_deployments(cli->reg, &deps) != CS_OK)
 		return;
+	/* every pool drains at once; then each is waited for (and killed after
+	 * the grace period) in turn */
+	json_array_foreach(deps, i, d) {
+		pools = pools_of(d);
+		json_array_foreach(pools, j, p) {
+			pid_t pid = (pid_t)json_integer_value(json_object_get(p, "pid"));
+
+			if (pid > 0 && pool_alive(jstr(d, "name", ""), p) == 1)
+				kill(pid, SIGTERM);
+		}
+		json_decref(pools);
+	}
 	json_array_foreach(deps, i, d) {
 		char name[256]; /* a copy: put_record() deletes d's "name" */
 		int locked;

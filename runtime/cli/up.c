@@ -25,6 +25,16 @@
 
 #define READY_MARK "\001cubeserve-up-ready\n"
 
+typedef struct up_opts {
+	int port;                 /* nginx on 127.0.0.1:port */
+	const char *examples_dir; /* NULL: publish and deploy none */
+	int timeout_s;            /* per deployment */
+	int workers;              /* nginx worker processes */
+	int access_log;           /* 0: access_log off */
+	int check;                /* --check: nginx -t, start nothing */
+	cli_given given;          /* --route: nginx alone, for these workers */
+} up_opts;
+
 static volatile sig_atomic_t stop_flag;
 
 static void on_stop(int sig)
@@ -253,24 +263,19 @@ static pid_t start_redis(cs_cli *cli, char *sock, char *redis_dir, char *logf,
 	return cli_spawn(argv, logf, err, errlen);
 }
 
-/* The foreground part of up, also run by the detached child. */
 /* --auth: 1 on, 0 off, -1 as recorded in the registry (off when never set) */
 static int up_auth_mode = -1;
 
-static int run_stack(cs_cli *cli, int port, const char *examples_dir,
-		     int timeout_s, int detached)
+/*
+ * What every stack does first: the stop signals, the run directory, the
+ * stack's lock (*lock) and, unless only checking, a free port. CLI_OK or
+ * the exit code (printed).
+ */
+static int up_begin(cs_cli *cli, const up_opts *o, int *lock)
 {
-	static const char *const redis_cand[] = {"/usr/bin/redis-server", NULL};
-	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
-	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
-	char err[CS_ERROR_SIZE * 2], portbuf[16], pidbuf[32], path[64];
-	pid_t redis = 0, nginx = 0, api = 0;
-	json_t *deps = NULL, *d, *deployed = NULL;
-	cs_registry *probe;
 	struct sigaction sa;
+	char pidbuf[32];
 	long holder;
-	int lock, rc = CLI_FAIL, reloaded, st;
-	size_t i;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_stop;
@@ -282,20 +287,201 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 
 	if (cli_run_dir_init(cli) != CLI_OK)
 		return CLI_FAIL;
-	lock = take_lock(cli, &holder);
-	if (lock < 0) {
+	*lock = take_lock(cli, &holder);
+	if (*lock < 0) {
 		cli_err(cli, "refused: a stack is already up in %s (pid %ld); `cubeserve down --run-dir %s` stops it",
 			cli->run_dir, holder, cli->run_dir);
 		return CLI_REFUSED;
 	}
 	snprintf(pidbuf, sizeof pidbuf, "%ld\n", (long)getpid());
-	if (ftruncate(lock, 0) != 0 || pwrite(lock, pidbuf, strlen(pidbuf), 0) < 0)
+	if (ftruncate(*lock, 0) != 0 || pwrite(*lock, pidbuf, strlen(pidbuf), 0) < 0)
 		cli_err(cli, "warning: cannot write %s/up.pid", cli->run_dir);
-	if (cli_port_busy(port)) {
-		cli_err(cli, "refused: something already listens on 127.0.0.1:%d; use --port N", port);
-		rc = CLI_REFUSED;
+	if (!o->check && cli_port_busy(o->port)) {
+		cli_err(cli, "refused: something already listens on 127.0.0.1:%d; use --port N", o->port);
+		close(*lock);
+		return CLI_REFUSED;
+	}
+	return CLI_OK;
+}
+
+/*
+ * Starts the private nginx on RUN/nginx/nginx.conf and waits until it
+ * answers /nginx-health. Its pid, or 0 (printed; nothing left running).
+ */
+static pid_t start_nginx(cs_cli *cli, int port)
+{
+	char prefix[PATH_MAX], conf[PATH_MAX + 32], pfx[PATH_MAX + 2], errlog[PATH_MAX + 32];
+	char logf[PATH_MAX + 32], err[CS_ERROR_SIZE * 2];
+	char *argv[] = {cli->nginx, "-p", pfx, "-e", errlog, "-c", conf, NULL};
+	pid_t nginx;
+	int st, i;
+
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
+	snprintf(pfx, sizeof pfx, "%s/", prefix);
+	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
+	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
+	nginx = cli_spawn(argv, logf, err, sizeof err);
+	if (nginx < 0) {
+		cli_err(cli, "%s", err);
+		return 0;
+	}
+	for (st = -1, i = 0; i < 200 && st != 200 && !stop_flag; i++) {
+		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
+		if (st != 200) {
+			if (!cli_pid_alive(nginx))
+				break;
+			cli_sleep_ms(50);
+		}
+	}
+	if (st != 200) {
+		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
+		cli_stop_pid(nginx, conf, 5000);
+		return 0;
+	}
+	return nginx;
+}
+
+static void stop_nginx(cs_cli *cli, pid_t nginx)
+{
+	char conf[PATH_MAX + 32];
+
+	snprintf(conf, sizeof conf, "%s/nginx/nginx.conf", cli->run_dir);
+	printf("up: stop nginx (pid %ld)\n", (long)nginx);
+	if (cli_stop_pid(nginx, conf, 5000) != 0)
+		cli_err(cli, "warning: nginx (pid %ld) did not stop", (long)nginx);
+}
+
+/* A detached stack is up: tell the parent, then log to RUN/logs/up.log. */
+static void detached_ready(cs_cli *cli)
+{
+	char up_log[PATH_MAX + 32];
+	int lf;
+
+	fputs(READY_MARK, stdout);
+	fflush(stdout);
+	snprintf(up_log, sizeof up_log, "%s/logs/up.log", cli->run_dir);
+	lf = open(up_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (lf >= 0) {
+		dup2(lf, 1);
+		dup2(lf, 2);
+		close(lf);
+	}
+}
+
+/*
+ * up --route: the private nginx alone, routing to workers the caller
+ * runs; no Redis, registry, supervisor, examples or console. Stops nginx
+ * on a stop signal; stops when nginx exits.
+ */
+static int run_given(cs_cli *cli, const up_opts *o, int detached)
+{
+	char prefix[PATH_MAX], upf[PATH_MAX + 32], locf[PATH_MAX + 32], out[4096];
+	FILE *fu = NULL, *fl = NULL;
+	pid_t nginx = 0;
+	int lock, rc, st;
+
+	rc = cli_given_render(cli, &o->given, NULL, NULL); /* its refusals first */
+	if (rc != CLI_OK)
+		return rc;
+	rc = up_begin(cli, o, &lock);
+	if (rc != CLI_OK)
+		return rc;
+	rc = CLI_FAIL;
+	cli_nginx_prefix(cli, prefix, sizeof prefix);
+	snprintf(upf, sizeof upf, "%s/console.conf", prefix);
+	unlink(upf); /* no console without the registry */
+	snprintf(upf, sizeof upf, "%s/upstreams.conf", prefix);
+	snprintf(locf, sizeof locf, "%s/locations.conf", prefix);
+	if (cli_nginx_conf(cli, o->port, o->workers, o->access_log) != CLI_OK)
+		goto out_unlock;
+	fu = fopen(upf, "w");
+	fl = fopen(locf, "w");
+	if (!fu || !fl) {
+		cli_err(cli, "cannot write the routes in '%s': %s", prefix, strerror(errno));
+		goto out_close;
+	}
+	rc = cli_given_render(cli, &o->given, fu, fl);
+	if (rc != CLI_OK)
+		goto out_close;
+	rc = CLI_FAIL;
+	if (fclose(fu) != 0 || fclose(fl) != 0) {
+		fu = fl = NULL;
+		cli_err(cli, "cannot write the routes in '%s': %s", prefix, strerror(errno));
 		goto out_unlock;
 	}
+	fu = fl = NULL;
+	st = cli_nginx_test(cli, out, sizeof out);
+	if (st != 0) {
+		if (st > 0)
+			cli_err(cli, "nginx -t refused %s/nginx.conf:\n%s", prefix, out);
+		goto out_unlock;
+	}
+	if (o->check) {
+		printf("up: nginx -t accepts %s/nginx.conf\n", prefix);
+		rc = CLI_OK;
+		goto out_unlock;
+	}
+	printf("up: start nginx on 127.0.0.1:%d (prefix %s)\n", o->port, prefix);
+	nginx = start_nginx(cli, o->port);
+	if (!nginx)
+		goto out_unlock;
+	printf("\ncubeserve is up (nginx only, %zu route(s) given)%s\n", o->given.npairs,
+	       detached ? " in the background (`cubeserve down` stops it)" : " (Ctrl-C stops it)");
+	printf("  nginx     http://127.0.0.1:%d  pid %ld, config %s/nginx.conf, logs %s/logs/\n",
+	       o->port, (long)nginx, prefix, prefix);
+	for (size_t i = 0; i < o->given.npairs; i++)
+		printf("  route     %s\n", o->given.pairs[i]);
+	fflush(stdout);
+	if (detached)
+		detached_ready(cli);
+	while (!stop_flag) {
+		pid_t w;
+
+		while ((w = waitpid(-1, NULL, WNOHANG)) > 0)
+			if (w == nginx)
+				break;
+		if (w == nginx || !cli_pid_alive(nginx)) {
+			cli_err(cli, "nginx (pid %ld) exited; stopping", (long)nginx);
+			nginx = 0;
+			break;
+		}
+		cli_sleep_ms(200);
+	}
+	rc = CLI_OK;
+	if (nginx)
+		stop_nginx(cli, nginx);
+	printf("up: stopped\n");
+	fflush(stdout);
+	goto out_unlock;
+out_close:
+	if (fu)
+		fclose(fu);
+	if (fl)
+		fclose(fl);
+out_unlock:
+	close(lock);
+	return rc;
+}
+
+/* The foreground part of up, also run by the detached child. */
+
+static int run_stack(cs_cli *cli, const up_opts *o, int detached)
+{
+	static const char *const redis_cand[] = {"/usr/bin/redis-server", NULL};
+	char sock[PATH_MAX + 32], redis_dir[PATH_MAX + 32], logf[PATH_MAX + 32];
+	char prefix[PATH_MAX], errlog[PATH_MAX + 32];
+	char err[CS_ERROR_SIZE * 2], portbuf[16];
+	pid_t redis = 0, nginx = 0, api = 0;
+	json_t *deps = NULL, *d, *deployed = NULL;
+	cs_registry *probe;
+	int lock, rc, reloaded, port = o->port, timeout_s = o->timeout_s;
+	size_t i;
+
+	rc = up_begin(cli, o, &lock);
+	if (rc != CLI_OK)
+		return rc;
+	rc = CLI_FAIL;
 
 	/* redis */
 	snprintf(sock, sizeof sock, "%s/redis.sock", cli->run_dir);
@@ -354,34 +540,14 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 
 	/* nginx */
 	printf("up: start nginx on 127.0.0.1:%d (prefix %s)\n", port, prefix);
-	if (cli_nginx_conf(cli, port) != CLI_OK || cli_routes_apply(cli, &reloaded) != CLI_OK)
-		goto out_stop;
-	snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
-	snprintf(pfx, sizeof pfx, "%s/", prefix);
 	snprintf(errlog, sizeof errlog, "%s/logs/error.log", prefix);
-	snprintf(logf, sizeof logf, "%s/logs/stdout.log", prefix);
-	{
-		char *argv[] = {cli->nginx, "-p", pfx, "-e", errlog, "-c", conf, NULL};
-
-		nginx = cli_spawn(argv, logf, err, sizeof err);
-	}
-	if (nginx < 0) {
-		cli_err(cli, "%s", err);
-		nginx = 0;
+	if (cli_nginx_conf(cli, port, o->workers, o->access_log) != CLI_OK ||
+	    cli_console_conf(cli, prefix, cli_fastcgi_params()) != CLI_OK ||
+	    cli_routes_apply(cli, &reloaded) != CLI_OK)
 		goto out_stop;
-	}
-	for (st = -1, i = 0; i < 200 && st != 200 && !stop_flag; i++) {
-		st = cli_http_get(port, "/nginx-health", 500, NULL, 0);
-		if (st != 200) {
-			if (!cli_pid_alive(nginx))
-				break;
-			cli_sleep_ms(50);
-		}
-	}
-	if (st != 200) {
-		cli_err(cli, "nginx did not come up on 127.0.0.1:%d (error log: %s)", port, errlog);
+	nginx = start_nginx(cli, port);
+	if (!nginx)
 		goto out_stop;
-	}
 	/* the console's API (the console itself is static files nginx serves) */
 	api = cli_api_start(cli);
 	if (api > 0)
@@ -405,31 +571,14 @@ static int run_stack(cs_cli *cli, int port, const char *examples_dir,
 		}
 	}
 	deployed = json_array();
-	if (examples_dir && !stop_flag)
-		examples(cli, examples_dir, deployed, timeout_s);
+	if (o->examples_dir && !stop_flag)
+		examples(cli, o->examples_dir, deployed, timeout_s);
 	if (stop_flag)
 		goto out_stop;
 
 	summary(cli, stdout, port, redis, nginx, detached);
-	if (detached) {
-		/* tell the parent, then carry on with the log as output */
-		int fd = open(cli->run_dir, O_RDONLY);
-		char up_log[PATH_MAX + 32];
-		int lf;
-
-		if (fd >= 0)
-			close(fd);
-		fputs(READY_MARK, stdout);
-		fflush(stdout);
-		snprintf(up_log, sizeof up_log, "%s/logs/up.log", cli->run_dir);
-		lf = open(up_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (lf >= 0) {
-			dup2(lf, 1);
-			dup2(lf, 2);
-			close(lf);
-		}
-	}
-	snprintf(path, sizeof path, "/nginx-health");
+	if (detached)
+		detached_ready(cli);
 	while (!stop_flag) {
 		int redis_gone = 0, nginx_gone = 0;
 		pid_t w;
@@ -522,11 +671,8 @@ out_stop:
 		printf("up: stop cubeserve-api (pid %ld)\n", (long)api);
 		cli_stop_pid(api, "cubeserve-api", 3000);
 	}
-	if (nginx) {
-		printf("up: stop nginx (pid %ld)\n", (long)nginx);
-		if (cli_stop_pid(nginx, conf, 5000) != 0)
-			cli_err(cli, "warning: nginx (pid %ld) did not stop", (long)nginx);
-	}
+	if (nginx)
+		stop_nginx(cli, nginx);
 	if (redis) {
 		printf("up: stop redis-server (pid %ld)\n", (long)redis);
 		cs_registry_close(cli->reg);
@@ -544,7 +690,7 @@ out_unlock:
 }
 
 /* --detach: the child runs the stack; the parent shows its start-up. */
-static int detach(cs_cli *cli, int port, const char *examples_dir, int timeout_s)
+static int detach(cs_cli *cli, const up_opts *o)
 {
 	int pfd[2], status = 0, ready = 0;
 	char buf[4096];
@@ -574,7 +720,7 @@ static int detach(cs_cli *cli, int port, const char *examples_dir, int timeout_s
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		close(pfd[1]);
-		_exit(run_stack(cli, port, examples_dir, timeout_s, 1));
+		_exit(o->given.npairs ? run_given(cli, o, 1) : run_stack(cli, o, 1));
 	}
 	close(pfd[1]);
 	while ((n = read(pfd[0], buf, sizeof buf - 1)) != 0) {
@@ -611,41 +757,79 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 		{"no-examples", no_argument, NULL, 'n'},
 		{"timeout", required_argument, NULL, 't'},
 		{"auth", required_argument, NULL, 'A'},
+		{"nginx-workers", required_argument, NULL, 'W'},
+		{"no-access-log", no_argument, NULL, 'L'},
+		{"route", required_argument, NULL, 'R'},
+		{"keepalive", required_argument, NULL, 'K'},
+		{"max-body", required_argument, NULL, 'M'},
+		{"fastcgi-timeout", required_argument, NULL, 'T'},
+		{"check", no_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *examples_dir = NULL, *e = getenv("CS_PORT");
+	const char *e = getenv("CS_PORT"), *route_only = NULL;
 	char url[PATH_MAX + 32];
-	int c, port = e && *e ? atoi(e) : 8080, det = 0, none = 0, timeout_s = 60;
+	int c, det = 0, none = 0, rc = CLI_USAGE;
+	up_opts o;
 
+	memset(&o, 0, sizeof o);
+	o.port = e && *e ? atoi(e) : 8080;
+	o.timeout_s = 60;
+	o.workers = 1;
+	o.access_log = 1;
+	cli_given_init(&o.given);
+	o.given.params = cli_fastcgi_params();
+	o.given.timeout_opt = "--fastcgi-timeout";
+	o.given.pairs = calloc((size_t)argc + 1, sizeof *o.given.pairs);
+	if (!o.given.pairs)
+		return CLI_FAIL;
 	while ((c = cli_getopt(cli, argc, argv, "d", opts)) != -1) {
 		switch (c) {
-		case 'P': port = atoi(optarg); break;
+		case 'P': o.port = atoi(optarg); break;
 		case 'd': det = 1; break;
-		case 'e': examples_dir = optarg; break;
+		case 'e': o.examples_dir = optarg; break;
 		case 'n': none = 1; break;
-		case 't': timeout_s = atoi(optarg); break;
+		case 't': o.timeout_s = atoi(optarg); break;
 		case 'A':
 			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
 				cli_err(cli, "--auth must be on or off, got '%s'", optarg);
-				return CLI_USAGE;
+				goto out;
 			}
 			up_auth_mode = strcmp(optarg, "on") == 0;
 			break;
-		case CLI_OPT_HELP: return CLI_OK;
-		default: return CLI_USAGE;
+		case 'W': o.workers = atoi(optarg); break;
+		case 'L': o.access_log = 0; break;
+		case 'R': o.given.pairs[o.given.npairs++] = optarg; break;
+		case 'K': o.given.keepalive = optarg; route_only = "--keepalive"; break;
+		case 'M': o.given.max_body = optarg; route_only = "--max-body"; break;
+		case 'T': o.given.timeout = optarg; route_only = "--fastcgi-timeout"; break;
+		case 'C': o.check = 1; route_only = "--check"; break;
+		case CLI_OPT_HELP: rc = CLI_OK; goto out;
+		default: goto out;
 		}
 	}
 	if (argc - optind != 0) {
 		cli_err(cli, "takes no arguments (see --help)");
-		return CLI_USAGE;
+		goto out;
 	}
-	if (port < 1 || port > 65535 || timeout_s < 1) {
+	if (o.port < 1 || o.port > 65535 || o.timeout_s < 1) {
 		cli_err(cli, "--port must be 1..65535 and --timeout a positive number of seconds");
-		return CLI_USAGE;
+		goto out;
+	}
+	if (o.workers < 1 || o.workers > 64) {
+		cli_err(cli, "--nginx-workers must be 1..64");
+		goto out;
+	}
+	if (route_only && !o.given.npairs) {
+		cli_err(cli, "%s goes with --route NAME=ADDR (see --help)", route_only);
+		goto out;
+	}
+	if (o.given.npairs && (o.examples_dir || up_auth_mode >= 0)) {
+		cli_err(cli, "--route runs nginx alone: no examples, no registry, no auth (see --help)");
+		goto out;
 	}
 	if (cli->registry_url) {
 		cli_err(cli, "up runs its own Redis in the run directory; --registry is for the other commands");
-		return CLI_USAGE;
+		goto out;
 	}
 	snprintf(url, sizeof url, "unix:%s/redis.sock", cli->run_dir);
 	cli->registry_url = strdup(url);
@@ -657,14 +841,22 @@ int cli_cmd_up(cs_cli *cli, int argc, char **argv)
 	}
 	if (!cli->nginx) {
 		cli_err(cli, "nginx is not installed (apt-get install nginx-light, or set CS_NGINX)");
-		return CLI_FAIL;
+		rc = CLI_FAIL;
+		goto out;
 	}
-	if (!none && !examples_dir)
-		examples_dir = cli->examples_dir;
-	if (none)
-		examples_dir = NULL;
-	return det ? detach(cli, port, examples_dir, timeout_s) :
-		     run_stack(cli, port, examples_dir, timeout_s, 0);
+	if (!none && !o.examples_dir)
+		o.examples_dir = cli->examples_dir;
+	if (none || o.given.npairs)
+		o.examples_dir = NULL;
+	if (o.given.npairs && o.check)
+		rc = run_given(cli, &o, 0);
+	else if (det)
+		rc = detach(cli, &o);
+	else
+		rc = o.given.npairs ? run_given(cli, &o, 0) : run_stack(cli, &o, 0);
+out:
+	free(o.given.pairs);
+	return rc;
 }
 
 int cli_cmd_down(cs_cli *cli, int argc, char **argv)

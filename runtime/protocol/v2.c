@@ -812,6 +812,8 @@ const char *cs_v2_platform(const char *plugin)
 		return "pytorch_torchscript";
 	if (strcmp(plugin, "native") == 0)
 		return "cubeserve_native";
+	if (strcmp(plugin, "xgboost") == 0)
+		return "xgboost";
 	return "cubeserve_plugin";
 }
 

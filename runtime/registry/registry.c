@@ -532,9 +532,11 @@ static const char remove_lua[] = LUA_HEAD
 	"if dv and force ~= '1' and (ver == '' or dv == ver) then\n"
 	"  return redis.error_reply('DEPLOYED model ' .. name .. ' is deployed (version ' .. dv .. ')')\n"
 	"end\n"
-	"local orphans = {}\n"
+	"local orphans, webs = {}, {}\n"
 	"for _, v in ipairs(vers) do\n"
 	"  local vkey = p .. 'version:' .. name .. ':' .. v\n"
+	"  local web = redis.call('HGET', vkey, 'web_sha256')\n"
+	"  if web and web ~= '' then webs[web] = true end\n"
 	"  local blobs = redis.call('HGET', vkey, 'blobs')\n"
 	"  if blobs then\n"
 	"    for _, b in ipairs(cjson.decode(blobs)) do\n"
@@ -554,7 +556,8 @@ static const char remove_lua[] = LUA_HEAD
 	"      if redis.call('SCARD', p .. 'tag:' .. t) == 0 then redis.call('SREM', p .. 'tags', t) end\n"
 	"    end\n"
 	"  end\n"
-	"  redis.call('DEL', mkey, p .. 'ratings:' .. name, p .. 'favorites:' .. name, zkey, p .. 'hint:' .. name)\n"
+	"  redis.call('DEL', mkey, p .. 'ratings:' .. name, p .. 'favorites:' .. name, zkey, p .. 'hint:' .. name,\n"
+	"    p .. 'comments:' .. name, p .. 'comment_seq:' .. name)\n"
 	"  redis.call('SREM', p .. 'models', name)\n"
 	"else\n"
 	"  local def = redis.call('HGET', mkey, 'default')\n"
@@ -563,32 +566,59 @@ static const char remove_lua[] = LUA_HEAD
 	"  end\n"
 	"  redis.call('HSET', mkey, 'latest', redis.call('ZRANGE', zkey, -1, -1)[1])\n"
 	"end\n"
-	"return orphans\n";
+	/* a web tree no remaining version of any model shows goes too */
+	"local dead = {}\n"
+	"if next(webs) then\n"
+	"  for _, m in ipairs(redis.call('SMEMBERS', p .. 'models')) do\n"
+	"    for _, v in ipairs(redis.call('ZRANGE', p .. 'versions:' .. m, 0, -1)) do\n"
+	"      local w = redis.call('HGET', p .. 'version:' .. m .. ':' .. v, 'web_sha256')\n"
+	"      if w then webs[w] = nil end\n"
+	"    end\n"
+	"  end\n"
+	"  for w in pairs(webs) do table.insert(dead, w) end\n"
+	"end\n"
+	"return {orphans, dead}\n";
+
+static json_t *string_array(const redisReply *rep)
+{
+	json_t *a = json_array();
+
+	if (rep && rep->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < rep->elements; i++)
+			if (rep->element[i]->type == REDIS_REPLY_STRING)
+				json_array_append_new(a, json_string(rep->element[i]->str));
+	return a;
+}
 
 int cs_registry_remove(cs_registry *r, const char *name, const char *version,
-		       int force, json_t **orphans)
+		       int force, json_t **orphans, json_t **webs)
 {
-	json_t *a = json_array(), *o;
+	json_t *a = json_array(), *o, *w;
 	redisReply *rep;
+	int two;
 
 	if (orphans)
 		*orphans = NULL;
+	if (webs)
+		*webs = NULL;
 	arg(a, name);
 	arg(a, version ? version : "");
 	arg(a, force ? "1" : "0");
 	rep = eval(r, remove_lua, a);
 	if (!rep)
 		return r->err;
-	o = json_array();
-	if (rep->type == REDIS_REPLY_ARRAY)
-		for (size_t i = 0; i < rep->elements; i++)
-			if (rep->element[i]->type == REDIS_REPLY_STRING)
-				json_array_append_new(o, json_string(rep->element[i]->str));
+	two = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2;
+	o = string_array(two ? rep->element[0] : NULL);
+	w = string_array(two ? rep->element[1] : NULL);
 	freeReplyObject(rep);
 	if (orphans)
 		*orphans = o;
 	else
 		json_decref(o);
+	if (webs)
+		*webs = w;
+	else
+		json_decref(w);
 	return CS_OK;
 }
 

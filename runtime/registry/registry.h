@@ -121,10 +121,13 @@ int cs_registry_publish(cs_registry *r, const char *name,
  * default version goes, the newest remaining becomes the default; when the
  * last version goes, the model goes. On CS_OK *orphans (when not NULL) is
  * a new JSON array of the sha256 of blobs no version references any more
- * (the caller deletes them from the store). CS_ENOTFOUND when absent.
+ * and *webs (when not NULL) a new JSON array of the web folder digests
+ * (web_sha256) no remaining version of any model has; the caller deletes
+ * both from the store (cs_store_remove, cs_web_remove) and json_decref()s
+ * the arrays. CS_ENOTFOUND when absent.
  */
 int cs_registry_remove(cs_registry *r, const char *name, const char *version,
-		       int force, json_t **orphans);
+		       int force, json_t **orphans, json_t **webs);
 
 /* Sets the default version. CS_ENOTFOUND when the version is absent. */
 int cs_registry_set_default(cs_registry *r, const char *name,

@@ -220,3 +220,23 @@ out_done:
 	*dir = strdup(final);
 	return *dir ? CS_OK : CS_ENOMEM;
 }
+
+int cs_web_remove(const char *root, const char *hex, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (!cs_sha256_valid(hex)) {
+		snprintf(err, errlen, "not a web folder digest: '%s'", hex ? hex : "");
+		return CS_EINVAL;
+	}
+	snprintf(dir, sizeof dir, "%s/web/%s", root, hex);
+	if (lstat(dir, &st) != 0)
+		return CS_OK;
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (lstat(dir, &st) == 0) {
+		snprintf(err, errlen, "cannot delete '%s'", dir);
+		return CS_EIO;
+	}
+	return CS_OK;
+}

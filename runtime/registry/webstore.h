@@ -47,4 +47,11 @@ int cs_web_store(const char *root, const char *dir, json_t **files,
 int cs_web_tree(const char *root, json_t *files, const char *hex, char **dir,
 		char *err, size_t errlen);
 
+/*
+ * Deletes the served tree STORE/web/<hex> (missing is fine; the blobs it
+ * links to stay). Returns CS_OK, CS_EINVAL (hex is not a sha256) or
+ * CS_EIO, with err.
+ */
+int cs_web_remove(const char *root, const char *hex, char *err, size_t errlen);
+
 #endif

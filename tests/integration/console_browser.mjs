@@ -86,8 +86,11 @@ try {
   });
 
   await check('a description with script tags renders as sanitized markdown', async () => {
+    // a hash change re-renders in place: wait for xss's own page, not the
+    // digits page (which has a .markdown too) still on screen
     await page.goto(`${base}/console/#/models/xss`);
-    await page.waitForSelector('.markdown', { timeout: T });
+    await page.waitForFunction(() => (document.querySelector('main h1')?.textContent || '').startsWith('xss')
+      && document.querySelector('.markdown'), null, { timeout: T });
     const r = await page.evaluate(() => ({
       pwned: window.pwned,
       bold: !!document.querySelector('.markdown strong'),
@@ -96,7 +99,8 @@ try {
     }));
     expect(!r.pwned && r.bold && r.scripts === 0 && r.handlers === 0, JSON.stringify(r));
     await page.goto(`${base}/console/#/models/digits`);
-    await page.waitForSelector('#files', { timeout: T });
+    await page.waitForFunction(() => (document.querySelector('main h1')?.textContent || '').startsWith('digits')
+      && document.querySelector('#files'), null, { timeout: T });
   });
 
   await check('Try it sends the manifest example and shows the model\'s answer', async () => {

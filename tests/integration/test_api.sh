@@ -337,8 +337,24 @@ api POST /api/deployments/iris2/restart
 job_ok "restart iris2"
 api DELETE /api/deployments/iris2
 job_ok "undeploy iris2"
+api POST /api/models/iris2/comments '{"text": "gone with the model"}'
+expect "a comment on iris2" 201 '.id'
+iris2_web=$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" hget cs:version:iris2:2.0.0 web_sha256)
+digits_web=$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" hget cs:version:digits:1.0.0 web_sha256)
 api DELETE /api/models/iris2
-expect "remove the model" 200 '.removed == "iris2"'
+expect "remove the model" 200 '.removed == "iris2" and .web_folders_deleted == 1'
+if [ -n "$iris2_web" ] && [ ! -e "$CUBESERVE_RUN_DIR/store/web/$iris2_web" ] &&
+	[ -n "$digits_web" ] && [ -d "$CUBESERVE_RUN_DIR/store/web/$digits_web" ]; then
+	pass "its served web folder is deleted from the store, digits' stays"
+else
+	fail "its served web folder is deleted from the store, digits' stays" \
+		"iris2 '$iris2_web', digits '$digits_web': $(ls "$CUBESERVE_RUN_DIR/store/web" 2>&1)"
+fi
+if [ "$(redis-cli -s "$CUBESERVE_RUN_DIR/redis.sock" --no-raw exists cs:comments:iris2 cs:comment_seq:iris2)" = "(integer) 0" ]; then
+	pass "its comments are removed with it"
+else
+	fail "its comments are removed with it" "cs:comments:iris2 or cs:comment_seq:iris2 is still in the registry"
+fi
 api GET /api/models/iris2
 expect "it is gone" 404 '.error'
 

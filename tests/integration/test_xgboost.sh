@@ -209,6 +209,13 @@ else
 	fail "GET /models/breast_cancer: the declared input/output" "status $status, body: ${body:0:400}"
 fi
 
+get /v2/models/breast_cancer
+if [ "$status" = 200 ] && jq -e '.platform == "xgboost"' <<<"$body" >/dev/null 2>&1; then
+	pass "GET /v2/models/breast_cancer: platform xgboost"
+else
+	fail "GET /v2/models/breast_cancer: platform xgboost" "status $status, body: ${body:0:300}"
+fi
+
 jq -c '{inputs: [{name: "features", datatype: "FP32", shape: [3, 30], data: [.inputs[0:3][][]]}]}' \
 	"$samples" >"$run/req"
 post /v2/models/breast_cancer/infer "$run/req"

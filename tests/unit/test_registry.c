@@ -160,23 +160,64 @@ TEST(remove_refuses_deployed_and_returns_orphans)
 	json_object_set_new(d, "version", json_string("7"));
 	CHECK(cs_registry_deployment_put(r, "a", d) == CS_ENOTFOUND); /* not published */
 	json_decref(d);
-	CHECK(cs_registry_remove(r, "a", NULL, 0, &orphans) == CS_REG_DEPLOYED);
-	CHECK(cs_registry_remove(r, "a", "1", 0, &orphans) == CS_REG_DEPLOYED);
+	CHECK(cs_registry_remove(r, "a", NULL, 0, &orphans, NULL) == CS_REG_DEPLOYED);
+	CHECK(cs_registry_remove(r, "a", "1", 0, &orphans, NULL) == CS_REG_DEPLOYED);
 	/* version 2 is not the deployed one */
-	CHECK(cs_registry_remove(r, "a", "2", 0, &orphans) == CS_OK);
+	CHECK(cs_registry_remove(r, "a", "2", 0, &orphans, NULL) == CS_OK);
 	CHECK(json_array_size(orphans) == 1);
 	CHECK_STR(json_string_value(json_array_get(orphans, 0)), B2);
 	json_decref(orphans);
 	/* B1 is still used by b@1: no orphan */
 	CHECK(cs_registry_deployment_delete(r, "a") == CS_OK);
-	CHECK(cs_registry_remove(r, "a", NULL, 0, &orphans) == CS_OK);
+	CHECK(cs_registry_remove(r, "a", NULL, 0, &orphans, NULL) == CS_OK);
 	CHECK(json_array_size(orphans) == 0);
 	json_decref(orphans);
 	CHECK(cs_registry_model(r, "a", NULL, 0, &m) == CS_ENOTFOUND);
-	CHECK(cs_registry_remove(r, "b", "1", 0, &orphans) == CS_OK);
+	CHECK(cs_registry_remove(r, "b", "1", 0, &orphans, NULL) == CS_OK);
 	CHECK(json_array_size(orphans) == 1);
 	json_decref(orphans);
-	CHECK(cs_registry_remove(r, "b", NULL, 0, &orphans) == CS_ENOTFOUND);
+	CHECK(cs_registry_remove(r, "b", NULL, 0, &orphans, NULL) == CS_ENOTFOUND);
+	cs_registry_close(r);
+}
+
+/* a version with a web folder of listing digest web */
+static int publish_web(cs_registry *r, const char *name, const char *ver, const char *web)
+{
+	json_t *v = json_pack("{s:s,s:s,s:s}", "plugin", "native", "blobs", "[]", "web_sha256", web);
+	int rc = cs_registry_publish(r, name, ver, v, "desc", "ann", NULL, NULL, 0);
+
+	json_decref(v);
+	return rc;
+}
+
+TEST(remove_web_folders)
+{
+	cs_registry *r = open_prefix("rmweb:");
+	json_t *orphans = NULL, *webs = NULL;
+
+	CHECK(cs_registry_check_schema(r, 1) == CS_OK);
+	CHECK(publish_web(r, "a", "1", B1) == CS_OK);
+	CHECK(publish_web(r, "a", "2", B1) == CS_OK);
+	CHECK(publish_web(r, "b", "1", B2) == CS_OK);
+	CHECK(publish_web(r, "c", "1", B2) == CS_OK);
+	/* a@2 still shows B1's folder */
+	CHECK(cs_registry_remove(r, "a", "1", 0, &orphans, &webs) == CS_OK);
+	CHECK(json_array_size(webs) == 0);
+	json_decref(orphans);
+	json_decref(webs);
+	CHECK(cs_registry_remove(r, "a", NULL, 0, &orphans, &webs) == CS_OK);
+	CHECK(json_array_size(webs) == 1);
+	CHECK_STR(json_string_value(json_array_get(webs, 0)), B1);
+	json_decref(orphans);
+	json_decref(webs);
+	/* another model (c) shows the same folder as b */
+	CHECK(cs_registry_remove(r, "b", NULL, 0, &orphans, &webs) == CS_OK);
+	CHECK(json_array_size(webs) == 0);
+	json_decref(orphans);
+	json_decref(webs);
+	CHECK(cs_registry_remove(r, "c", NULL, 0, NULL, &webs) == CS_OK);
+	CHECK(json_array_size(webs) == 1);
+	json_decref(webs);
 	cs_registry_close(r);
 }
 
@@ -326,6 +367,7 @@ int main(void)
 	RUN(schema_version);
 	RUN(publish_once_and_read_back);
 	RUN(remove_refuses_deployed_and_returns_orphans);
+	RUN(remove_web_folders);
 	RUN(rate_and_favorite);
 	RUN(heartbeat_instances_expire);
 	RUN(heartbeat_thread_reports_and_cleans_up);
