@@ -10,12 +10,16 @@
  *
  * For each batch size, prints one line of key=value pairs:
  *   batch=1 procs=1 calls=... seconds=... calls_per_s=... infer_per_s=...
- *   p50_ms=... p99_ms=...
+ *   p50_ms=... p99_ms=... cpu_ms_per_call=...
  * infer_per_s counts samples (calls x batch) per second, summed over the
  * processes. With --procs N the model is loaded once and N forked children
  * run the loop at the same time (what `cubeserve-worker --processes N` does),
  * so the sum is the in-process figure for N cores; percentiles then come
- * from the first child.
+ * from the first child. cpu_ms_per_call is the calling thread's CPU time
+ * (CLOCK_THREAD_CPUTIME_ID) per timed call, over all the processes: on a shared
+ * machine it moves less with the other load than the wall-clock figures.
+ * With XNNPACK's threadpool (the manifest's "threads" above 1) it counts
+ * the calling thread only.
  *
  * With --alternate the calls take the batch sizes given in turn, one call
  * each (1, 32, 1, 32, ...), in one line "batch=1/32 ...": what a backend
@@ -51,6 +55,7 @@ typedef struct bench_result {
 	double seconds;
 	double p50_ms;
 	double p99_ms;
+	double cpu_s;   /* CPU time of the calling thread over the timed calls */
 } bench_result;
 
 static double now_s(void)
@@ -58,6 +63,15 @@ static double now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of the calling thread: what a call costs, whatever else runs. */
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -128,7 +142,7 @@ static int run_batch(cs_model *m, const int *batch, int n_batch,
 {
 	cs_tensor ins[MAX_BATCHES][CS_MAX_DIMS * 2], *in, *out;
 	char err[CS_ERROR_SIZE * 4];
-	double *lat = NULL, t0, t, end;
+	double *lat = NULL, t0, c0, t, end;
 	size_t cap = 0;
 	long calls = 0;
 	cs_arena arena;
@@ -158,6 +172,7 @@ static int run_batch(cs_model *m, const int *batch, int n_batch,
 	} while (now_s() < end || calls % n_batch);
 	calls = 0;
 
+	c0 = cpu_s();
 	t0 = now_s();
 	end = t0 + seconds;
 	do {
@@ -182,6 +197,7 @@ static int run_batch(cs_model *m, const int *batch, int n_batch,
 
 	res->calls = calls;
 	res->seconds = now_s() - t0;
+	res->cpu_s = cpu_s() - c0;
 	qsort(lat, (size_t)calls, sizeof *lat, cmp_double);
 	res->p50_ms = lat[(size_t)((double)(calls - 1) * 0.50)] * 1e3;
 	res->p99_ms = lat[(size_t)((double)(calls - 1) * 0.99)] * 1e3;
@@ -249,8 +265,10 @@ static int run_procs(cs_model *m, const int *batch, int n_batch, int nprocs,
 		}
 		if (i == 0)
 			*sum = r;
-		else
+		else {
 			sum->calls += r.calls;
+			sum->cpu_s += r.cpu_s;
+		}
 		*per_s += (double)r.calls / r.seconds;
 		(void)status;
 	}
@@ -357,9 +375,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "infer_bench: batch %s failed\n", label);
 			goto out_free_model;
 		}
-		printf("batch=%s procs=%d calls=%ld seconds=%.2f calls_per_s=%.1f infer_per_s=%.1f p50_ms=%.3f p99_ms=%.3f\n",
+		printf("batch=%s procs=%d calls=%ld seconds=%.2f calls_per_s=%.1f infer_per_s=%.1f p50_ms=%.3f p99_ms=%.3f cpu_ms_per_call=%.4f\n",
 		       label, nprocs, r.calls, r.seconds, per_s,
-		       per_s * mean, r.p50_ms, r.p99_ms);
+		       per_s * mean, r.p50_ms, r.p99_ms,
+		       r.calls ? r.cpu_s * 1e3 / (double)r.calls : 0.0);
 		fflush(stdout);
 		if (alternate)
 			break;

@@ -300,7 +300,7 @@ static int set_info(onnx_model *m, const char *engine, const char *reason)
  * wrong (then no engine should run it).
  */
 static int try_xnnpack(onnx_model *m, const uint8_t *buf, size_t len,
-		       bool *broken, char *why, size_t whylen)
+		       int threads, bool *broken, char *why, size_t whylen)
 {
 #ifdef CS_HAVE_XNNPACK
 	cs__onnx_graph *g;
@@ -312,7 +312,7 @@ static int try_xnnpack(onnx_model *m, const uint8_t *buf, size_t len,
 		*broken = rc == CS_EFORMAT;
 		return rc;
 	}
-	rc = cs__xnn_build(g, &m->xnn, why, whylen);
+	rc = cs__xnn_build(g, threads, &m->xnn, why, whylen);
 	if (rc == CS_OK) {
 		m->inputs = g->inputs;
 		m->n_inputs = g->n_inputs;
@@ -327,6 +327,7 @@ static int try_xnnpack(onnx_model *m, const uint8_t *buf, size_t len,
 	(void)m;
 	(void)buf;
 	(void)len;
+	(void)threads;
 	*broken = false;
 	snprintf(why, whylen, "the onnx plugin was built without XNNPACK "
 		 "(libxnnpack-dev)");
@@ -363,7 +364,8 @@ static int onnx_load(const cs_host *host, const cs_model_spec *spec,
 
 	snprintf(reason, sizeof reason, "the manifest asks for opencv");
 	if (engine != ENGINE_OPENCV) {
-		rc = try_xnnpack(m, buf, len, &broken, why, sizeof why);
+		rc = try_xnnpack(m, buf, len, spec->threads, &broken, why,
+				 sizeof why);
 		if (rc == CS_OK) {
 			snprintf(reason, sizeof reason, "%s",
 				 engine == ENGINE_XNNPACK

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xnn_internal.h"
 
@@ -61,21 +62,76 @@ static const char *xnn_why(enum xnn_status st)
 	}
 }
 
+/*
+ * XNNPACK's GEMM (2022) takes a block of 4 or 5 rows (pixels, samples) at
+ * a time through every output channel of a layer, so it reads all of the
+ * layer's packed weights once per block of rows: from memory, not from the
+ * core's cache, once they outgrow the cache (ResNet-18's 3x3 convolutions
+ * of 256 and 512 channels, digits-large's 2048x1024 layer at batch 32).
+ * Such a layer becomes several operators, each for a part of the output
+ * channels whose weights fit PART_BYTES, run one after the other into
+ * their columns of the one output: every row then goes through a part's
+ * weights while they are in cache. Each output is computed by the same
+ * kernel over the same sums in the same order, so the results are the
+ * same to the bit.
+ */
+#define PART_BYTES ((size_t)192 * 1024)
+
+/* Output channels per part for n channels of per floats of weights. */
+static size_t part_of(size_t n, size_t per)
+{
+	size_t part = PART_BYTES / (per * sizeof(float)) / 16 * 16;
+
+	if (part < 16)
+		part = 16;
+	return part < n ? part : n;
+}
+
+/* The operator of part k (0: s->op). */
+static xnn_operator_t *part_op(xstep *s, size_t k)
+{
+	return k ? &s->parts[k - 1] : &s->op;
+}
+
+/* Creates the parts of an S_CONV or S_FC step (see PART_BYTES). */
+static enum xnn_status create_parts(xstep *s)
+{
+	bool fc = s->kind == S_FC;
+	size_t n = fc ? s->n_out : s->groups * s->goc;
+	size_t per = fc ? s->k_in : s->kh * s->kw * s->gic;
+	enum xnn_status st = xnn_status_success;
+
+	s->part = fc || s->groups == 1 ? part_of(n, per) : n;
+	s->n_parts = (n + s->part - 1) / s->part;
+	if (s->n_parts > 1 &&
+	    !(s->parts = calloc(s->n_parts - 1, sizeof *s->parts)))
+		return xnn_status_out_of_memory;
+	for (size_t k = 0; k < s->n_parts && st == xnn_status_success; k++) {
+		size_t o0 = k * s->part;
+		size_t c = n - o0 < s->part ? n - o0 : s->part;
+		if (fc)
+			st = xnn_create_fully_connected_nc_f32(
+				s->k_in, c, s->k_in, n, s->w + o0 * per,
+				s->b + o0, s->omin, s->omax, 0, part_op(s, k));
+		else
+			st = xnn_create_convolution2d_nhwc_f32(
+				s->pt, s->pr, s->pb, s->pl, s->kh, s->kw, s->sh,
+				s->sw, s->dh, s->dw, s->groups, s->gic,
+				s->n_parts > 1 ? c : s->goc, s->groups * s->gic,
+				n, s->w + o0 * per, s->b + o0, s->omin, s->omax,
+				0, part_op(s, k));
+	}
+	return st;
+}
+
 static enum xnn_status create_op(const cs__xnn_model *m, xstep *s)
 {
 	const xval *in = s->in[0] >= 0 ? &m->vals[s->in[0]] : NULL;
 
 	switch (s->kind) {
 	case S_CONV:
-		return xnn_create_convolution2d_nhwc_f32(
-			s->pt, s->pr, s->pb, s->pl, s->kh, s->kw, s->sh, s->sw,
-			s->dh, s->dw, s->groups, s->gic, s->goc,
-			s->groups * s->gic, s->groups * s->goc, s->w, s->b,
-			s->omin, s->omax, 0, &s->op);
 	case S_FC:
-		return xnn_create_fully_connected_nc_f32(
-			s->k_in, s->n_out, s->k_in, s->n_out, s->w, s->b,
-			s->omin, s->omax, 0, &s->op);
+		return create_parts(s);
 	case S_MAXPOOL: {
 		size_t c = (size_t)in->shape[1];
 		return xnn_create_max_pooling2d_nhwc_f32(
@@ -266,7 +322,30 @@ static float *buf(const cs__xnn_model *m, int id)
 	return (float *)(m->ws + m->vals[m->vals[id].root].offset);
 }
 
-static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
+static enum xnn_status setup_parts(const cs__xnn_model *m, xstep *s,
+				   int64_t n, pthreadpool_t tp)
+{
+	const xval *in = &m->vals[s->in[0]];
+	enum xnn_status st = xnn_status_success;
+	size_t p[XMAXD];
+
+	cs__xnn_phys(in, n, p);
+	for (size_t k = 0; k < s->n_parts && st == xnn_status_success; k++) {
+		float *o = buf(m, s->out) + k * s->part;
+		if (s->kind == S_FC)
+			st = xnn_setup_fully_connected_nc_f32(
+				*part_op(s, k), elems(in, n) / s->k_in,
+				buf(m, s->in[0]), o, tp);
+		else
+			st = xnn_setup_convolution2d_nhwc_f32(
+				*part_op(s, k), p[0], p[1], p[2],
+				buf(m, s->in[0]), o, tp);
+	}
+	return st;
+}
+
+static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
+				pthreadpool_t tp)
 {
 	const xval *in = s->in[0] >= 0 ? &m->vals[s->in[0]] : NULL;
 	const xval *out = &m->vals[s->out];
@@ -275,29 +354,23 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 
 	switch (s->kind) {
 	case S_CONV:
-		cs__xnn_phys(in, n, p);
-		return xnn_setup_convolution2d_nhwc_f32(
-			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+	case S_FC:
+		return setup_parts(m, s, n, tp);
 	case S_MAXPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_max_pooling2d_nhwc_f32(
 			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_AVGPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_average_pooling2d_nhwc_f32(
 			s->op, p[0], p[1], p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_GAP:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_global_average_pooling_nwc_f32(
 			s->op, p[0], p[1] * p[2], buf(m, s->in[0]),
-			buf(m, s->out), NULL);
-	case S_FC:
-		return xnn_setup_fully_connected_nc_f32(
-			s->op, elems(in, n) / s->k_in, buf(m, s->in[0]),
-			buf(m, s->out), NULL);
+			buf(m, s->out), tp);
 	case S_BINARY: {
 		const float *a, *bb;
 		size_t na, nb;
@@ -329,22 +402,22 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		switch (s->bop) {
 		case B_ADD:
 			return xnn_setup_add_nd_f32(s->op, na, p, nb, q, a, bb,
-						    o, NULL);
+						    o, tp);
 		case B_SUB:
 			return xnn_setup_subtract_nd_f32(s->op, na, p, nb, q, a,
-							 bb, o, NULL);
+							 bb, o, tp);
 		case B_MUL:
 			return xnn_setup_multiply_nd_f32(s->op, na, p, nb, q, a,
-							 bb, o, NULL);
+							 bb, o, tp);
 		case B_DIV:
 			return xnn_setup_divide_nd_f32(s->op, na, p, nb, q, a,
-						       bb, o, NULL);
+						       bb, o, tp);
 		case B_MAX:
 			return xnn_setup_maximum_nd_f32(s->op, na, p, nb, q, a,
-							bb, o, NULL);
+							bb, o, tp);
 		default:
 			return xnn_setup_minimum_nd_f32(s->op, na, p, nb, q, a,
-							bb, o, NULL);
+							bb, o, tp);
 		}
 	}
 	case S_UNARY: {
@@ -353,54 +426,59 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n)
 		float *y = buf(m, s->out);
 		switch (s->uop) {
 		case U_ELU:
-			return xnn_setup_elu_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_elu_nc_f32(s->op, e, x, y, tp);
 		case U_HARDSWISH:
-			return xnn_setup_hardswish_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_hardswish_nc_f32(s->op, e, x, y, tp);
 		case U_ABS:
-			return xnn_setup_abs_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_abs_nc_f32(s->op, e, x, y, tp);
 		case U_NEG:
-			return xnn_setup_negate_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_negate_nc_f32(s->op, e, x, y, tp);
 		case U_FLOOR:
-			return xnn_setup_floor_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_floor_nc_f32(s->op, e, x, y, tp);
 		case U_CEIL:
-			return xnn_setup_ceiling_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_ceiling_nc_f32(s->op, e, x, y, tp);
 		default:
-			return xnn_setup_square_root_nc_f32(s->op, e, x, y, NULL);
+			return xnn_setup_square_root_nc_f32(s->op, e, x, y, tp);
 		}
 	}
 	case S_PRELU:
 		return xnn_setup_prelu_nc_f32(s->op, elems(out, n) / s->channels,
 					      buf(m, s->in[0]), buf(m, s->out),
-					      NULL);
+					      tp);
 	case S_CLAMP:
 		return xnn_setup_clamp_nc_f32(s->op, elems(out, n),
 					      buf(m, s->in[0]), buf(m, s->out),
-					      NULL);
+					      tp);
 	case S_LEAKY:
 		return xnn_setup_leaky_relu_nc_f32(s->op, elems(out, n),
 						   buf(m, s->in[0]),
-						   buf(m, s->out), NULL);
+						   buf(m, s->out), tp);
 	case S_SIGMOID:
 		return xnn_setup_sigmoid_nc_f32(s->op, elems(out, n),
 						buf(m, s->in[0]),
-						buf(m, s->out), NULL);
+						buf(m, s->out), tp);
 	case S_SOFTMAX:
 		return xnn_setup_softmax_nc_f32(s->op, elems(out, n) / s->channels,
 						buf(m, s->in[0]),
-						buf(m, s->out), NULL);
+						buf(m, s->out), tp);
 	case S_PAD:
 		r = cs__xnn_phys(in, n, p);
 		return xnn_setup_constant_pad_nd_x32(s->op, (size_t)r, p,
 						     s->pre, s->post,
 						     buf(m, s->in[0]),
-						     buf(m, s->out), NULL);
+						     buf(m, s->out), tp);
 	default:
 		return xnn_status_success;
 	}
 }
 
-/* Sets the operators up for batch n, planning the workspace again. */
-static int prepare(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
+/*
+ * Sets the operators up for batch n, planning the workspace again. XNNPACK's
+ * setup reads only the thread count of tp (to split the work into tiles);
+ * the threads themselves are the ones xnn_run_operator() is given.
+ */
+static int prepare(cs__xnn_model *m, int64_t n, pthreadpool_t tp, char *err,
+		   size_t errlen)
 {
 	size_t total;
 	int rc;
@@ -424,7 +502,7 @@ static int prepare(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 		m->ws_size = total;
 	}
 	for (size_t k = 0; k < m->n_steps; k++) {
-		enum xnn_status st = setup_op(m, &m->steps[k], n);
+		enum xnn_status st = setup_op(m, &m->steps[k], n, tp);
 		if (st != xnn_status_success) {
 			snprintf(err, errlen, "XNNPACK cannot set step %zu up "
 				 "for batch %lld: %s", k, (long long)n,
@@ -547,7 +625,10 @@ static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 			run_transpose(m, s, n);
 			break;
 		default: {
-			enum xnn_status st = xnn_run_operator(s->op, NULL);
+			enum xnn_status st = xnn_run_operator(s->op, m->pool);
+			for (size_t j = 1; j < s->n_parts &&
+			     st == xnn_status_success; j++)
+				st = xnn_run_operator(s->parts[j - 1], m->pool);
 			if (st != xnn_status_success) {
 				snprintf(err, errlen, "XNNPACK step %zu "
 					 "failed: %s", k, xnn_why(st));
@@ -599,7 +680,21 @@ int cs__xnn_run(cs__xnn_model *m, const cs__onnx_blob *in, size_t n_in,
 			 "batch", (long long)n);
 		return CS_EINVAL;
 	}
-	if ((rc = prepare(m, n, err, errlen)) != CS_OK)
+	if (m->threads > 1 && (!m->pool || m->pool_pid != getpid())) {
+		/*
+		 * The first call in this process: threads do not survive a
+		 * fork, so a pool inherited from the parent is only a husk
+		 * (never destroyed here: joining its threads would wait
+		 * forever).
+		 */
+		if (!(m->pool = pthreadpool_create(m->threads))) {
+			snprintf(err, errlen, "cannot start %zu threads",
+				 m->threads);
+			return CS_ENOMEM;
+		}
+		m->pool_pid = getpid();
+	}
+	if ((rc = prepare(m, n, m->pool, err, errlen)) != CS_OK)
 		return rc;
 	for (size_t k = 0; k < n_in; k++) {
 		const xval *v = &m->vals[m->inputs[k]];
@@ -650,6 +745,10 @@ void cs__xnn_free(cs__xnn_model *m)
 		xstep *s = &m->steps[k];
 		if (s->op)
 			xnn_delete_operator(s->op);
+		for (size_t j = 1; j < s->n_parts && s->parts; j++)
+			if (s->parts[j - 1])
+				xnn_delete_operator(s->parts[j - 1]);
+		free(s->parts);
 		free(s->ins);
 		free(s->w);
 		free(s->b);
@@ -660,13 +759,16 @@ void cs__xnn_free(cs__xnn_model *m)
 	free(m->inputs);
 	free(m->outputs);
 	free(m->ws);
+	if (m->pool && m->pool_pid == getpid())
+		pthreadpool_destroy(m->pool);
 	free(m);
 }
 
-int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
-		  size_t errlen)
+int cs__xnn_build(const cs__onnx_graph *g, int threads, cs__xnn_model **out,
+		  char *err, size_t errlen)
 {
 	cs__xnn_model *m;
+	pthreadpool_t tp = NULL;
 	enum xnn_status st;
 	int rc;
 
@@ -679,6 +781,7 @@ int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
 		snprintf(err, errlen, "out of memory");
 		return CS_ENOMEM;
 	}
+	m->threads = threads > 1 ? (size_t)threads : 1;
 	if ((rc = cs__xnn_lower(m, g, err, errlen)) != CS_OK)
 		goto out_free;
 	for (size_t k = 0; k < m->n_steps; k++) {
@@ -704,8 +807,18 @@ int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
 	 * Set up for batch 1 here, in the process that loads: the operators'
 	 * indirection buffers are then made once and shared after a fork, like
 	 * the packed weights (the workspace stays untouched until a call).
+	 * With threads, a pool of that size only for the setup to read its
+	 * count from, stopped at once: no thread outlives the load.
 	 */
-	if ((rc = prepare(m, 1, err, errlen)) != CS_OK)
+	if (m->threads > 1 && !(tp = pthreadpool_create(m->threads))) {
+		snprintf(err, errlen, "cannot start %zu threads", m->threads);
+		rc = CS_ENOMEM;
+		goto out_free;
+	}
+	rc = prepare(m, 1, tp, err, errlen);
+	if (tp)
+		pthreadpool_destroy(tp);
+	if (rc != CS_OK)
 		goto out_free;
 	*out = m;
 	return CS_OK;

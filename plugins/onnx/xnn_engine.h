@@ -28,7 +28,11 @@
 typedef struct cs__xnn_model cs__xnn_model;
 
 /*
- * Lowers g (borrowed for the call; the model keeps nothing of it). On CS_OK
+ * Lowers g (borrowed for the call; the model keeps nothing of it) for calls
+ * on `threads` threads: 1 (or less) runs every call on the caller's thread
+ * alone; more makes a pthreadpool of threads - 1 workers plus the caller,
+ * started by the first call in each process (load starts none that outlive
+ * it, so a prefork child makes its own). On CS_OK
  * *out is released by cs__xnn_free(). A graph the engine cannot run gives
  * CS_EUNSUPPORTED and a message naming the op and the node ("op 'TopK'
  * (node 'topk_1') is not supported by the xnnpack engine") or the value
@@ -36,15 +40,16 @@ typedef struct cs__xnn_model cs__xnn_model;
  * (a missing value, mismatched shapes, a bad initializer) CS_EFORMAT; an
  * XNNPACK failure CS_EBACKEND.
  */
-int cs__xnn_build(const cs__onnx_graph *g, cs__xnn_model **out, char *err,
-		  size_t errlen);
+int cs__xnn_build(const cs__onnx_graph *g, int threads, cs__xnn_model **out,
+		  char *err, size_t errlen);
 
 /*
  * Runs the model on in[n_in] (FP32, borrowed, in graph input order) and
  * fills out[n_out] (names set by the caller, in graph output order): shape
  * and data, data allocated through alloc. CS_EINVAL for an input whose
  * shape differs from the planned one (or a batch size other than the
- * graph's fixed one), CS_ENOMEM, CS_EBACKEND.
+ * graph's fixed one), CS_ENOMEM (also: the threads cannot start),
+ * CS_EBACKEND.
  */
 int cs__xnn_run(cs__xnn_model *m, const cs__onnx_blob *in, size_t n_in,
 		cs__onnx_blob *out, size_t n_out, const cs_allocator *alloc,

@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
+#include <pthreadpool.h>
 #include <xnnpack.h>
 
 #include "onnx_graph.h"
@@ -76,6 +79,14 @@ typedef struct xstep {
 	size_t gic, goc;
 	float *w, *b;             /* S_CONV, S_FC: weights until created */
 	size_t k_in, n_out;       /* S_FC */
+	/*
+	 * S_CONV (groups 1), S_FC with weights larger than a core's cache:
+	 * op computes the first `part` output channels, parts[k] the next
+	 * ones (n_parts in all, op included), each into its columns of the
+	 * one output
+	 */
+	xnn_operator_t *parts;
+	size_t n_parts, part;
 	float omin, omax;         /* fused clamp */
 	/* S_BINARY */
 	int bop;
@@ -105,6 +116,10 @@ struct cs__xnn_model {
 	int64_t planned;          /* batch the operators are set up for; 0 */
 	uint8_t *ws;              /* the workspace of the planned batch */
 	size_t ws_size;
+	size_t threads;           /* threads per call (1: the caller only) */
+	pthreadpool_t pool;       /* threads > 1: made by the first call in
+				     the process that runs it (pool_pid) */
+	pid_t pool_pid;
 };
 
 /*

@@ -1321,8 +1321,27 @@ static int lower_fc(build *b, bool gemm)
 
 	if ((rc = rt_in(b, 0, &x)) != CS_OK)
 		return rc;
-	if (gemm && attr_int(b->nd, "transA", 0))
-		return fail(b, CS_EUNSUPPORTED, "transA");
+	if (gemm && attr_int(b->nd, "transA", 0)) {
+		/* A^T by the engine's transpose: A's rows are not the batch */
+		xval *av;
+		xstep *t;
+		int64_t ts[2];
+		if ((x = to_plain(b, x)) < 0)
+			return NOMEM(b);
+		av = &b->m->vals[x];
+		if (av->ndim != 2 || av->batched)
+			return fail(b, CS_EUNSUPPORTED, "transA on a batched "
+				    "or non-2-D A");
+		ts[0] = av->shape[1];
+		ts[1] = av->shape[0];
+		if (!(t = new_step(b, S_TRANSPOSE)))
+			return NOMEM(b);
+		t->perm[0] = 1;
+		t->perm[1] = 0;
+		t->in[0] = x;
+		if ((t->out = x = new_rt(b, 2, ts, false, L_PLAIN)) < 0)
+			return NOMEM(b);
+	}
 	if (!B || !B->f || B->ndim != 2)
 		return fail(b, CS_EUNSUPPORTED, "the second operand must be a "
 			    "constant 2-D float tensor");

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -68,17 +69,23 @@ static const cs_host host = {
 	CS_PLUGIN_ABI_VERSION, sizeof(cs_host), NULL, host_log,
 };
 
-static int load(const cs_plugin *p, const char *path, const char *engine,
-		void **model, char *err)
+static int load_threads(const cs_plugin *p, const char *path,
+			const char *engine, int threads, void **model, char *err)
 {
 	char options[64];
 	cs_model_spec spec = {
-		sizeof spec, "test", path, srcdir(), options, 1,
+		sizeof spec, "test", path, srcdir(), options, threads,
 	};
 
 	snprintf(options, sizeof options, "{\"engine\":\"%s\"}", engine);
 	err[0] = '\0';
 	return p->load(&host, &spec, model, err, CS_ERROR_SIZE);
+}
+
+static int load(const cs_plugin *p, const char *path, const char *engine,
+		void **model, char *err)
+{
+	return load_threads(p, path, engine, 1, model, err);
 }
 
 static void *blocks[64];
@@ -282,6 +289,54 @@ static float *read_f32(const char *path, size_t n)
 }
 
 /* Runs name's two reference inputs on each engine, batch 2 and batch 1. */
+/*
+ * The manifest's threads on XNNPACK: the same answers on 2 threads as on
+ * 1, also in a child forked after the parent ran (its pool's threads stay
+ * behind in the parent; the child makes its own).
+ */
+TEST(xnnpack_threads_give_the_same_answers)
+{
+	const cs_plugin *p = open_plugin();
+	char path[4096], err[CS_ERROR_SIZE];
+	static float x[32 * 64], one[32 * 10], two[32 * 10], kid[32 * 10];
+	int64_t shape[4] = {32, 1, 8, 8};
+	void *m1 = NULL, *m2 = NULL;
+	int status = -1;
+	pid_t pid;
+
+	if (!p)
+		return;
+	for (size_t i = 0; i < 32 * 64; i++)
+		x[i] = (float)(i * 7 % 17);
+	snprintf(path, sizeof path, "%s/examples/digits/digits.onnx", srcdir());
+	CHECK(load_threads(p, path, "xnnpack", 1, &m1, err) == CS_OK);
+	CHECK(load_threads(p, path, "xnnpack", 2, &m2, err) == CS_OK);
+	if (!m1 || !m2) {
+		printf("#   %s\n", err);
+		goto out_unload;
+	}
+	CHECK(run(p, m1, "image", 4, shape, x, "logits", one, 32 * 10, err) == CS_OK);
+	CHECK(run(p, m2, "image", 4, shape, x, "logits", two, 32 * 10, err) == CS_OK);
+	printf("#   2 threads vs 1: %.3g\n", max_diff(one, two, 32 * 10));
+	CHECK(max_diff(one, two, 32 * 10) <= 1e-6);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		alarm(20); /* a child that waits for the parent's threads dies */
+		if (run(p, m2, "image", 4, shape, x, "logits", kid, 32 * 10,
+			err) != CS_OK)
+			_exit(2);
+		_exit(max_diff(one, kid, 32 * 10) <= 1e-6 ? 0 : 3);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	printf("#   forked child: status %d\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+out_unload:
+	if (m1)
+		p->unload(m1);
+	if (m2)
+		p->unload(m2);
+}
+
 static void check_vision(const char *name, bool *skipped)
 {
 	const cs_plugin *p = open_plugin();
@@ -581,6 +636,7 @@ int main(void)
 		return 1;
 	}
 	RUN(digits_engines_agree_with_torch);
+	RUN(xnnpack_threads_give_the_same_answers);
 	RUN(auto_picks_xnnpack_and_says_why);
 	RUN(refuses_an_unknown_engine);
 	RUN(resnet18_engines_agree_with_torch);
