@@ -607,6 +607,12 @@ static int run_stack(cs_cli *cli, const up_opts *o, int detached)
 		}
 		/* the supervisor: every deployment as desired */
 		cli_supervise_pass(cli);
+		if (cli->reg && cli->reg->err == CS_EUNAVAILABLE) {
+			/* a connection that timed out (Redis stalled) stays
+			 * broken: open a new one on the next pass */
+			cs_registry_close(cli->reg);
+			cli->reg = NULL;
+		}
 		if (api && !cli_pid_alive(api)) {
 			cli_err(cli, "cubeserve-api (pid %ld) exited; starting it again (log: %s/logs/api.log)",
 				(long)api, cli->run_dir);
@@ -619,6 +625,10 @@ static int run_stack(cs_cli *cli, const up_opts *o, int detached)
 	rc = CLI_OK;
 out_stop:
 	printf("\nup: stopping\n");
+	if (cli->reg && cli->reg->err == CS_EUNAVAILABLE) {
+		cs_registry_close(cli->reg);
+		cli->reg = NULL;
+	}
 	/* the deployments in the registry name the workers to stop: give a
 	 * Redis that is just being restarted a moment to answer */
 	for (long long until = cli_now_ms() + 3000;

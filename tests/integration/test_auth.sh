@@ -337,4 +337,15 @@ done
 [ -z "$leaks" ] && pass "no key, password or password hash in logs, status, metrics, responses or messages (${#secrets[@]} secrets)" ||
 	fail "secrets leaked" "$leaks"
 
+# after Redis stalled (above), down still finds and stops every pool
+CUBESERVE_RUN_DIR=$run/stack "$CS" down >"$run/down.out" 2>&1 || true
+sleep 0.5
+left=$(pgrep -f -- "$run/" || true)
+if [ -z "$left" ]; then
+	pass "down stops everything the stack started, also after Redis stalled"
+else
+	fail "down stops everything the stack started" "still running: $(ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" | cut -c1-160)"
+	for p in $left; do kill "$p" 2>/dev/null || true; done
+fi
+
 tap_done
