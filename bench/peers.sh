@@ -499,10 +499,10 @@ ratios=$(
 	for k in "${cs_targets[@]}"; do
 		rn=$(x "$(field "${R[$k,32]}" 1)" "$(field "${R[node,32]}" 1)")
 		rg=$(x "$(field "${R[$k,32]}" 1)" "$(field "${R[gunicorn,32]}" 1)")
-		mn=$(awk -v r="$rn" 'BEGIN { print (r + 0 >= 1.2) ? "met" : "NOT met" }')
-		mg=$(awk -v r="$rg" 'BEGIN { print (r + 0 >= 4) ? "met" : "NOT met" }')
+		mn=$(awk -v r="$rn" 'BEGIN { print (r + 0 >= 2) ? "met" : "NOT met" }')
+		mg=$(awk -v r="$rg" 'BEGIN { print (r + 0 >= 6) ? "met" : "NOT met" }')
 		k2=${k#cs-}
-		echo "- cubeserve ${k2/-batch/ + batching} at c=32: **${rn}x** Node+onnxruntime (target >= 1.2x: $mn), **${rg}x** gunicorn+Flask+torch (target >= 4x: $mg)"
+		echo "- cubeserve ${k2/-batch/ + batching} at c=32: **${rn}x** Node+onnxruntime (target >= 2x: $mn), **${rg}x** gunicorn+Flask+torch (target >= 6x: $mg)"
 	done
 	k2=${best#cs-}
 	echo "- best cubeserve configuration at c=32: ${k2/-batch/ + batching}"
