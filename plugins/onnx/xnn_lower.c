@@ -943,6 +943,23 @@ static int as_1d(build *b, int y)
 	return alias(b, y, 3, s3, v->batched, L_PLAIN);
 }
 
+/* Input 0 of a Conv or ConvTranspose (1-D or 2-D) and its constant weights. */
+static int conv_in(build *b, const cs__onnx_tensor *W, int *x)
+{
+	int rc;
+
+	if ((rc = rt_in(b, 0, x)) != CS_OK)
+		return rc;
+	int32_t xr = b->m->vals[*x].ndim;
+	if (xr != 3 && xr != 4)
+		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
+			    "4-D input), got %d-D", (int)xr);
+	if (!W || !W->f || W->ndim != xr)
+		return fail(b, CS_EUNSUPPORTED, "the weights must be a "
+			    "constant %d-D float tensor", (int)xr);
+	return CS_OK;
+}
+
 static int lower_conv(build *b)
 {
 	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
@@ -951,15 +968,9 @@ static int lower_conv(build *b)
 	win w;
 	int x, rc;
 
-	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+	if ((rc = conv_in(b, W, &x)) != CS_OK)
 		return rc;
 	int32_t xr = b->m->vals[x].ndim;
-	if (xr != 3 && xr != 4)
-		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
-			    "4-D input), got %d-D", (int)xr);
-	if (!W || !W->f || W->ndim != xr)
-		return fail(b, CS_EUNSUPPORTED, "the weights must be a "
-			    "constant %d-D float tensor", (int)xr);
 	if (in_id(b, 2) >= 0 && (!B || !B->f || B->n != (size_t)W->dims[0]))
 		return fail(b, CS_EUNSUPPORTED, "the bias must be a constant "
 			    "of %lld floats", (long long)W->dims[0]);
@@ -1045,20 +1056,15 @@ static int lower_deconv(build *b)
 	const int64_t *pa = attr_ints(b->nd, "pads", &np);
 	const int64_t *opad = attr_ints(b->nd, "output_padding", &nop);
 	const int64_t *oshape = attr_ints(b->nd, "output_shape", &nos);
-	int64_t k[2], s_[2], d[2], pb[2], pe[2], adj[2], out[2];
+	int64_t adj[2];
 	xstep *s;
+	win w;
 	int x, rc;
 
-	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+	if ((rc = conv_in(b, W, &x)) != CS_OK)
 		return rc;
 	int32_t xr = b->m->vals[x].ndim;
 	int sp = xr - 2;
-	if (sp != 1 && sp != 2)
-		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
-			    "4-D input), got %d-D", (int)xr);
-	if (!W || !W->f || W->ndim != xr)
-		return fail(b, CS_EUNSUPPORTED, "the weights must be a "
-			    "constant %d-D float tensor", (int)xr);
 	const xval *xv = &b->m->vals[x];
 	int64_t C = xv->shape[1];
 	if (group <= 0 || W->dims[0] != C || C % group)
@@ -1086,31 +1092,32 @@ static int lower_deconv(build *b)
 		int j = sp == 2 ? a : a - 1; /* attribute index; -1: height 1 */
 		int64_t in = sp == 2 ? xv->shape[2 + a] : a == 0 ? 1 : xv->shape[2];
 		int64_t wk = sp == 2 ? W->dims[2 + a] : a == 0 ? 1 : W->dims[2];
-		k[a] = j < 0 ? 1 : ks ? ks[j] : wk;
-		s_[a] = j < 0 || !st ? 1 : st[j];
-		d[a] = j < 0 || !di ? 1 : di[j];
-		pb[a] = j < 0 || !pa ? 0 : pa[j];
-		pe[a] = j < 0 || !pa ? 0 : pa[j + sp];
+		w.k[a] = j < 0 ? 1 : ks ? ks[j] : wk;
+		w.s[a] = j < 0 || !st ? 1 : st[j];
+		w.d[a] = j < 0 || !di ? 1 : di[j];
+		w.pb[a] = j < 0 || !pa ? 0 : pa[j];
+		w.pe[a] = j < 0 || !pa ? 0 : pa[j + sp];
 		adj[a] = j < 0 || !opad ? 0 : opad[j];
-		if (k[a] != wk)
+		if (w.k[a] != wk)
 			return fail(b, CS_EFORMAT, "kernel_shape differs from "
 				    "the weights'");
-		if (k[a] <= 0 || s_[a] <= 0 || d[a] <= 0 || pb[a] < 0 ||
-		    pe[a] < 0 || adj[a] < 0 || k[a] > 4096 || s_[a] > 4096 ||
-		    d[a] > 4096 || pb[a] > 4096 || pe[a] > 4096)
+		if (w.k[a] <= 0 || w.s[a] <= 0 || w.d[a] <= 0 ||
+		    w.pb[a] < 0 || w.pe[a] < 0 || adj[a] < 0 ||
+		    w.k[a] > 4096 || w.s[a] > 4096 || w.d[a] > 4096 ||
+		    w.pb[a] > 4096 || w.pe[a] > 4096)
 			return fail(b, CS_EUNSUPPORTED, "kernel, stride, "
 				    "dilation or pads out of range");
-		if (adj[a] >= s_[a])
+		if (adj[a] >= w.s[a])
 			return fail(b, CS_EUNSUPPORTED, "output_padding %lld "
 				    "not below the stride %lld",
-				    (long long)adj[a], (long long)s_[a]);
-		int64_t eff = (k[a] - 1) * d[a] + 1;
-		int64_t full = s_[a] * (in - 1) + adj[a] + eff;
+				    (long long)adj[a], (long long)w.s[a]);
+		int64_t eff = (w.k[a] - 1) * w.d[a] + 1;
+		int64_t full = w.s[a] * (in - 1) + adj[a] + eff;
 		int64_t want = -1;
 		if (oshape)
 			want = j < 0 ? 1 : oshape[j];
 		else if (ap[0] == 'S')
-			want = in * s_[a];
+			want = in * w.s[a];
 		if (want >= 0) {
 			/*
 			 * the pads follow from the output size; a larger one
@@ -1122,7 +1129,7 @@ static int lower_deconv(build *b)
 				adj[a] -= total;
 				full = want;
 				total = 0;
-				if (adj[a] >= s_[a])
+				if (adj[a] >= w.s[a])
 					return fail(b, CS_EUNSUPPORTED,
 						    "output_shape %lld larger "
 						    "than the full output by "
@@ -1130,36 +1137,27 @@ static int lower_deconv(build *b)
 						    (long long)want);
 			}
 			bool upper = !strcmp(ap, "SAME_UPPER");
-			pb[a] = upper ? total / 2 : total - total / 2;
-			pe[a] = total - pb[a];
+			w.pb[a] = upper ? total / 2 : total - total / 2;
+			w.pe[a] = total - w.pb[a];
 		} else if (!strcmp(ap, "VALID")) {
-			pb[a] = pe[a] = 0;
+			w.pb[a] = w.pe[a] = 0;
 		}
-		out[a] = full - pb[a] - pe[a];
-		if (out[a] <= 0)
+		w.out[a] = full - w.pb[a] - w.pe[a];
+		if (w.out[a] <= 0)
 			return fail(b, CS_EFORMAT, "the pads leave no output");
 	}
 	if (xr == 3 && (x = as_2d(b, x)) < 0)
 		return NOMEM(b);
 	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, S_DECONV)))
 		return NOMEM(b);
-	s->kh = (uint32_t)k[0];
-	s->kw = (uint32_t)k[1];
-	s->sh = (uint32_t)s_[0];
-	s->sw = (uint32_t)s_[1];
-	s->dh = (uint32_t)d[0];
-	s->dw = (uint32_t)d[1];
-	s->pt = (uint32_t)pb[0];
-	s->pl = (uint32_t)pb[1];
-	s->pb = (uint32_t)pe[0];
-	s->pr = (uint32_t)pe[1];
+	set_window(s, &w);
 	s->adjh = (uint32_t)adj[0];
 	s->adjw = (uint32_t)adj[1];
 	s->groups = (uint32_t)group;
 	s->gic = (size_t)(C / group);
 	s->goc = (size_t)(M / group);
 	/* [g*C/g, M/g, kh, kw] -> [g, M/g, kh, kw, C/g] */
-	size_t khw = (size_t)(k[0] * k[1]), gic = s->gic, goc = s->goc;
+	size_t khw = (size_t)(w.k[0] * w.k[1]), gic = s->gic, goc = s->goc;
 	if (!(s->w = malloc(W->n * sizeof *s->w)) ||
 	    !(s->b = calloc((size_t)M, sizeof *s->b)))
 		return NOMEM(b);
@@ -1175,8 +1173,8 @@ static int lower_deconv(build *b)
 	s->in[0] = x;
 	os[0] = b->m->vals[x].shape[0];
 	os[1] = M;
-	os[2] = out[0];
-	os[3] = out[1];
+	os[2] = w.out[0];
+	os[3] = w.out[1];
 	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
 	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
 }
