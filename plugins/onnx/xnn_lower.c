@@ -960,10 +960,30 @@ static int conv_in(build *b, const cs__onnx_tensor *W, int *x)
 	return CS_OK;
 }
 
+/*
+ * The bias and the [N, M, out H, out W] NHWC output of a Conv or
+ * ConvTranspose step s over x (back to 3-D for a 1-D one: rank xr).
+ */
+static int conv_out(build *b, xstep *s, int x, const cs__onnx_tensor *B,
+		    int64_t M, const win *w, int32_t xr)
+{
+	int64_t os[4];
+
+	if (B)
+		memcpy(s->b, B->f, (size_t)M * sizeof *s->b);
+	s->in[0] = x;
+	os[0] = b->m->vals[x].shape[0];
+	os[1] = M;
+	os[2] = w->out[0];
+	os[3] = w->out[1];
+	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
+	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
+}
+
 static int lower_conv(build *b)
 {
 	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
-	int64_t group = attr_int(b->nd, "group", 1), os[4];
+	int64_t group = attr_int(b->nd, "group", 1);
 	xstep *s;
 	win w;
 	int x, rc;
@@ -1029,15 +1049,7 @@ static int lower_conv(build *b)
 			for (size_t p = 0; p < khw; p++)
 				s->w[(o * khw + p) * gic + c] =
 					W->f[(o * gic + c) * khw + p];
-	if (B)
-		memcpy(s->b, B->f, (size_t)M * sizeof *s->b);
-	s->in[0] = x;
-	os[0] = b->m->vals[x].shape[0];
-	os[1] = M;
-	os[2] = w.out[0];
-	os[3] = w.out[1];
-	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
-	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
+	return conv_out(b, s, x, B, M, &w, xr);
 }
 
 /*
@@ -1047,7 +1059,7 @@ static int lower_conv(build *b)
 static int lower_deconv(build *b)
 {
 	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
-	int64_t group = attr_int(b->nd, "group", 1), os[4];
+	int64_t group = attr_int(b->nd, "group", 1);
 	const char *ap = attr_str(b->nd, "auto_pad", "NOTSET");
 	size_t nk, ns, nd, np, nop, nos;
 	const int64_t *ks = attr_ints(b->nd, "kernel_shape", &nk);
@@ -1168,15 +1180,7 @@ static int lower_deconv(build *b)
 					s->w[((g * goc + o) * khw + p) * gic + c] =
 						W->f[((g * gic + c) * goc + o) *
 						     khw + p];
-	if (B)
-		memcpy(s->b, B->f, (size_t)M * sizeof *s->b);
-	s->in[0] = x;
-	os[0] = b->m->vals[x].shape[0];
-	os[1] = M;
-	os[2] = w.out[0];
-	os[3] = w.out[1];
-	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
-	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
+	return conv_out(b, s, x, B, M, &w, xr);
 }
 
 /* ONNX's nearest rounding of a source coordinate. */
