@@ -780,8 +780,12 @@ static unsigned char clip8(int32_t v)
 #else
 #define ALWAYS_INLINE
 #endif
-/* ... and for AVX2 beside the baseline, picked at load time (ifunc). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* ... and for AVX2 beside the baseline, picked at load time (ifunc). Not
+ * under ThreadSanitizer: an ifunc resolver runs while the dynamic linker
+ * relocates, before the TSan runtime is up, and its instrumented entry
+ * crashes the program. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+	!defined(__SANITIZE_THREAD__)
 #define MULTIVERSION __attribute__((target_clones("avx2", "default")))
 #else
 #define MULTIVERSION
