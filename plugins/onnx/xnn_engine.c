@@ -132,6 +132,17 @@ static enum xnn_status create_op(const cs__xnn_model *m, xstep *s)
 	case S_CONV:
 	case S_FC:
 		return create_parts(s);
+	case S_DECONV:
+		return xnn_create_deconvolution2d_nhwc_f32(
+			s->pt, s->pr, s->pb, s->pl, s->kh, s->kw, s->sh, s->sw,
+			s->dh, s->dw, s->groups, s->gic, s->goc,
+			s->groups * s->gic, s->groups * s->goc, s->w, s->b,
+			s->omin, s->omax, 0, &s->op);
+	case S_RESIZE: {
+		size_t c = (size_t)in->shape[1];
+		return xnn_create_resize_bilinear2d_nhwc_f32(c, c, c, s->rflags,
+							     &s->op);
+	}
 	case S_MAXPOOL: {
 		size_t c = (size_t)in->shape[1];
 		return xnn_create_max_pooling2d_nhwc_f32(
@@ -356,6 +367,17 @@ static enum xnn_status setup_op(const cs__xnn_model *m, xstep *s, int64_t n,
 	case S_CONV:
 	case S_FC:
 		return setup_parts(m, s, n, tp);
+	case S_DECONV:
+		cs__xnn_phys(in, n, p);
+		return xnn_setup_deconvolution2d_nhwc_f32(
+			s->op, p[0], p[1], p[2], s->adjh, s->adjw,
+			buf(m, s->in[0]), buf(m, s->out), tp);
+	case S_RESIZE:
+		cs__xnn_phys(in, n, p);
+		cs__xnn_phys(out, n, q);
+		return xnn_setup_resize_bilinear2d_nhwc_f32(
+			s->op, p[0], p[1], p[2], q[1], q[2], buf(m, s->in[0]),
+			buf(m, s->out), tp);
 	case S_MAXPOOL:
 		cs__xnn_phys(in, n, p);
 		return xnn_setup_max_pooling2d_nhwc_f32(
@@ -591,6 +613,27 @@ static void run_transpose(const cs__xnn_model *m, const xstep *s, int64_t n)
 	}
 }
 
+/* Nearest resize of an NHWC value by the source index tables. */
+static void run_resize_nn(const cs__xnn_model *m, const xstep *s, int64_t n)
+{
+	size_t ip[XMAXD], op[XMAXD];
+
+	cs__xnn_phys(&m->vals[s->in[0]], n, ip);
+	cs__xnn_phys(&m->vals[s->out], n, op);
+	const float *x = buf(m, s->in[0]);
+	float *y = buf(m, s->out);
+	size_t c = op[3];
+	const size_t *rows = s->ridx, *cols = s->ridx + op[1];
+
+	for (size_t i = 0; i < op[0]; i++) {
+		const float *xi = x + i * ip[1] * ip[2] * c;
+		for (size_t r = 0; r < op[1]; r++)
+			for (size_t q = 0; q < op[2]; q++, y += c)
+				memcpy(y, xi + (rows[r] * ip[2] + cols[q]) * c,
+				       c * sizeof *y);
+	}
+}
+
 static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 {
 	for (size_t k = 0; k < m->n_steps; k++) {
@@ -623,6 +666,9 @@ static int run_steps(cs__xnn_model *m, int64_t n, char *err, size_t errlen)
 			break;
 		case S_TRANSPOSE:
 			run_transpose(m, s, n);
+			break;
+		case S_RESIZE_NN:
+			run_resize_nn(m, s, n);
 			break;
 		default: {
 			enum xnn_status st = xnn_run_operator(s->op, m->pool);
@@ -753,6 +799,7 @@ void cs__xnn_free(cs__xnn_model *m)
 		free(s->w);
 		free(s->b);
 		free(s->cdata);
+		free(s->ridx);
 	}
 	free(m->steps);
 	free(m->vals);

@@ -58,7 +58,8 @@ typedef struct xval {
 enum step_kind {
 	S_CONV, S_FC, S_MAXPOOL, S_AVGPOOL, S_GAP, S_BINARY, S_CLAMP,
 	S_LEAKY, S_SIGMOID, S_SOFTMAX, S_PAD, S_TANH, S_TO_NHWC, S_TO_PLAIN,
-	S_CONCAT, S_UNARY, S_PRELU, S_TRANSPOSE,
+	S_CONCAT, S_UNARY, S_PRELU, S_TRANSPOSE, S_DECONV, S_RESIZE,
+	S_RESIZE_NN,
 };
 
 /* S_BINARY: the op (B_MAX and B_MIN take no fused clamp) */
@@ -76,8 +77,14 @@ typedef struct xstep {
 	int out;
 	/* S_CONV, pools */
 	uint32_t pt, pl, pb, pr, kh, kw, sh, sw, dh, dw, groups;
+	uint32_t adjh, adjw;      /* S_DECONV: output_padding */
+	uint32_t rflags;          /* S_RESIZE: XNN_FLAG_* */
+	size_t *ridx;             /* S_RESIZE_NN: the source row of each
+				     output row, then the source column of
+				     each output column */
 	size_t gic, goc;
-	float *w, *b;             /* S_CONV, S_FC: weights until created */
+	float *w, *b;             /* S_CONV, S_FC, S_DECONV: weights until
+				     created */
 	size_t k_in, n_out;       /* S_FC */
 	/*
 	 * S_CONV (groups 1), S_FC with weights larger than a core's cache:

@@ -943,23 +943,54 @@ static int as_1d(build *b, int y)
 	return alias(b, y, 3, s3, v->batched, L_PLAIN);
 }
 
-static int lower_conv(build *b)
+/* Input 0 of a Conv or ConvTranspose (1-D or 2-D) and its constant weights. */
+static int conv_in(build *b, const cs__onnx_tensor *W, int *x)
 {
-	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
-	int64_t group = attr_int(b->nd, "group", 1), os[4];
-	xstep *s;
-	win w;
-	int x, rc;
+	int rc;
 
-	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+	if ((rc = rt_in(b, 0, x)) != CS_OK)
 		return rc;
-	int32_t xr = b->m->vals[x].ndim;
+	int32_t xr = b->m->vals[*x].ndim;
 	if (xr != 3 && xr != 4)
 		return fail(b, CS_EUNSUPPORTED, "only 1-D and 2-D (a 3-D or "
 			    "4-D input), got %d-D", (int)xr);
 	if (!W || !W->f || W->ndim != xr)
 		return fail(b, CS_EUNSUPPORTED, "the weights must be a "
 			    "constant %d-D float tensor", (int)xr);
+	return CS_OK;
+}
+
+/*
+ * The bias and the [N, M, out H, out W] NHWC output of a Conv or
+ * ConvTranspose step s over x (back to 3-D for a 1-D one: rank xr).
+ */
+static int conv_out(build *b, xstep *s, int x, const cs__onnx_tensor *B,
+		    int64_t M, const win *w, int32_t xr)
+{
+	int64_t os[4];
+
+	if (B)
+		memcpy(s->b, B->f, (size_t)M * sizeof *s->b);
+	s->in[0] = x;
+	os[0] = b->m->vals[x].shape[0];
+	os[1] = M;
+	os[2] = w->out[0];
+	os[3] = w->out[1];
+	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
+	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
+}
+
+static int lower_conv(build *b)
+{
+	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
+	int64_t group = attr_int(b->nd, "group", 1);
+	xstep *s;
+	win w;
+	int x, rc;
+
+	if ((rc = conv_in(b, W, &x)) != CS_OK)
+		return rc;
+	int32_t xr = b->m->vals[x].ndim;
 	if (in_id(b, 2) >= 0 && (!B || !B->f || B->n != (size_t)W->dims[0]))
 		return fail(b, CS_EUNSUPPORTED, "the bias must be a constant "
 			    "of %lld floats", (long long)W->dims[0]);
@@ -1018,15 +1049,327 @@ static int lower_conv(build *b)
 			for (size_t p = 0; p < khw; p++)
 				s->w[(o * khw + p) * gic + c] =
 					W->f[(o * gic + c) * khw + p];
-	if (B)
-		memcpy(s->b, B->f, (size_t)M * sizeof *s->b);
+	return conv_out(b, s, x, B, M, &w, xr);
+}
+
+/*
+ * ConvTranspose: XNNPACK's deconvolution, whose "padding" crops the output
+ * as ONNX's pads do and whose adjustment is ONNX's output_padding.
+ */
+static int lower_deconv(build *b)
+{
+	const cs__onnx_tensor *W = in_const(b, 1), *B = in_const(b, 2);
+	int64_t group = attr_int(b->nd, "group", 1);
+	const char *ap = attr_str(b->nd, "auto_pad", "NOTSET");
+	size_t nk, ns, nd, np, nop, nos;
+	const int64_t *ks = attr_ints(b->nd, "kernel_shape", &nk);
+	const int64_t *st = attr_ints(b->nd, "strides", &ns);
+	const int64_t *di = attr_ints(b->nd, "dilations", &nd);
+	const int64_t *pa = attr_ints(b->nd, "pads", &np);
+	const int64_t *opad = attr_ints(b->nd, "output_padding", &nop);
+	const int64_t *oshape = attr_ints(b->nd, "output_shape", &nos);
+	int64_t adj[2];
+	xstep *s;
+	win w;
+	int x, rc;
+
+	if ((rc = conv_in(b, W, &x)) != CS_OK)
+		return rc;
+	int32_t xr = b->m->vals[x].ndim;
+	int sp = xr - 2;
+	const xval *xv = &b->m->vals[x];
+	int64_t C = xv->shape[1];
+	if (group <= 0 || W->dims[0] != C || C % group)
+		return fail(b, CS_EFORMAT, "weights [%lld,%lld,...] do not fit "
+			    "%lld input channels in %lld groups",
+			    (long long)W->dims[0], (long long)W->dims[1],
+			    (long long)C, (long long)group);
+	int64_t M = W->dims[1] * group;
+	if (in_id(b, 2) >= 0 && (!B || !B->f || B->n != (size_t)M))
+		return fail(b, CS_EUNSUPPORTED, "the bias must be a constant "
+			    "of %lld floats", (long long)M);
+	if ((ks && nk != (size_t)sp) || (st && ns != (size_t)sp) ||
+	    (di && nd != (size_t)sp) || (pa && np != (size_t)(2 * sp)) ||
+	    (opad && nop != (size_t)sp))
+		return fail(b, CS_EUNSUPPORTED, "attributes of another rank "
+			    "than the input's %d spatial dimensions", sp);
+	if (oshape && nos != (size_t)sp)
+		return fail(b, CS_EUNSUPPORTED, "output_shape of %zu values "
+			    "(only the %d spatial ones are supported)", nos,
+			    sp);
+	if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") &&
+	    strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER"))
+		return fail(b, CS_EUNSUPPORTED, "auto_pad '%s'", ap);
+	for (int a = 0; a < 2; a++) {
+		int j = sp == 2 ? a : a - 1; /* attribute index; -1: height 1 */
+		int64_t in = sp == 2 ? xv->shape[2 + a] : a == 0 ? 1 : xv->shape[2];
+		int64_t wk = sp == 2 ? W->dims[2 + a] : a == 0 ? 1 : W->dims[2];
+		w.k[a] = j < 0 ? 1 : ks ? ks[j] : wk;
+		w.s[a] = j < 0 || !st ? 1 : st[j];
+		w.d[a] = j < 0 || !di ? 1 : di[j];
+		w.pb[a] = j < 0 || !pa ? 0 : pa[j];
+		w.pe[a] = j < 0 || !pa ? 0 : pa[j + sp];
+		adj[a] = j < 0 || !opad ? 0 : opad[j];
+		if (w.k[a] != wk)
+			return fail(b, CS_EFORMAT, "kernel_shape differs from "
+				    "the weights'");
+		if (w.k[a] <= 0 || w.s[a] <= 0 || w.d[a] <= 0 ||
+		    w.pb[a] < 0 || w.pe[a] < 0 || adj[a] < 0 ||
+		    w.k[a] > 4096 || w.s[a] > 4096 || w.d[a] > 4096 ||
+		    w.pb[a] > 4096 || w.pe[a] > 4096)
+			return fail(b, CS_EUNSUPPORTED, "kernel, stride, "
+				    "dilation or pads out of range");
+		if (adj[a] >= w.s[a])
+			return fail(b, CS_EUNSUPPORTED, "output_padding %lld "
+				    "not below the stride %lld",
+				    (long long)adj[a], (long long)w.s[a]);
+		int64_t eff = (w.k[a] - 1) * w.d[a] + 1;
+		int64_t full = w.s[a] * (in - 1) + adj[a] + eff;
+		int64_t want = -1;
+		if (oshape)
+			want = j < 0 ? 1 : oshape[j];
+		else if (ap[0] == 'S')
+			want = in * w.s[a];
+		if (want >= 0) {
+			/*
+			 * the pads follow from the output size; a larger one
+			 * than the full output grows at the end (as
+			 * output_padding)
+			 */
+			int64_t total = full - want;
+			if (total < 0) {
+				adj[a] -= total;
+				full = want;
+				total = 0;
+				if (adj[a] >= w.s[a])
+					return fail(b, CS_EUNSUPPORTED,
+						    "output_shape %lld larger "
+						    "than the full output by "
+						    "the stride or more",
+						    (long long)want);
+			}
+			bool upper = !strcmp(ap, "SAME_UPPER");
+			w.pb[a] = upper ? total / 2 : total - total / 2;
+			w.pe[a] = total - w.pb[a];
+		} else if (!strcmp(ap, "VALID")) {
+			w.pb[a] = w.pe[a] = 0;
+		}
+		w.out[a] = full - w.pb[a] - w.pe[a];
+		if (w.out[a] <= 0)
+			return fail(b, CS_EFORMAT, "the pads leave no output");
+	}
+	if (xr == 3 && (x = as_2d(b, x)) < 0)
+		return NOMEM(b);
+	if ((x = to_nhwc(b, x)) < 0 || !(s = new_step(b, S_DECONV)))
+		return NOMEM(b);
+	set_window(s, &w);
+	s->adjh = (uint32_t)adj[0];
+	s->adjw = (uint32_t)adj[1];
+	s->groups = (uint32_t)group;
+	s->gic = (size_t)(C / group);
+	s->goc = (size_t)(M / group);
+	/* [g*C/g, M/g, kh, kw] -> [g, M/g, kh, kw, C/g] */
+	size_t khw = (size_t)(w.k[0] * w.k[1]), gic = s->gic, goc = s->goc;
+	if (!(s->w = malloc(W->n * sizeof *s->w)) ||
+	    !(s->b = calloc((size_t)M, sizeof *s->b)))
+		return NOMEM(b);
+	for (size_t g = 0; g < (size_t)group; g++)
+		for (size_t o = 0; o < goc; o++)
+			for (size_t p = 0; p < khw; p++)
+				for (size_t c = 0; c < gic; c++)
+					s->w[((g * goc + o) * khw + p) * gic + c] =
+						W->f[((g * gic + c) * goc + o) *
+						     khw + p];
+	return conv_out(b, s, x, B, M, &w, xr);
+}
+
+/* ONNX's nearest rounding of a source coordinate. */
+static int64_t nearest(double v, const char *mode)
+{
+	double fl = floor(v);
+
+	if (!strcmp(mode, "floor"))
+		return (int64_t)fl;
+	if (!strcmp(mode, "ceil"))
+		return (int64_t)ceil(v);
+	if (v - fl == 0.5)
+		return (int64_t)(!strcmp(mode, "round_prefer_ceil") ? fl + 1 : fl);
+	return (int64_t)floor(v + 0.5);
+}
+
+/*
+ * Resize (and Upsample, Resize-10: asymmetric, nearest rounding down) of
+ * H and W of a 4-D NCHW value, by constant scales or sizes: "linear" by
+ * XNNPACK's bilinear resize, "nearest" by a table of source rows and
+ * columns made at load with ONNX's formula.
+ */
+static int lower_resize(build *b, bool upsample)
+{
+	bool legacy = upsample || b->g->opset < 11;
+	const char *mode = attr_str(b->nd, "mode", "nearest");
+	const char *ctm = legacy ? "asymmetric" :
+		attr_str(b->nd, "coordinate_transformation_mode", "half_pixel");
+	const char *nm = legacy ? "floor" :
+		attr_str(b->nd, "nearest_mode", "round_prefer_floor");
+	const cs__onnx_tensor *sc = NULL, *sz = NULL;
+	const float *scales = NULL;
+	double scale[4];
+	int64_t os[4];
+	xstep *s;
+	int x, rc;
+
+	if ((rc = rt_in(b, 0, &x)) != CS_OK)
+		return rc;
+	const xval *xv = &b->m->vals[x];
+	if (xv->ndim != 4)
+		return fail(b, CS_EUNSUPPORTED, "only a 4-D (NCHW) input, got "
+			    "%d-D", (int)xv->ndim);
+	bool linear = !strcmp(mode, "linear") || !strcmp(mode, "bilinear");
+	if (!linear && strcmp(mode, "nearest"))
+		return fail(b, CS_EUNSUPPORTED, "mode '%s' (linear and "
+			    "nearest are supported)", mode);
+	if (cs__onnx_attr_find(b->nd, "axes"))
+		return fail(b, CS_EUNSUPPORTED, "the attribute axes");
+	if (attr_int(b->nd, "antialias", 0))
+		return fail(b, CS_EUNSUPPORTED, "antialias");
+	if (strcmp(attr_str(b->nd, "keep_aspect_ratio_policy", "stretch"),
+		   "stretch"))
+		return fail(b, CS_EUNSUPPORTED, "keep_aspect_ratio_policy "
+			    "'%s'", attr_str(b->nd, "keep_aspect_ratio_policy",
+					     ""));
+	size_t ks = legacy ? 1 : 2; /* the scales input */
+	if (upsample && b->g->opset < 9) {
+		const cs__onnx_attr *a = cs__onnx_attr_find(b->nd, "scales");
+		if (!a || a->n_floats != 4)
+			return fail(b, CS_EFORMAT, "the attribute scales must "
+				    "have 4 values");
+		scales = a->floats;
+	} else {
+		if (in_id(b, ks) >= 0 && !(sc = in_const(b, ks)))
+			return fail(b, CS_EUNSUPPORTED, "the scales must be a "
+				    "constant initializer");
+		if (!legacy && in_id(b, 3) >= 0 && !(sz = in_const(b, 3)))
+			return fail(b, CS_EUNSUPPORTED, "the sizes must be a "
+				    "constant initializer");
+		if (sc && sc->n == 0)
+			sc = NULL;
+		if (sz && sz->n == 0)
+			sz = NULL;
+		if (!sc == !sz)
+			return fail(b, CS_EFORMAT, "needs either scales or "
+				    "sizes");
+		if ((sc && (!sc->f || sc->n != 4)) ||
+		    (sz && (!sz->i || sz->n != 4)))
+			return fail(b, CS_EFORMAT, "scales (floats) or sizes "
+				    "(ints) of 4 values for a 4-D input");
+		if (sc)
+			scales = sc->f;
+	}
+	for (int a = 0; a < 4; a++) {
+		int64_t in = xv->shape[a];
+		if (sz) {
+			/* a size from a folded Shape: the call's batch */
+			os[a] = a == 0 && sz->i[a] == BATCH_SYM ? in : sz->i[a];
+			scale[a] = (double)os[a] / (double)in;
+		} else {
+			scale[a] = scales[a];
+			double o = (double)in * scale[a];
+			os[a] = (int64_t)floor(o);
+			if (!(scale[a] > 0) || o > 1e9)
+				return fail(b, CS_EFORMAT, "scale %g", scale[a]);
+			/*
+			 * ONNX maps coordinates by the scale (and align_corners
+			 * by in * scale), XNNPACK by the sizes: only the same
+			 * when the scale gives a whole size
+			 */
+			if (o != (double)os[a] && (linear || a < 2))
+				return fail(b, CS_EUNSUPPORTED, "the scale %g of "
+					    "axis %d gives no whole size (%g)",
+					    scale[a], a, o);
+		}
+		if (os[a] <= 0 || os[a] > 1000000)
+			return fail(b, CS_EUNSUPPORTED, "output size %lld on "
+				    "axis %d", (long long)os[a], a);
+		if (a < 2 && os[a] != in)
+			return fail(b, CS_EUNSUPPORTED, "resizing axis %d (only "
+				    "H and W of NCHW)", a);
+	}
+	if ((x = to_nhwc(b, x)) < 0)
+		return NOMEM(b);
+	xv = &b->m->vals[x];
+	if (linear) {
+		uint32_t flags;
+		if (!strcmp(ctm, "half_pixel"))
+			flags = 0;
+		else if (!strcmp(ctm, "pytorch_half_pixel") && os[2] > 1 &&
+			 os[3] > 1)
+			flags = 0; /* half_pixel but for a size of 1 */
+		else if (!strcmp(ctm, "align_corners"))
+			flags = XNN_FLAG_ALIGN_CORNERS;
+		else if (!strcmp(ctm, "asymmetric"))
+			flags = XNN_FLAG_TENSORFLOW_LEGACY_MODE;
+		else
+			return fail(b, CS_EUNSUPPORTED, "mode 'linear' with "
+				    "coordinate_transformation_mode '%s'%s",
+				    ctm, !strcmp(ctm, "pytorch_half_pixel")
+				    ? " to a size of 1" : "");
+		if (!(s = new_step(b, S_RESIZE)))
+			return NOMEM(b);
+		s->rflags = flags;
+	} else {
+		if (!strcmp(ctm, "tf_crop_and_resize"))
+			return fail(b, CS_EUNSUPPORTED, "coordinate_"
+				    "transformation_mode 'tf_crop_and_resize'");
+		if (strcmp(nm, "round_prefer_floor") &&
+		    strcmp(nm, "round_prefer_ceil") && strcmp(nm, "floor") &&
+		    strcmp(nm, "ceil"))
+			return fail(b, CS_EUNSUPPORTED, "nearest_mode '%s'", nm);
+		if (legacy) {
+			for (int a = 2; a < 4; a++)
+				if (scale[a] != floor(scale[a]))
+					return fail(b, CS_EUNSUPPORTED, "mode "
+						    "'nearest' at opset %lld: "
+						    "only whole scales",
+						    (long long)b->g->opset);
+		} else if (strcmp(ctm, "half_pixel") &&
+			   strcmp(ctm, "pytorch_half_pixel") &&
+			   strcmp(ctm, "align_corners") &&
+			   strcmp(ctm, "asymmetric") &&
+			   strcmp(ctm, "tf_half_pixel_for_nn")) {
+			return fail(b, CS_EUNSUPPORTED, "coordinate_"
+				    "transformation_mode '%s'", ctm);
+		}
+		if (!(s = new_step(b, S_RESIZE_NN)) ||
+		    !(s->ridx = malloc((size_t)(os[2] + os[3]) *
+				       sizeof *s->ridx)))
+			return NOMEM(b);
+		size_t *t = s->ridx;
+		for (int a = 2; a < 4; a++) {
+			int64_t in = xv->shape[a], out = os[a];
+			/* ONNX's length of the output, before flooring */
+			double lr = sz ? (double)out : (double)in * scale[a];
+			for (int64_t y = 0; y < out; y++) {
+				double v;
+				if (!strcmp(ctm, "half_pixel"))
+					v = (y + 0.5) / scale[a] - 0.5;
+				else if (!strcmp(ctm, "pytorch_half_pixel"))
+					v = out > 1 ? (y + 0.5) / scale[a] - 0.5
+						    : 0;
+				else if (!strcmp(ctm, "align_corners"))
+					v = lr == 1 ? 0 : y * (double)(in - 1) /
+							  (lr - 1);
+				else if (!strcmp(ctm, "tf_half_pixel_for_nn"))
+					v = (y + 0.5) / scale[a];
+				else
+					v = y / scale[a];
+				int64_t i = nearest(v, nm);
+				*t++ = (size_t)(i < 0 ? 0 : i >= in ? in - 1 : i);
+			}
+		}
+	}
 	s->in[0] = x;
-	os[0] = b->m->vals[x].shape[0];
-	os[1] = M;
-	os[2] = w.out[0];
-	os[3] = w.out[1];
-	s->out = new_rt(b, 4, os, b->m->vals[x].batched, L_NHWC);
-	return bind_out(b, 0, xr == 3 ? as_1d(b, s->out) : s->out);
+	s->out = new_rt(b, 4, os, xv->batched, L_NHWC);
+	return bind_out(b, 0, s->out);
 }
 
 /* The step producing value id, when its output may still be changed. */
@@ -1049,7 +1392,7 @@ static xstep *fusable(build *b, int id, int kinds)
 
 #define CLAMPABLE ((1 << S_CONV) | (1 << S_FC) | (1 << S_AVGPOOL) | \
 		   (1 << S_GAP) | (1 << S_BINARY) | (1 << S_CLAMP) |    \
-		   (1 << S_MAXPOOL))
+		   (1 << S_MAXPOOL) | (1 << S_DECONV))
 
 static int lower_clamp(build *b, float lo, float hi)
 {
@@ -1945,6 +2288,10 @@ static int lower_node(build *b)
 		return fold(b);
 	if (!strcmp(op, "Conv"))
 		return lower_conv(b);
+	if (!strcmp(op, "ConvTranspose"))
+		return lower_deconv(b);
+	if (!strcmp(op, "Resize") || !strcmp(op, "Upsample"))
+		return lower_resize(b, op[0] == 'U');
 	if (!strcmp(op, "Gemm"))
 		return lower_fc(b, true);
 	if (!strcmp(op, "MatMul"))

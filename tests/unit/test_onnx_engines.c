@@ -517,6 +517,45 @@ static void write_model(const char *path, const char *op, const char *node,
 		fclose(f);
 }
 
+/*
+ * A Resize(x, "", scales) -> y node of dims xd to yd, scales an initializer
+ * of 4 floats, with the string attribute mode.
+ */
+static void write_resize(const char *path, const char *node, const char *mode,
+			 const int64_t *xd, const int64_t *yd,
+			 const float scales[4])
+{
+	pbw model = {0}, graph = {0}, nd = {0}, opset = {0}, attr = {0}, t = {0};
+
+	w_str(&nd, 1, "x");
+	w_str(&nd, 1, "");
+	w_str(&nd, 1, "scales");
+	w_str(&nd, 2, "y");
+	w_str(&nd, 3, node);
+	w_str(&nd, 4, "Resize");
+	w_str(&attr, 1, "mode");
+	w_str(&attr, 4, mode);
+	w_int(&attr, 20, 3); /* STRING */
+	w_msg(&nd, 5, &attr);
+	w_msg(&graph, 1, &nd);
+	w_str(&graph, 2, "hand-made");
+	w_int(&t, 1, 4);
+	w_int(&t, 2, 1);
+	w_str(&t, 8, "scales");
+	w_bytes(&t, 9, scales, 4 * sizeof *scales);
+	w_msg(&graph, 5, &t);
+	w_value(&graph, 11, "x", 4, xd);
+	w_value(&graph, 12, "y", 4, yd);
+	w_int(&model, 1, 7); /* ir_version */
+	w_int(&opset, 2, 13);
+	w_msg(&model, 8, &opset);
+	w_msg(&model, 7, &graph);
+	FILE *f = fopen(path, "wb");
+	CHECK(f && fwrite(model.b, 1, model.n, f) == model.n);
+	if (f)
+		fclose(f);
+}
+
 static char tmpdir[64];
 
 static const char *tmp_model(const char *name)
@@ -577,6 +616,53 @@ TEST(forced_xnnpack_names_the_op_and_the_node)
 	printf("#   info: %s\n", info);
 	free(info);
 	p->unload(model);
+}
+
+TEST(resize_nearest_runs_on_xnnpack)
+{
+	const cs_plugin *p = open_plugin();
+	const char *path = tmp_model("resize.onnx");
+	int64_t xd[4] = {1, 2, 2, 2}, yd[4] = {1, 2, 4, 6};
+	static const float scales[4] = {1, 1, 2, 3};
+	int64_t shape[4] = {1, 2, 2, 2};
+	char err[CS_ERROR_SIZE];
+	float x[8], y[48];
+	void *model = NULL;
+
+	write_resize(path, "up_1", "nearest", xd, yd, scales);
+	CHECK(p && load(p, path, "xnnpack", &model, err) == CS_OK);
+	if (!model) {
+		printf("#   %s\n", err);
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		x[i] = (float)i;
+	CHECK(run(p, model, "x", 4, shape, x, "y", y, 48, err) == CS_OK);
+	/* half_pixel, round_prefer_floor: output row r is input row r / 2 */
+	for (int c = 0; c < 2; c++)
+		for (int r = 0; r < 4; r++)
+			for (int q = 0; q < 6; q++)
+				CHECK(y[(c * 4 + r) * 6 + q] ==
+				      x[(c * 2 + r / 2) * 2 + q / 3]);
+	p->unload(model);
+}
+
+TEST(forced_xnnpack_names_the_resize_mode_it_refuses)
+{
+	const cs_plugin *p = open_plugin();
+	const char *path = tmp_model("cubic.onnx");
+	int64_t xd[4] = {1, 1, 2, 2}, yd[4] = {1, 1, 4, 4};
+	static const float scales[4] = {1, 1, 2, 2};
+	char err[CS_ERROR_SIZE];
+	void *model = NULL;
+
+	write_resize(path, "cubic_1", "cubic", xd, yd, scales);
+	CHECK(p && load(p, path, "xnnpack", &model, err) == CS_EUNSUPPORTED);
+	CHECK(!model);
+	CHECK_HAS(err, "op 'Resize'");
+	CHECK_HAS(err, "node 'cubic_1'");
+	CHECK_HAS(err, "mode 'cubic'");
+	printf("#   refused: %s\n", err);
 }
 
 TEST(forced_xnnpack_refuses_a_dynamic_shape)
@@ -643,6 +729,8 @@ int main(void)
 	RUN(mobilenetv2_engines_agree_with_torch);
 	RUN(a_hand_made_graph_runs_on_xnnpack);
 	RUN(forced_xnnpack_names_the_op_and_the_node);
+	RUN(resize_nearest_runs_on_xnnpack);
+	RUN(forced_xnnpack_names_the_resize_mode_it_refuses);
 	RUN(forced_xnnpack_refuses_a_dynamic_shape);
 	RUN(refuses_a_corrupted_initializer);
 	RUN(forced_opencv_names_the_engine);
