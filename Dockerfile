@@ -20,7 +20,7 @@ ARG TORCH=no
 RUN apt-get update -q && \
     apt-get install -y -q --no-install-recommends \
         build-essential autoconf automake libtool pkg-config \
-        libfcgi-dev libjansson-dev liblua5.4-dev libhiredis-dev nettle-dev \
+        libfcgi-dev libjemalloc-dev libjansson-dev liblua5.4-dev libhiredis-dev nettle-dev \
         libopencv-dnn-dev && \
     if [ "$TORCH" = yes ]; then apt-get install -y -q --no-install-recommends libtorch-dev; fi && \
     rm -rf /var/lib/apt/lists/*
@@ -35,7 +35,7 @@ FROM ${DEBIAN}
 ARG TORCH=no
 RUN apt-get update -q && \
     apt-get install -y -q --no-install-recommends \
-        libfcgi0ldbl libjansson4 liblua5.4-0 libhiredis0.14 libnettle8 \
+        libfcgi0ldbl libjemalloc2 libjansson4 liblua5.4-0 libhiredis0.14 libnettle8 \
         libopencv-dnn406 nginx-light curl ca-certificates && \
     if [ "$TORCH" = yes ]; then apt-get install -y -q --no-install-recommends libtorch1.13; fi && \
     rm -rf /var/lib/apt/lists/* && \

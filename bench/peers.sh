@@ -350,7 +350,13 @@ done
 targets+=(gunicorn node)
 label[gunicorn]="(b) gunicorn + Flask + torch, $procs sync workers"
 label[node]="(c) Node.js cluster + onnxruntime-node, $procs workers"
-declare -A R ANSWER SPLIT
+declare -A R ANSWER SPLIT MEANB CPUSUM
+# batch_counts: "batches rows" the pool's /metrics has counted so far
+batch_counts() {
+	curl -s -m 20 "${URL%/models/*}/metrics/${URL##*/models/}" |
+		awk '$1 ~ /^cubeserve_batches_total[{]/ { b += $2 } $1 ~ /^cubeserve_batch_rows_total[{]/ { r += $2 }
+			END { print b + 0, r + 0 }'
+}
 
 for k in "${targets[@]}"; do
 	log "${label[$k]}: starting"
@@ -364,11 +370,17 @@ for k in "${targets[@]}"; do
 		for p in $kids; do t0[$p]=$(cpu_ticks "$p"); done
 		wait_idle
 		log "${label[$k]}, c=$c, ${duration}s"
+		b0=$(batch_counts)
 		R[$k,$c]=$(wrk_run "$c" "$duration")
+		b1=$(batch_counts)
+		# the mean batch the batcher formed during the run (rows per inference)
+		MEANB[$k,$c]=$(awk -v a="$b0" -v b="$b1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			n = y[1] - x[1]; if (n > 0) printf "%.1f", (y[2] - x[2]) / n; else print "-" }')
 		# CPU time of each serving process during the run, in % of the run
 		SPLIT[$k,$c]=$(for p in $kids; do echo $(($(cpu_ticks "$p") - ${t0[$p]})); done |
 			sort -rn | awk -v hz="$(getconf CLK_TCK)" -v d="$duration" '{ printf "%s%.0f", (NR > 1 ? "/" : ""), 100 * $1 / hz / d }')
-		log "  -> ${R[$k,$c]}, serving processes' CPU ${SPLIT[$k,$c]} %"
+		CPUSUM[$k,$c]=$(tr '/' '\n' <<<"${SPLIT[$k,$c]}" | awk '{ s += $1 } END { print s + 0 }')
+		log "  -> ${R[$k,$c]}, serving processes' CPU ${SPLIT[$k,$c]} %, mean batch ${MEANB[$k,$c]}"
 	done
 	target_down "$k"
 done
@@ -387,7 +399,7 @@ if [ -f "$srcdir/bench/infer_bench.c" ]; then
 		cat "$run/ib.err" >&2
 	fi
 fi
-declare -A IP
+declare -A IP MEANBI
 for n in 1 "$procs"; do
 	if [ "$have_ib" = 1 ]; then
 		for b in $backends; do
@@ -399,6 +411,16 @@ for n in 1 "$procs"; do
 			IP[cs-$b-b32,$n]=$(inproc_run "infer_bench $b" "$run/infer_bench" \
 				--manifest "$run/digits-large-$b.json" --plugin-dir "$builddir/plugins" \
 				--batch 32 --seconds "$inproc_s" --procs "$n")
+			# at the mean batch the served run formed at c=32 (rounded)
+			mb=${MEANB[cs-$b-batch,32]:--}
+			if [ "$n" = "$procs" ] && [ "$mb" != - ]; then
+				mbi=$(awk -v m="$mb" 'BEGIN { v = int(m + 0.5); print (v < 1) ? 1 : v }')
+				log "in-process: cubeserve $b (infer_bench, batch $mbi, the served mean), $n proc"
+				IP[cs-$b-bmean,$n]=$(inproc_run "infer_bench $b" "$run/infer_bench" \
+					--manifest "$run/digits-large-$b.json" --plugin-dir "$builddir/plugins" \
+					--batch "$mbi" --seconds "$inproc_s" --procs "$n")
+				MEANBI[$b]=$mbi
+			fi
 		done
 	fi
 	log "in-process: torch in Python (optimized), $n proc"
@@ -452,13 +474,13 @@ errs() {
 x() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 served=$(
-	echo "| target | c | req/s | p50 ms | p99 ms | errors | CPU % of each serving process | other load |"
-	echo "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: |"
+	echo "| target | c | req/s | p50 ms | p99 ms | errors | CPU % of each serving process | mean batch | other load |"
+	echo "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |"
 	for k in "${targets[@]}"; do
 		for c in 1 32; do
 			r=${R[$k,$c]}
-			printf '| %s | %d | %.0f | %s | %s | %s | %s | %s%% |\n' "${label[$k]}" "$c" "$(field "$r" 1)" \
-				"$(ms "$(field "$r" 2)")" "$(ms "$(field "$r" 3)")" "$(errs "$r")" "${SPLIT[$k,$c]}" "$(field "$r" 8)"
+			printf '| %s | %d | %.0f | %s | %s | %s | %s | %s | %s%% |\n' "${label[$k]}" "$c" "$(field "$r" 1)" \
+				"$(ms "$(field "$r" 2)")" "$(ms "$(field "$r" 3)")" "$(errs "$r")" "${SPLIT[$k,$c]}" "${MEANB[$k,$c]:--}" "$(field "$r" 8)"
 		done
 	done
 )
@@ -468,14 +490,20 @@ inproc=$(
 	rows=()
 	for b in $backends; do rows+=("cs-$b"); done
 	rows+=(gunicorn torchplain node)
-	for b in $backends; do rows+=("cs-$b-b32"); done
+	for b in $backends; do rows+=("cs-$b-b32" "cs-$b-bmean"); done
 	declare -A il=([cs-onnx]="cubeserve onnx (engine auto: XNNPACK), infer_bench" [cs-torch]="cubeserve torch (libtorch, optimized), infer_bench"
 		[cs-onnx-b32]="cubeserve onnx, **batch 32** (what a batcher could reach)" [cs-torch-b32]="cubeserve torch, **batch 32** (what a batcher could reach)"
 		[gunicorn]="torch in Python, optimized (as (b))" [torchplain]="torch in Python, plain jit.load"
 		[node]="onnxruntime-node (as (c))")
+	for b in $backends; do
+		il[cs-$b-bmean]="cubeserve $b, **batch ${MEANBI[$b]:-?}** (the mean batch served at c=32)"
+	done
 	for k in "${rows[@]}"; do
 		for n in 1 "$procs"; do
 			r=${IP[$k,$n]:-}
+			if [ -z "$r" ] && [[ $k == *-bmean ]]; then
+				continue # measured with $procs processes only, when batches were formed
+			fi
 			if [ -z "$r" ]; then
 				printf '| %s | %d | not measured (no bench/infer_bench.c) | | | |\n' "${il[$k]}" "$n"
 				continue
@@ -506,6 +534,18 @@ ratios=$(
 	done
 	k2=${best#cs-}
 	echo "- best cubeserve configuration at c=32: ${k2/-batch/ + batching}"
+	for b in $backends; do
+		ip=${IP[cs-$b-bmean,$procs]:-}
+		[ -n "$ip" ] || continue
+		r=${R[cs-$b-batch,32]}
+		eff=$(awk -v s="$(field "$r" 1)" -v i="$(field "$ip" 1)" 'BEGIN { if (i > 0) printf "%.0f", 100 * s / i; else print "n/a" }')
+		# per second of the serving processes' CPU, served against in process
+		# (where each of the $procs processes has a core to itself)
+		effc=$(awk -v s="$(field "$r" 1)" -v c="${CPUSUM[cs-$b-batch,32]}" -v i="$(field "$ip" 1)" -v n="$procs" \
+			'BEGIN { if (c > 0 && i > 0) printf "%.0f", 100 * (s / (c / 100)) / (i / n); else print "n/a" }')
+		met=$(awk -v r="$eff" 'BEGIN { print (r + 0 >= 90) ? "met" : "NOT met" }')
+		echo "- cubeserve $b + batching at c=32, mean batch ${MEANB[cs-$b-batch,32]}: **${eff} %** of the same engine in process at batch ${MEANBI[$b]} with $procs processes (target >= 90 %: $met); per second of the serving processes' CPU (they had ${CPUSUM[cs-$b-batch,32]} % of the $procs cores; nginx and wrk the rest): **${effc} %**"
+	done
 )
 mem=
 if [ "$memory" = 1 ]; then

@@ -7,7 +7,7 @@ PKGS=(
 	# build
 	build-essential autoconf automake libtool pkg-config clang libclang-rt-14-dev
 	# libraries
-	libfcgi-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
+	libfcgi-dev libjemalloc-dev libjansson-dev liblua5.4-dev lua5.4 libhiredis-dev nettle-dev
 	libsodium-dev
 	# image decoding in the glue
 	libturbojpeg0-dev libspng-dev

@@ -3,6 +3,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,210 @@ size_t cs_fmt_double(char *buf, double d)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/*
+ * The shortest float, exactly as the snprintf/strtof search below would
+ * print it, in integer arithmetic: for each precision P from 6 up, the
+ * float's exact value m * 2^e rounded (half to even) to P significant
+ * digits N * 10^-q, then an exact test that N * 10^-q lies inside the
+ * interval of decimals strtof() rounds to the float (half a gap either
+ * side, the gap below halved at a power of two, ties kept when m is
+ * even), then %g's layout. Every quantity fits 128 bits for
+ * 2^-70 <= |f| < 2^96; outside that (and for zero) it returns 0 and the
+ * caller searches the slow way. About 20x fewer instructions than the
+ * search; the unit test compares the two on millions of floats.
+ */
+typedef unsigned __int128 u128;
+
+/* 10^0 .. 10^38 */
+static const u128 pow10_tab[39] = {
+	(u128)1ull,
+	(u128)10ull,
+	(u128)100ull,
+	(u128)1000ull,
+	(u128)10000ull,
+	(u128)100000ull,
+	(u128)1000000ull,
+	(u128)10000000ull,
+	(u128)100000000ull,
+	(u128)1000000000ull,
+	(u128)10000000000ull,
+	(u128)100000000000ull,
+	(u128)1000000000000ull,
+	(u128)10000000000000ull,
+	(u128)100000000000000ull,
+	(u128)1000000000000000ull,
+	(u128)10000000000000000ull,
+	(u128)100000000000000000ull,
+	(u128)1000000000000000000ull,
+	(u128)10000000000000000000ull,
+	(u128)10000000000000000000ull * 10ull,
+	(u128)10000000000000000000ull * 100ull,
+	(u128)10000000000000000000ull * 1000ull,
+	(u128)10000000000000000000ull * 10000ull,
+	(u128)10000000000000000000ull * 100000ull,
+	(u128)10000000000000000000ull * 1000000ull,
+	(u128)10000000000000000000ull * 10000000ull,
+	(u128)10000000000000000000ull * 100000000ull,
+	(u128)10000000000000000000ull * 1000000000ull,
+	(u128)10000000000000000000ull * 10000000000ull,
+	(u128)10000000000000000000ull * 100000000000ull,
+	(u128)10000000000000000000ull * 1000000000000ull,
+	(u128)10000000000000000000ull * 10000000000000ull,
+	(u128)10000000000000000000ull * 100000000000000ull,
+	(u128)10000000000000000000ull * 1000000000000000ull,
+	(u128)10000000000000000000ull * 10000000000000000ull,
+	(u128)10000000000000000000ull * 100000000000000000ull,
+	(u128)10000000000000000000ull * 1000000000000000000ull,
+	(u128)10000000000000000000ull * 10000000000000000000ull,
+};
+
+static u128 pow10_u128(int k)
+{
+	return pow10_tab[k];
+}
+
+/* %g's text for the P-digit N (10^(P-1) <= N < 10^P) times 10^x. */
+static size_t layout_g(char *buf, int neg, uint64_t n, int p, int x)
+{
+	char d[24];
+	int nd = 0, len = 0;
+
+	for (int i = p - 1; i >= 0; i--, n /= 10)
+		d[i] = (char)('0' + n % 10);
+	nd = p;
+	while (nd > 1 && d[nd - 1] == '0') /* %g drops trailing zeros */
+		nd--;
+	if (neg)
+		buf[len++] = '-';
+	if (x >= -4 && x < p) {
+		if (x >= 0) {
+			for (int i = 0; i <= x; i++)
+				buf[len++] = i < nd ? d[i] : '0';
+			if (nd > x + 1) {
+				buf[len++] = '.';
+				for (int i = x + 1; i < nd; i++)
+					buf[len++] = d[i];
+			}
+		} else {
+			buf[len++] = '0';
+			buf[len++] = '.';
+			for (int i = 0; i < -x - 1; i++)
+				buf[len++] = '0';
+			for (int i = 0; i < nd; i++)
+				buf[len++] = d[i];
+		}
+	} else {
+		int ax = x < 0 ? -x : x;
+
+		buf[len++] = d[0];
+		if (nd > 1) {
+			buf[len++] = '.';
+			for (int i = 1; i < nd; i++)
+				buf[len++] = d[i];
+		}
+		buf[len++] = 'e';
+		buf[len++] = x < 0 ? '-' : '+';
+		if (ax >= 10) {
+			buf[len++] = (char)('0' + ax / 10);
+			ax %= 10;
+		} else {
+			buf[len++] = '0';
+		}
+		buf[len++] = (char)('0' + ax);
+	}
+	buf[len] = '\0';
+	return (size_t)len;
+}
+
+static size_t fmt_float_exact(char *buf, float f)
+{
+	uint32_t bits;
+	int neg, be, e, x0;
+	uint64_t m;
+
+	memcpy(&bits, &f, sizeof bits);
+	neg = (int)(bits >> 31);
+	be = (int)((bits >> 23) & 0xff);
+	if (be < 127 - 66 || be >= 127 + 96)
+		return 0; /* zero, subnormal, tiny, huge, inf, nan */
+	m = (bits & 0x7fffff) | 0x800000;
+	e = be - 150; /* |f| = m * 2^e */
+	x0 = (int)floor(log10(fabs((double)f)));
+	for (int p = 6; p <= 9; p++) {
+		int x = x0;
+
+		for (int tries = 0;; tries++) {
+			int q = p - 1 - x;
+			u128 num = m, den = 1, n, r, x1, x2, gap, diff;
+			int lower_half;
+
+			if (e >= 0)
+				num <<= e;
+			else
+				den <<= -e;
+			if (q >= 0)
+				num *= pow10_u128(q);
+			else
+				den *= pow10_u128(-q);
+			if (q >= 0) { /* den is 2^max(-e,0): a shift */
+				int sh = e < 0 ? -e : 0;
+
+				n = num >> sh;
+				r = num & (((u128)1 << sh) - 1);
+			} else {
+				n = num / den;
+				r = num % den;
+			}
+			if (2 * r > den || (2 * r == den && (n & 1)))
+				n++;
+			if (n < pow10_u128(p - 1) || n > pow10_u128(p)) {
+				x += n < pow10_u128(p - 1) ? -1 : 1; /* log10 was off */
+				if (tries == 2)
+					return 0; /* cannot happen: log10 is off by one at most */
+				continue;
+			}
+			/* does n * 10^-q read back as f? |n * 10^-q - f|
+			 * against half the gap, all three scaled by
+			 * 4 * 10^(q - min(q,0)) * 2^(max(e,0) - e) */
+			x1 = 4 * n;
+			x2 = 4 * (u128)m;
+			gap = 2;
+			if (e < 0)
+				x1 <<= -e;
+			else {
+				x2 <<= e;
+				gap <<= e;
+			}
+			if (q < 0)
+				x1 *= pow10_u128(-q);
+			else {
+				x2 *= pow10_u128(q);
+				gap *= pow10_u128(q);
+			}
+			lower_half = x1 < x2 && m == 0x800000 && be > 1;
+			diff = x1 >= x2 ? x1 - x2 : x2 - x1;
+			if (lower_half)
+				gap /= 2;
+			if (diff < gap || (diff == gap && !(m & 1))) {
+				if (n == pow10_u128(p)) { /* rounded up to 10^p */
+					n /= 10;
+					x++;
+				}
+				return layout_g(buf, neg, (uint64_t)n, p, x);
+			}
+			break; /* not at this precision: one more digit */
+		}
+	}
+	return 0;
+}
+
 size_t cs_fmt_float(char *buf, float f)
 {
 	int n = 0;
+	size_t fast = fmt_float_exact(buf, f);
 
+	if (fast)
+		return fast;
 	for (int prec = fabsf(f) >= FLT_MIN ? 6 : 1; prec <= 9; prec++) {
 		n = snprintf(buf, CS_FMT_NUMBER_SIZE, "%.*g", prec, (double)f);
 		if (strtof(buf, NULL) == f)

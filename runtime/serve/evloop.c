@@ -104,6 +104,7 @@ struct ev_loop {
 	cs_server *s;
 	ev_conn *conns[EV_MAX_CONNS];
 	int n_conns;
+	int counted; /* of them, in the scoreboard's count of the process */
 	ev_slot *slots;
 	int n_slots;
 	int busy;                        /* slots with a request */
@@ -753,28 +754,59 @@ static int stopping(const ev_loop *L)
 	       (s->max_requests && s->requests >= s->max_requests);
 }
 
-static void accept_one(ev_loop *L)
+/* Accepts one pending connection; 0 when there was none (or no room). */
+static int accept_one(ev_loop *L)
 {
 	ev_conn *c;
 	int fd;
 
 	if (L->n_conns >= EV_MAX_CONNS)
-		return;
+		return 0;
 	fd = accept4(L->s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED)
 			cs_log_warn("accept: %s", strerror(errno));
-		return;
+		return 0;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
-		return;
+		return 0;
 	}
 	c->fd = fd;
 	c->last_in = c->last_out = cs_clock_mono();
 	L->conns[L->n_conns++] = c;
+	return 1;
+}
+
+#define ACCEPT_BURST 64 /* connections accepted per wake-up, at most */
+
+/*
+ * Every pending connection while no other process of the pool holds fewer
+ * (cs_metrics_accept_more): one that nginx opens beyond its upstream
+ * keepalive waits one turn, not a turn per connection queued before it,
+ * and the kept-alive ones still spread over the pool's children.
+ */
+static void accept_pending(ev_loop *L)
+{
+	for (int k = 0; k < ACCEPT_BURST; k++) {
+		if (!cs_metrics_accept_more(L->s->metrics, k == 0 ? 2 : 0))
+			break;
+		if (!accept_one(L))
+			break;
+		cs_metrics_conns_add(L->s->metrics, 1);
+		L->counted++;
+	}
+}
+
+/* Tells the scoreboard of the connections closed since it was last told. */
+static void count_conns(ev_loop *L)
+{
+	if (L->n_conns != L->counted) {
+		cs_metrics_conns_add(L->s->metrics, L->n_conns - L->counted);
+		L->counted = L->n_conns;
+	}
 }
 
 /*
@@ -907,6 +939,7 @@ int cs_evloop_run(cs_server *s)
 	L->io_timeout = (double)(ms < EV_IO_TIMEOUT_MIN_MS ? EV_IO_TIMEOUT_MIN_MS : ms) / 1000.0;
 	L->max_body = s->model->mf->limits.max_body_bytes;
 	cs_arena_init(&L->batch_arena, 0);
+	cs_metrics_conns_add(s->metrics, 0); /* this process serves */
 	/* the board's figures and every inference's time, as threads have */
 	s->infer = (cs_infer_ctx){s->model, NULL, 0, cs_metrics_observe_infer,
 				  s->metrics, NULL, NULL};
@@ -991,8 +1024,7 @@ int cs_evloop_run(cs_server *s)
 					conn_fail(L, c);
 			}
 			if (accepting && r > 0 && (L->pfd[0].revents & POLLIN))
-				/* one per wake-up: the pool's processes share the rest */
-				accept_one(L);
+				accept_pending(L);
 			/* new requests this turn: more may be coming, batches can wait */
 			before = tail != L->ready_tail;
 		}
@@ -1002,6 +1034,7 @@ int cs_evloop_run(cs_server *s)
 			if (L->conns[i]->out.len > L->conns[i]->out.off)
 				conn_flush(L, L->conns[i]);
 		sweep(L, cs_clock_mono());
+		count_conns(L);
 	}
 
 	/* stop: whatever is still parked is answered before the loop goes */
@@ -1011,6 +1044,7 @@ int cs_evloop_run(cs_server *s)
 	for (int i = 0; i < L->n_conns; i++)
 		conn_free(L, L->conns[i]);
 	L->n_conns = 0;
+	count_conns(L);
 	while (L->free_reqs) {
 		ev_req *r = L->free_reqs;
 

@@ -45,9 +45,10 @@ void cs_handle_status(cs_call *c, cs_response *resp)
 			for (int i = 0; i < st->n_procs; i++) {
 				const cs_metrics_proc *p = &st->procs[i];
 
-				json_array_append_new(procs, json_pack("{s:i,s:s,s:i,s:i,s:I,s:f,s:I}",
+				json_array_append_new(procs, json_pack("{s:i,s:s,s:i,s:i,s:i,s:I,s:f,s:I}",
 					"pid", p->pid, "state", p->busy ? "busy" : "idle",
 					"threads", p->threads, "busy_threads", p->busy,
+					"connections", p->connections,
 					"requests", (json_int_t)p->requests,
 					"request_duration_ms", p->busy_for_s * 1000,
 					"rss_bytes", (json_int_t)p->rss_bytes));

@@ -49,7 +49,8 @@ typedef struct slot {
 	uint64_t rss_at;          /* CLOCK_MONOTONIC seconds of the last update */
 	/* layout 2: the status page */
 	int32_t threads;          /* serving threads of the process */
-	int32_t pad2;
+	int32_t conns;            /* open FastCGI connections of the process; -1:
+				     it does not serve (a master, gone) */
 	uint64_t slow;            /* requests over limits.slow_request_ms */
 	uint64_t busy_since_ns[CS_METRICS_THREADS]; /* per thread, CLOCK_MONOTONIC; 0: idle */
 	/* layout 4: batches */
@@ -193,6 +194,7 @@ static slot *claim(board *b)
 			for (int t = 0; t < CS_METRICS_THREADS; t++)
 				__atomic_store_n(&s->busy_since_ns[t], 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->threads, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->conns, -1, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->start_ticks, ticks, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->rss_bytes, rss_bytes(), __ATOMIC_RELAXED);
 			__atomic_store_n(&s->pid, (int32_t)me, __ATOMIC_RELEASE);
@@ -387,6 +389,7 @@ void cs_metrics_close(cs_metrics *m)
 		flock(m->fd, LOCK_EX);
 	if (m->mine && m->pid == getpid()) {
 		__atomic_store_n(&m->mine->inflight, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->mine->conns, -1, __ATOMIC_RELAXED);
 		/* the slot stays owned by this pid until another process finds
 		 * it dead: its counts keep adding up to the pool's totals */
 	}
@@ -440,6 +443,48 @@ void cs_metrics_set_thread(cs_metrics *m, int idx, int threads)
 	thread_idx = idx >= 0 && idx < CS_METRICS_THREADS ? idx : 0;
 	if (m && threads > 0 && (s = mine(m)))
 		__atomic_store_n(&s->threads, threads, __ATOMIC_RELAXED);
+}
+
+void cs_metrics_conns_add(cs_metrics *m, int delta)
+{
+	slot *s;
+	int32_t not_serving = -1;
+
+	if (!m || !(s = mine(m)))
+		return;
+	/* the first call marks the process as one that serves */
+	__atomic_compare_exchange_n(&s->conns, &not_serving, 0, 0,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (delta)
+		__atomic_fetch_add(&s->conns, delta, __ATOMIC_RELAXED);
+}
+
+int cs_metrics_accept_more(cs_metrics *m, int slack)
+{
+	slot *me;
+	int32_t n;
+
+	if (!m || !(me = mine(m)))
+		return 1;
+	n = __atomic_load_n(&me->conns, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < CS_METRICS_SLOTS; i++) {
+		slot *o = &m->b->slots[i];
+		int32_t pid = __atomic_load_n(&o->pid, __ATOMIC_RELAXED), c;
+
+		if (o == me || pid <= 0)
+			continue;
+		c = __atomic_load_n(&o->conns, __ATOMIC_RELAXED);
+		if (c < 0 || c >= n - slack)
+			continue;
+		/* a killed process cannot say it is gone: look before yielding */
+		if (kill(pid, 0) != 0 && errno == ESRCH) {
+			__atomic_compare_exchange_n(&o->conns, &c, -1, 0,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+			continue;
+		}
+		return 0;
+	}
+	return 1;
 }
 
 void cs_metrics_begin(cs_metrics *m)
@@ -803,6 +848,9 @@ void cs_metrics_status(cs_metrics *m, cs_pool_status *out)
 			for (int c = 0; c < N_CLASSES; c++)
 				p->requests += ld(&s->requests[e][c]);
 		p->rss_bytes = ld(&s->rss_bytes);
+		p->connections = __atomic_load_n(&s->conns, __ATOMIC_RELAXED);
+		if (p->connections < 0)
+			p->connections = 0;
 		for (int t = 0; t < CS_METRICS_THREADS; t++) {
 			uint64_t since = __atomic_load_n(&s->busy_since_ns[t], __ATOMIC_RELAXED);
 			double age;

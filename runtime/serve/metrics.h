@@ -114,6 +114,30 @@ char *cs_metrics_render(cs_metrics *m, const char *version,
  */
 void cs_metrics_set_thread(cs_metrics *m, int idx, int threads);
 
+/*
+ * Adds delta to this process's count of open FastCGI connections (all its
+ * serving threads together); the first call (delta 0 is fine) marks the
+ * process as one that serves, so that cs_metrics_accept_more() of the
+ * others counts it. Lock-free; m may be NULL (no-op).
+ */
+void cs_metrics_conns_add(cs_metrics *m, int delta);
+
+/*
+ * The accept policy of a pool: whether this process should take one more
+ * pending connection, i.e. whether every other live process of the pool
+ * holds at least (this process's connections - slack). A process calls it
+ * with slack 2 before its first accept of a wake-up (so that, woken with
+ * all the others, the one that holds the most leaves the connection to
+ * the ones that hold fewer) and with 0 before each further one. Always 1
+ * for a process alone (or m NULL): it takes every pending connection at
+ * once. So the connections spread evenly, and a new one does not wait in
+ * the listen queue for a wake-up per connection queued before it. A
+ * process that does not serve, or has gone, is not counted
+ * (cs_metrics_close() says so; a killed one is found with kill(pid, 0)).
+ * Lock-free; the counts may be a moment old.
+ */
+int cs_metrics_accept_more(cs_metrics *m, int slack);
+
 /* A request took longer than limits.slow_request_ms. */
 void cs_metrics_slow(cs_metrics *m);
 
@@ -140,6 +164,7 @@ typedef struct cs_metrics_proc {
 	int pid;
 	int threads;         /* serving threads */
 	int busy;            /* of them in a request now */
+	int connections;     /* FastCGI connections it holds open */
 	double busy_for_s;   /* age of its oldest request in flight, 0 when idle */
 	uint64_t requests;   /* answered */
 	uint64_t rss_bytes;

@@ -326,6 +326,8 @@ static int stopping(const cs_server *s)
  * connections and (other threads) the stop pipe. The main thread waits
  * with the signals unblocked; the others have every signal blocked.
  */
+#define ACCEPT_BURST 64 /* connections accepted per wake-up, at most */
+
 static int serve_loop(cs_server *s, int main_thread)
 {
 	conn_set *conns;
@@ -333,7 +335,7 @@ static int serve_loop(cs_server *s, int main_thread)
 	unsigned long seen_gen = __atomic_load_n(&reload_gen, __ATOMIC_ACQUIRE);
 	FCGX_Request fr;
 	cs_arena arena;
-	int ret = 0;
+	int ret = 0, counted = 0; /* connections added to the scoreboard's count */
 
 	conns = calloc(1, sizeof(*conns));
 	pfd = calloc(MAX_CONNS + 2, sizeof(*pfd));
@@ -347,6 +349,7 @@ static int serve_loop(cs_server *s, int main_thread)
 	FCGX_InitRequest(&fr, -1, 0);
 	cs_arena_init(&arena, 0);
 	cs_metrics_set_thread(s->metrics, s->thread_index, s->root->threads);
+	cs_metrics_conns_add(s->metrics, 0); /* this process serves */
 
 	while (!stopping(s)) {
 		int n = 0, r, first_conn, accepting = conns->n < MAX_CONNS;
@@ -397,9 +400,20 @@ static int serve_loop(cs_server *s, int main_thread)
 				conn_add(conns, fd);
 		}
 		if (accepting && (pfd[first_conn - 1].revents & POLLIN)) {
-			while (conns->n < MAX_CONNS) {
-				int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			/*
+			 * Every pending connection at once (the listening socket
+			 * is nonblocking) while no other process of the pool
+			 * holds fewer. A connection nginx opens beyond its
+			 * upstream keepalive then waits one round, not one round
+			 * per connection queued before it, and the kept-alive
+			 * ones still spread over the pool's children.
+			 */
+			for (int k = 0; k < ACCEPT_BURST && conns->n < MAX_CONNS; k++) {
+				int fd;
 
+				if (!cs_metrics_accept_more(s->metrics, k == 0 ? 2 : 0))
+					break;
+				fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 				if (fd < 0) {
 					if (errno != EAGAIN && errno != EWOULDBLOCK &&
 					    errno != EINTR && errno != ECONNABORTED)
@@ -408,14 +422,13 @@ static int serve_loop(cs_server *s, int main_thread)
 				}
 				set_io_timeouts(s, fd);
 				conn_add(conns, fd);
-				/*
-				 * One per wake-up: the next pending connection goes
-				 * to whichever process or thread polls first, so
-				 * kept-alive connections spread over the pool
-				 * instead of piling up on one child.
-				 */
-				break;
+				cs_metrics_conns_add(s->metrics, 1);
+				counted++;
 			}
+		}
+		if (conns->n != counted) { /* closed this round */
+			cs_metrics_conns_add(s->metrics, conns->n - counted);
+			counted = conns->n;
 		}
 	}
 	/* whoever stops first wakes the others (the pipe is never drained) */
@@ -426,6 +439,7 @@ static int serve_loop(cs_server *s, int main_thread)
 		drain_conns(s, conns, pfd, &fr, &arena);
 	for (int i = 0; i < conns->n; i++)
 		close(conns->fds[i]);
+	cs_metrics_conns_add(s->metrics, -counted);
 	cs_arena_destroy(&arena);
 	free(conns);
 	free(pfd);

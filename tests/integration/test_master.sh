@@ -2,14 +2,15 @@
 # test_master.sh - the prefork master under spawn-fcgi behind a private
 # nginx: children share one loaded model, a killed child is replaced within
 # a second, glue reloads and max_requests recycling lose no request under
-# load, TTIN/TTOU resize the pool, TERM stops everything. Prints TAP.
+# load, TTIN/TTOU resize the pool, TERM stops everything, connections spread
+# over the children. Prints TAP.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1091
 . "$here/lib.sh"
-require_tools nginx spawn-fcgi curl wrk pgrep
+require_tools nginx spawn-fcgi curl wrk pgrep jq
 
 stack_run cs-master
 
@@ -24,6 +25,12 @@ has_children() { [ "$(nchildren)" -eq "$1" ]; }
 cp "$CS_TOP_SRCDIR/examples/linear/"{model.json,glue.lua,weights.json} "$run/"
 manifest=$run/model.json
 cs_worker_start linear "$manifest" --processes 2 --max-requests 300
+# two more pools of 2 children for the accept policy: the serving threads'
+# loop, and the event loop (a manifest with "batching")
+jq '.name = "spread"' "$manifest" >"$run/spread.json"
+jq '.name = "spreadev" | .batching = {"max_batch_size": 8, "max_queue_delay_us": 500}' "$manifest" >"$run/spreadev.json"
+cs_worker_start spread "$run/spread.json" --processes 2
+cs_worker_start spreadev "$run/spreadev.json" --processes 2
 port=$(cs_free_port)
 cs_nginx_start "$port"
 url=http://127.0.0.1:$port/models/linear
@@ -64,12 +71,41 @@ fi
 check "the master logged the signal" grep -q "killed by signal 9" "$CS_RUN/logs/linear.log"
 check "the pool answers after the respawn" predict_ok
 
-# ---------------------------------------------------------------- load + reload + recycle
 cat >"$run/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+
+# ---------------------------------------------------------------- accept policy
+# Under load, nginx's kept-alive connections (its upstream keepalive is 16)
+# spread over both children, and so do the requests (which of its idle
+# connections nginx keeps after the load is its own choice: the status
+# page's counts are only checked to be there); at 48 connections,
+# beyond the keepalive, nginx opens and closes connections all the time:
+# no request fails and both children still serve.
+spread_check() { # spread_check NAME CONNS
+	local st n1 n2 c1 c2 total
+	wrk -t2 -c"$2" -d2s -s "$run/post.lua" "http://127.0.0.1:$port/models/$1" >"$run/wrk-$1.txt" 2>&1 || true
+	st=$(curl -s -m 5 "http://127.0.0.1:$port/status/$1?json&full")
+	read -r n1 n2 < <(jq -r '[.processes[].requests] | sort | "\(.[0]) \(.[-1])"' <<<"$st")
+	read -r c1 c2 < <(jq -r '[.processes[].connections] | sort | "\(.[0]) \(.[-1])"' <<<"$st")
+	total=$((n1 + n2))
+	if [ "$(jq '.processes | length' <<<"$st")" = 2 ] && [ "$total" -ge 500 ] &&
+		[ $((n1 * 100 / total)) -ge 15 ] && ! grep -qE "Non-2xx|Socket errors" "$run/wrk-$1.txt" &&
+		[ $((c1 + c2)) -ge 1 ]; then
+		pass "$1, $2 connections: both children serve ($n1 and $n2 requests; $c1 and $c2 connections open after the load), no error"
+	else
+		fail "$1, $2 connections: both children serve" "requests $n1 $n2, connections $c1 $c2" "$(grep -E 'requests in|Non-2xx|Socket' "$run/wrk-$1.txt")"
+	fi
+}
+for pool in spread spreadev; do
+	cs_wait_http "http://127.0.0.1:$port/models/$pool" 30 "$(cs_pid "$pool")" || true
+	spread_check "$pool" 16
+	spread_check "$pool" 48
+done
+
+# ---------------------------------------------------------------- load + reload + recycle
 wrk -t2 -c16 -d4s -s "$run/post.lua" "$url" >"$run/wrk.txt" 2>&1 &
 wrkpid=$!
 before=$(children | tr '\n' ' ')

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,87 @@ TEST(shortest_floats)
 	CHECK_STR(flt(16777216.0f), "16777216");
 	CHECK_STR(flt(1e-45f), "1e-45"); /* the smallest subnormal */
 	CHECK_STR(flt(0.5f), "0.5");
+}
+
+/* The search the fast float path must agree with, character for character. */
+static void search_float(char *buf, float f)
+{
+	for (int prec = fabsf(f) >= 1.17549435e-38f ? 6 : 1; prec <= 9; prec++) {
+		snprintf(buf, CS_FMT_NUMBER_SIZE, "%.*g", prec, (double)f);
+		if (strtof(buf, NULL) == f)
+			break;
+	}
+}
+
+static int same_as_search(float f)
+{
+	char a[CS_FMT_NUMBER_SIZE], b[CS_FMT_NUMBER_SIZE];
+	size_t n = cs_fmt_float(a, f);
+
+	search_float(b, f);
+	if (strcmp(a, b) != 0 || n != strlen(b)) {
+		printf("#   float %a: %s (%zu), the search prints %s\n", (double)f, a, n, b);
+		return 0;
+	}
+	return 1;
+}
+
+/* Integer arithmetic prints what snprintf + strtof found: random floats,
+ * the neighbours of every power of ten and two, %g's layout switches. */
+TEST(fast_floats_match_search)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int bad = 0;
+
+	for (int i = 0; i < 1000000 && bad < 5; i++) {
+		uint32_t u;
+		float f;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		u = (uint32_t)(x >> 32);
+		memcpy(&f, &u, sizeof f);
+		if (isfinite(f))
+			bad += !same_as_search(f);
+	}
+	for (int k = -45; k <= 38 && bad < 5; k++) {
+		float p = (float)pow(10.0, k);
+
+		for (int s = 0; s < 2; s++) {
+			float f = s ? -p : p;
+
+			for (int j = 0; j < 64 && bad < 5; j++) {
+				bad += !same_as_search(f);
+				f = nextafterf(f, 0.0f);
+			}
+			f = s ? -p : p;
+			for (int j = 0; j < 64 && bad < 5; j++) {
+				f = nextafterf(f, s ? -INFINITY : INFINITY);
+				if (isfinite(f))
+					bad += !same_as_search(f);
+			}
+		}
+	}
+	for (int k = -149; k <= 127 && bad < 5; k++) {
+		float p = ldexpf(1.0f, k), f = p;
+
+		for (int j = 0; j < 4; j++, f = nextafterf(f, 0.0f))
+			bad += !same_as_search(f);
+		f = p;
+		for (int j = 0; j < 4 && isfinite(f); j++, f = nextafterf(f, INFINITY))
+			bad += !same_as_search(f);
+	}
+	/* values around the fixed/scientific switch and the rounding carries */
+	{
+		const float edge[] = {0.0001f, 0.00009999999f, 0.000099999995f,
+				      999999.5f, 999999.4f, 9999999.0f, 99999.995f,
+				      123456.7f, 1234567.0f, 0.1f, 0.3f, 1.0f / 3,
+				      2.5f, 16777216.0f, 16777215.0f, 3.4028235e38f,
+				      1.17549435e-38f, 0.0f, -0.0f};
+
+		for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+			bad += !same_as_search(edge[i]);
+	}
+	CHECK(bad == 0);
 }
 
 /* Every printed number reads back to the same bits (a fixed seed). */
@@ -164,6 +246,7 @@ int main(void)
 {
 	RUN(shortest_doubles);
 	RUN(shortest_floats);
+	RUN(fast_floats_match_search);
 	RUN(round_trip);
 	RUN(really_shortest);
 	RUN(reals_in_json);
