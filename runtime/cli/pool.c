@@ -289,6 +289,24 @@ static int find_procs(const char *nd, pid_t skip, pid_t *out, int max)
 	return n;
 }
 
+/*
+ * cli_stop_pid() for a process of the pool; a process that outlived the
+ * grace period after SIGTERM (and was killed) is named on stderr: a pool
+ * that does not drain is a bug to see, not a pause to sit through.
+ */
+static int stop_one(const char *name, const json_t *pool, pid_t pid,
+		    const char *what, const char *nd, int grace_ms)
+{
+	long long t0 = cli_now_ms();
+	int rc = cli_stop_pid(pid, nd, grace_ms);
+
+	if (cli_now_ms() - t0 >= grace_ms)
+		fprintf(stderr, "cubeserve: %s pool %lld: %s pid %ld did not stop within %d ms of SIGTERM: killed\n",
+			name, (long long)json_integer_value(json_object_get(pool, "id")),
+			what, (long)pid, grace_ms);
+	return rc;
+}
+
 int pool_stop(cs_cli *cli, const char *name, const json_t *pool, int grace_ms)
 {
 	pid_t pid = (pid_t)json_integer_value(json_object_get(pool, "pid"));
@@ -299,14 +317,14 @@ int pool_stop(cs_cli *cli, const char *name, const json_t *pool, int grace_ms)
 
 	(void)cli;
 	needle(name, pool, nd, sizeof nd);
-	if (pid > 0 && cli_stop_pid(pid, nd, grace_ms) != 0)
+	if (pid > 0 && stop_one(name, pool, pid, "master", nd, grace_ms) != 0)
 		rc = -1;
 	/* children a killed master left behind: they finish, then exit */
 	n = find_procs(nd, 0, left, 256);
 	for (int i = 0; i < n; i++)
 		kill(left[i], SIGTERM);
 	for (int i = 0; i < n; i++)
-		if (cli_stop_pid(left[i], nd, grace_ms) != 0)
+		if (stop_one(name, pool, left[i], "child", nd, grace_ms) != 0)
 			rc = -1;
 	if (sock && sock[0] == '/' && pool_alive(name, pool) == 0)
 		unlink(sock);

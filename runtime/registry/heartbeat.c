@@ -19,6 +19,7 @@
 #include <cubeserve/plugin.h>
 
 #include "core/clock.h"
+#include "core/forksafe.h"
 #include "core/log.h"
 #include "core/names.h"
 #include "model/manifest.h"
@@ -42,6 +43,7 @@ struct cs_heartbeat {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	int stop;                 /* under lock */
+	int parked;               /* the thread is in its loop (cs_forksafe_parked) */
 	char state[32];           /* under lock */
 	char *url, *prefix, *model, *version, *listen;
 	cs_heartbeat_figures_fn figures;
@@ -64,7 +66,8 @@ struct cs_heartbeat {
  * middle of a beat would copy whatever lock the thread holds then (the
  * allocator's, under a sanitizer) into the child, which could hang on it.
  * The thread holds hb->lock for the whole beat and releases it only while
- * it waits, and fork() takes that lock first.
+ * it waits, and fork() takes that lock first; cs_heartbeat_start() returns
+ * only once the thread holds it (its start-up runs without it).
  */
 static cs_heartbeat *fork_hb;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
@@ -134,6 +137,7 @@ static void *run(void *p)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_mutex_lock(&hb->lock);
+	cs_forksafe_parked(&hb->parked);
 	for (;;) {
 		cs_heartbeat_figures f;
 		json_t *fields;
@@ -319,6 +323,8 @@ int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 		return CS_EIO;
 	}
 	fork_hb = hb; /* the process's heartbeat: one (the worker's) */
+	/* the master forks right after this: not while the thread starts */
+	cs_forksafe_wait_parked(&hb->parked);
 	*out = hb;
 	return CS_OK;
 }

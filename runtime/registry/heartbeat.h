@@ -61,8 +61,10 @@ typedef struct cs_heartbeat cs_heartbeat;
 /*
  * Starts the heartbeat thread (all signals blocked in it). The strings of
  * cfg are copied. It does not wait for Redis: a registry that is down at
- * start is retried like one lost later. On CS_OK *out is the new heartbeat
- * (stop it with cs_heartbeat_stop()).
+ * start is retried like one lost later. It returns once the thread is in
+ * its loop, so a fork after the call never copies the thread's start-up
+ * (core/forksafe.h). On CS_OK *out is the new heartbeat (stop it with
+ * cs_heartbeat_stop()).
  */
 int cs_heartbeat_start(const cs_heartbeat_config *cfg, cs_heartbeat **out,
 		       char *err, size_t errlen);

@@ -38,6 +38,7 @@
 
 #include <sodium.h>
 
+#include "core/forksafe.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "registry/auth.h"
@@ -102,6 +103,7 @@ struct cs_gateway {
 	int stop_pipe[2];
 	int redis_down; /* logged once */
 	pthread_mutex_t busy; /* held by the thread while it works */
+	int parked;           /* the thread is in its loop (cs_forksafe_parked) */
 };
 
 /*
@@ -361,6 +363,7 @@ static void *refresh_main(void *arg)
 	cs_gateway *g = arg;
 	char c;
 
+	cs_forksafe_parked(&g->parked);
 	for (;;) {
 		struct timespec ts = {g->refresh_ms / 1000, (long)(g->refresh_ms % 1000) * 1000000L};
 		fd_set rd;
@@ -511,6 +514,8 @@ int cs_gateway_start(cs_gateway *g, char *err, size_t errlen)
 	}
 	g->running = 1;
 	g->owner = getpid();
+	/* the master forks soon after this: not while the thread starts */
+	cs_forksafe_wait_parked(&g->parked);
 	return CS_OK;
 }
 

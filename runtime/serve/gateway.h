@@ -51,7 +51,11 @@ typedef struct cs_gateway_config {
 int cs_gateway_open(const cs_gateway_config *cfg, cs_gateway **out,
 		    char *err, size_t errlen);
 
-/* Starts the refresh thread (all signals blocked in it). */
+/*
+ * Starts the refresh thread (all signals blocked in it) and returns once
+ * the thread is in its loop, so a fork after the call never copies the
+ * thread's start-up (core/forksafe.h).
+ */
 int cs_gateway_start(cs_gateway *g, char *err, size_t errlen);
 
 /*
