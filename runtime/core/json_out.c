@@ -163,23 +163,19 @@ static size_t fmt_float_exact(char *buf, float f)
 
 		for (int tries = 0;; tries++) {
 			int q = p - 1 - x;
-			u128 num = m, den = 1, n, r, x1, x2, gap, diff;
+			/* n = m * 2^e * 10^q rounded; num / den with den =
+			 * 2^max(-e,0) * 10^max(-q,0) */
+			int sh = e < 0 ? -e : 0;
+			u128 num = (u128)m << (e > 0 ? e : 0), den = (u128)1 << sh;
+			u128 n, r, x1, x2, gap, diff;
 			int lower_half;
 
-			if (e >= 0)
-				num <<= e;
-			else
-				den <<= -e;
-			if (q >= 0)
+			if (q >= 0) { /* den is a power of two: a shift */
 				num *= pow10_u128(q);
-			else
-				den *= pow10_u128(-q);
-			if (q >= 0) { /* den is 2^max(-e,0): a shift */
-				int sh = e < 0 ? -e : 0;
-
 				n = num >> sh;
-				r = num & (((u128)1 << sh) - 1);
+				r = num & (den - 1);
 			} else {
+				den *= pow10_u128(-q);
 				n = num / den;
 				r = num % den;
 			}

@@ -780,8 +780,6 @@ static int accept_one(ev_loop *L)
 	return 1;
 }
 
-#define ACCEPT_BURST 64 /* connections accepted per wake-up, at most */
-
 /*
  * Every pending connection while no other process of the pool holds fewer
  * (cs_metrics_accept_more): one that nginx opens beyond its upstream
@@ -790,9 +788,7 @@ static int accept_one(ev_loop *L)
  */
 static void accept_pending(ev_loop *L)
 {
-	for (int k = 0; k < ACCEPT_BURST; k++) {
-		if (!cs_metrics_accept_more(L->s->metrics, k == 0 ? 2 : 0))
-			break;
+	for (int k = 0; cs_metrics_accept_more(L->s->metrics, k); k++) {
 		if (!accept_one(L))
 			break;
 		cs_metrics_conns_add(L->s->metrics, 1);

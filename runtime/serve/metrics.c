@@ -459,11 +459,16 @@ void cs_metrics_conns_add(cs_metrics *m, int delta)
 		__atomic_fetch_add(&s->conns, delta, __ATOMIC_RELAXED);
 }
 
-int cs_metrics_accept_more(cs_metrics *m, int slack)
+#define ACCEPT_BURST 64 /* connections accepted per wake-up, at most */
+
+int cs_metrics_accept_more(cs_metrics *m, int taken)
 {
+	int slack = taken == 0 ? 2 : 0;
 	slot *me;
 	int32_t n;
 
+	if (taken >= ACCEPT_BURST)
+		return 0;
 	if (!m || !(me = mine(m)))
 		return 1;
 	n = __atomic_load_n(&me->conns, __ATOMIC_RELAXED);

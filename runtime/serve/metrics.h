@@ -123,20 +123,20 @@ void cs_metrics_set_thread(cs_metrics *m, int idx, int threads);
 void cs_metrics_conns_add(cs_metrics *m, int delta);
 
 /*
- * The accept policy of a pool: whether this process should take one more
- * pending connection, i.e. whether every other live process of the pool
- * holds at least (this process's connections - slack). A process calls it
- * with slack 2 before its first accept of a wake-up (so that, woken with
- * all the others, the one that holds the most leaves the connection to
- * the ones that hold fewer) and with 0 before each further one. Always 1
- * for a process alone (or m NULL): it takes every pending connection at
- * once. So the connections spread evenly, and a new one does not wait in
+ * The accept policy of a pool: whether this process, having accepted
+ * `taken` connections since poll woke it, should take one more pending
+ * connection. Not past 64 a wake-up; before the first, only when no other
+ * live process of the pool holds 3 or more fewer connections (so that,
+ * woken with all the others, the one that holds the most leaves the
+ * connection to those that hold fewer); before each further one, only
+ * when none holds fewer at all. Up to the 64 always for a process alone
+ * (or m NULL): it takes every pending connection at once. So the connections spread evenly, and a new one does not wait in
  * the listen queue for a wake-up per connection queued before it. A
  * process that does not serve, or has gone, is not counted
  * (cs_metrics_close() says so; a killed one is found with kill(pid, 0)).
  * Lock-free; the counts may be a moment old.
  */
-int cs_metrics_accept_more(cs_metrics *m, int slack);
+int cs_metrics_accept_more(cs_metrics *m, int taken);
 
 /* A request took longer than limits.slow_request_ms. */
 void cs_metrics_slow(cs_metrics *m);

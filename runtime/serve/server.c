@@ -326,8 +326,6 @@ static int stopping(const cs_server *s)
  * connections and (other threads) the stop pipe. The main thread waits
  * with the signals unblocked; the others have every signal blocked.
  */
-#define ACCEPT_BURST 64 /* connections accepted per wake-up, at most */
-
 static int serve_loop(cs_server *s, int main_thread)
 {
 	conn_set *conns;
@@ -403,17 +401,16 @@ static int serve_loop(cs_server *s, int main_thread)
 			/*
 			 * Every pending connection at once (the listening socket
 			 * is nonblocking) while no other process of the pool
-			 * holds fewer. A connection nginx opens beyond its
-			 * upstream keepalive then waits one round, not one round
-			 * per connection queued before it, and the kept-alive
-			 * ones still spread over the pool's children.
+			 * holds fewer (cs_metrics_accept_more). A connection
+			 * nginx opens beyond its upstream keepalive then waits
+			 * one round, not one round per connection queued before
+			 * it, and the kept-alive ones still spread over the
+			 * pool's children.
 			 */
-			for (int k = 0; k < ACCEPT_BURST && conns->n < MAX_CONNS; k++) {
-				int fd;
+			for (int k = 0; conns->n < MAX_CONNS &&
+					cs_metrics_accept_more(s->metrics, k); k++) {
+				int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-				if (!cs_metrics_accept_more(s->metrics, k == 0 ? 2 : 0))
-					break;
-				fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 				if (fd < 0) {
 					if (errno != EAGAIN && errno != EWOULDBLOCK &&
 					    errno != EINTR && errno != ECONNABORTED)
